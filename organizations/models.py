@@ -1,0 +1,154 @@
+"""Tenants (organisations), who belongs to them and in which role, and where money is spent."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+# ISO 4217 codes we accept. Amounts are stored with two decimals, so zero- and three-decimal
+# currencies (JPY, KWD, ...) are deliberately not offered yet.
+CURRENCIES = [
+    ("EUR", "Euro"), ("USD", "US dollar"), ("GBP", "Pound sterling"), ("CHF", "Swiss franc"),
+    ("SEK", "Swedish krona"), ("NOK", "Norwegian krone"), ("DKK", "Danish krone"),
+    ("PLN", "Polish złoty"), ("CZK", "Czech koruna"), ("CAD", "Canadian dollar"),
+    ("AUD", "Australian dollar"), ("NZD", "New Zealand dollar"),
+]
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone.", code="invalid_time_zone")
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR",
+                                validators=[RegexValidator(r"^[A-Z]{3}$")])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    second_approval_threshold = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("1000.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Expenses above this amount also need a finance approval.",
+    )
+    receipt_required_threshold = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("25.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Expenses above this amount need a receipt.",
+    )
+    max_expense_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("10000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="No single expense may exceed this amount.",
+    )
+    expense_window_days = models.PositiveIntegerField(
+        default=90, help_text="Expenses older than this many days cannot be claimed.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    EMPLOYEE = "employee", "Employee"
+    MANAGER = "manager", "Manager"
+    FINANCE = "finance", "Finance"
+    ADMIN = "admin", "Organisation admin"
+
+
+class Membership(models.Model):
+    """A user's place in one organisation: their role and whom they report to.
+
+    A user belongs to exactly one organisation (unique ``user``); that keeps "the caller's
+    organisation" unambiguous for every query.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EMPLOYEE)
+    reports_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="reports")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(reports_to=models.F("id")),
+                name="membership_not_own_manager",
+                violation_error_message="Nobody reports to themselves.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()}, {self.organization})"
+
+    def clean(self) -> None:
+        if self.reports_to_id and self.reports_to.organization_id != self.organization_id:
+            raise ValidationError({"reports_to": "The manager must belong to the same organisation."})
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_finance(self) -> bool:
+        return self.role in (Role.FINANCE, Role.ADMIN)
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in (Role.MANAGER, Role.ADMIN)
+
+    @property
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+
+class CostCenter(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="cost_centers")
+    code = models.CharField(max_length=20)
+    name = models.CharField(max_length=200)
+    monthly_budget = models.DecimalField(max_digits=12, decimal_places=2,
+                                         validators=[MinValueValidator(Decimal("0"))])
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organization", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "code"], name="cost_center_code_unique",
+                                    violation_error_message="This code is already used in the organisation."),
+            models.CheckConstraint(condition=models.Q(monthly_budget__gte=0), name="cost_center_budget_non_negative",
+                                   violation_error_message="A budget cannot be negative."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Category(models.Model):
+    """An expense category; each organisation keeps its own list (and its ledger has an account per category)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="categories")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organization", "name"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "code"], name="category_code_unique",
+                                    violation_error_message="This code is already used in the organisation."),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,115 @@
+"""Real Celery worker and beat processes for tests about delivery, retries, crashes and ordering.
+
+They run against the test database (the one pytest-django created) and the test run's Redis,
+with short leases and a fast sweeper so that a test about a lost message takes seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "var" / "test-logs"
+_counter = itertools.count(1)
+
+FAST_BUS = {
+    "OUTBOX_SWEEP_SECONDS": "0.5",
+    "OUTBOX_LEASE_SECONDS": "4",
+    "OUTBOX_LEASE_MARGIN_SECONDS": "1",
+    "OUTBOX_RETRY_BASE_SECONDS": "0.5",
+    "OUTBOX_RETRY_CAP_SECONDS": "4",
+}
+
+
+def test_database_url() -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(FAST_BUS)
+    env["DATABASE_URL"] = test_database_url()
+    env["CONN_MAX_AGE"] = "0"
+    env["OUTLAY_EXTRA_SUBSCRIBERS"] = "tests.support.subscribers"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class CeleryProcess:
+    def __init__(self, kind: str, args: list[str], env: dict[str, str]) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.name = f"{kind}{next(_counter)}-{os.getpid()}"
+        self.log_path = LOGS / f"{self.name}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", kind, *args],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name}: {text!r} not seen in {timeout}s:\n{self.output()[-3000:]}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and its pool children."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def start_worker(*, concurrency: int = 2, queues: str = "default,events", **env: str) -> CeleryProcess:
+    worker = CeleryProcess("worker", [
+        "--loglevel", "INFO", "--queues", queues, "--concurrency", str(concurrency),
+        "--pool", "prefork", "--without-mingle", "--without-gossip", "--hostname", f"w{next(_counter)}@%h",
+    ], process_env(**env))
+    worker.wait_for("ready.")
+    return worker
+
+
+def start_beat(**env: str) -> CeleryProcess:
+    schedule = LOGS / f"beat-{os.getpid()}-{next(_counter)}.schedule"
+    beat = CeleryProcess("beat", ["--loglevel", "INFO", "--schedule", str(schedule), "--pidfile="],
+                         process_env(**env))
+    beat.wait_for("beat: Starting")
+    return beat
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

@@ -1,0 +1,71 @@
+"""Test-only event types and subscribers, loaded by worker processes and by the test run.
+
+Their effects go to a plain table (``test_effects``, no unique constraint) so a duplicated
+effect would show as a second row. Behaviour is steered through Redis keys so a test can make
+a subscriber fail, or sleep once, while a real worker runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from events.registry import subscriber
+from events.types import DomainEvent
+
+EFFECTS_DDL = """
+CREATE TABLE IF NOT EXISTS test_effects (
+    id bigserial PRIMARY KEY, event_id uuid NOT NULL, subscriber text NOT NULL, note text NOT NULL DEFAULT ''
+)
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pinged(DomainEvent):
+    """A test event."""
+
+    type: ClassVar[str] = "test.pinged"
+    aggregate_type: ClassVar[str] = "test"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+    note: str = ""
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _record(envelope, name: str, note: str = "") -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO test_effects (event_id, subscriber, note) VALUES (%s, %s, %s)",
+                       [envelope.event_id, name, note])
+
+
+@subscriber("test.pinged", name="test.record", timeout=3, max_attempts=5)
+def record(event: Pinged, envelope) -> None:
+    """Records the ping; sleeps first if told to (once per event), so a test can kill it mid-handler."""
+    sleep = _redis().getdel(f"test:sleep_once:{envelope.event_id}")
+    if sleep:
+        _redis().set(f"test:sleeping:{envelope.event_id}", "1", ex=60)
+        time.sleep(float(sleep))
+    _record(envelope, "test.record", event.note)
+
+
+@subscriber("test.pinged", name="test.flaky", timeout=3, max_attempts=4)
+def flaky(event: Pinged, envelope) -> None:
+    """Fails while the Redis key ``test:fail:test.flaky`` is set; records otherwise."""
+    _redis().incr(f"test:calls:test.flaky:{envelope.event_id}")
+    if _redis().get("test:fail:test.flaky"):
+        _record_attempt_time(envelope)
+        raise RuntimeError("flaky is told to fail")
+    _record(envelope, "test.flaky")
+
+
+def _record_attempt_time(envelope) -> None:
+    _redis().rpush(f"test:attempt_times:{envelope.event_id}", repr(time.time()))
