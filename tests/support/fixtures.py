@@ -39,8 +39,16 @@ def effects(transactional_db):
 
 
 @pytest.fixture
-def celery_processes(transactional_db, redis_client):
-    """Start real workers/beats with ``start_worker()`` / ``start_beat()``; all stop after the test."""
+def fast_bus(settings):
+    """The test process uses the same short leases and retries as the workers it starts."""
+    for name, value in processes.FAST_BUS.items():
+        setattr(settings, name, float(value))
+    return settings
+
+
+@pytest.fixture
+def celery_processes(transactional_db, redis_client, fast_bus):
+    """Start real workers/beats with ``worker()`` / ``beat()``; all stop after the test."""
     started: list[processes.CeleryProcess] = []
 
     class Launcher:
@@ -55,3 +63,27 @@ def celery_processes(transactional_db, redis_client):
     yield Launcher()
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture
+def private_broker(tmp_path, settings):
+    """A Redis of this test's own, used as the broker by this process and the workers it starts,
+    so the test may stop and restart it without disturbing the rest of the run."""
+    from config.celery import app
+    from config.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=False)
+    server.start()
+    previous = app.conf.broker_url
+
+    def use(url: str) -> None:
+        app.conf.broker_url = url
+        app._pool = None  # the producer pool is built lazily from broker_url
+        app.amqp._producer_pool = None
+
+    use(server.url)
+    settings.REDIS_URL = server.url
+    settings.CELERY_BROKER_URL = server.url
+    yield server
+    server.stop()
+    use(previous)

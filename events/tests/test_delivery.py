@@ -1,0 +1,130 @@
+"""The delivery code path in-process: done once, leases, retries with backoff, dead letters, replay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from events import delivery as bus
+from events.bus import publish
+from events.models import Attempt, Delivery, DeliveryStatus, Event
+from tests.support.subscribers import Pinged
+
+pytestmark = pytest.mark.django_db
+
+
+def _publish(key="k", note=""):
+    with transaction.atomic():
+        return publish(Pinged(key=key, note=note), organization_id=1)
+
+
+def _delivery(event, subscriber="test.record") -> Delivery:
+    return Delivery.objects.get(event_id=event.id, subscriber=subscriber)
+
+
+def test_run_delivery_applies_the_effect_once_however_often_it_runs(effects):
+    event = _publish()
+    d = _delivery(event)
+
+    outcomes = [bus.run_delivery(d.pk) for _ in range(3)]
+
+    assert outcomes == ["done", "skipped: already done", "skipped: already done"]
+    assert effects("test.record", event.id) == 1
+    d.refresh_from_db()
+    assert d.status == DeliveryStatus.DONE and d.done_at is not None and d.attempts == 1
+    assert list(d.attempt_log.values_list("outcome", flat=True)) == ["ok"]
+
+
+def test_a_live_lease_turns_a_second_message_away(effects):
+    event = _publish()
+    d = _delivery(event)
+    Delivery.objects.filter(pk=d.pk).update(status=DeliveryStatus.IN_FLIGHT,
+                                            leased_until=timezone.now() + timedelta(seconds=30))
+
+    assert bus.run_delivery(d.pk) == "skipped: leased by another worker"
+    assert effects("test.record", event.id) == 0
+
+
+def test_an_expired_lease_is_taken_over_and_the_lost_attempt_recorded(effects):
+    event = _publish()
+    d = _delivery(event)
+    Delivery.objects.filter(pk=d.pk).update(status=DeliveryStatus.IN_FLIGHT, attempts=1,
+                                            leased_until=timezone.now() - timedelta(seconds=1))
+    Attempt.objects.create(delivery=d, number=1, started_at=timezone.now() - timedelta(seconds=10))
+
+    assert bus.run_delivery(d.pk) == "done"
+    assert list(d.attempt_log.order_by("number").values_list("outcome", flat=True)) == ["lost", "ok"]
+    assert effects("test.record", event.id) == 1
+
+
+def test_a_failure_is_recorded_and_retried_later_with_growing_delays(effects, redis_client, settings):
+    settings.OUTBOX_RETRY_BASE_SECONDS = 10
+    settings.OUTBOX_RETRY_CAP_SECONDS = 1000
+    redis_client.set("test:fail:test.flaky", "1")
+    event = _publish()
+    d = _delivery(event, "test.flaky")
+    windows = []
+    for attempt in range(1, 4):
+        before = timezone.now()
+        assert bus.run_delivery(d.pk) == "failed"
+        d.refresh_from_db()
+        delay = (d.next_attempt_at - before).total_seconds()
+        windows.append(delay)
+        ceiling = 10 * 2 ** (attempt - 1)
+        assert ceiling / 2 - 0.5 <= delay <= ceiling + 0.5, (attempt, delay)
+        assert d.status == DeliveryStatus.PENDING and "flaky is told to fail" in d.last_error
+    assert windows[0] < windows[1] < windows[2]
+    assert list(d.attempt_log.values_list("outcome", flat=True)) == ["error"] * 3
+    assert "RuntimeError" in d.attempt_log.first().traceback
+
+
+def test_past_max_attempts_the_delivery_is_dead_and_announced(effects, redis_client):
+    redis_client.set("test:fail:test.flaky", "1")
+    event = _publish()
+    d = _delivery(event, "test.flaky")
+    outcomes = [bus.run_delivery(d.pk) for _ in range(4)]  # test.flaky has max_attempts=4
+
+    assert outcomes == ["failed", "failed", "failed", "dead"]
+    d.refresh_from_db()
+    assert d.status == DeliveryStatus.DEAD
+    dead = Event.objects.get(type="delivery.dead")
+    assert dead.payload["delivery_id"] == d.pk and dead.payload["subscriber"] == "test.flaky"
+    assert dead.causation_id == event.id and dead.correlation_id == event.correlation_id
+    # the other subscriber of the same event is unaffected
+    assert bus.run_delivery(_delivery(event).pk) == "done"
+
+
+def test_replay_makes_a_dead_delivery_done_after_the_fault_is_fixed(effects, redis_client):
+    redis_client.set("test:fail:test.flaky", "1")
+    event = _publish()
+    d = _delivery(event, "test.flaky")
+    for _ in range(4):
+        bus.run_delivery(d.pk)
+    redis_client.delete("test:fail:test.flaky")
+
+    redis_client.delete("events")
+    assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 1
+    assert redis_client.llen("events") == 1  # sent to the broker's `events` queue after commit
+    d.refresh_from_db()
+    assert d.status == DeliveryStatus.PENDING and d.attempts == 0
+    assert bus.run_delivery(d.pk) == "done"
+    assert effects("test.flaky", event.id) == 1
+    assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 0  # done deliveries are never replayed
+
+
+def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_client):
+    fresh, due, expired = _publish("fresh"), _publish("due"), _publish("expired")
+    Delivery.objects.filter(event_id=due.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    Delivery.objects.filter(event_id=expired.id).update(status=DeliveryStatus.IN_FLIGHT,
+                                                        leased_until=timezone.now() - timedelta(seconds=1))
+    redis_client.delete("events")
+    sent = bus.sweep()
+    assert sent == 4 and redis_client.llen("events") == 4  # two subscribers each for `due` and `expired`
+    assert set(Delivery.objects.filter(event_id__in=[due.id, expired.id]).values_list("status", flat=True)) == {
+        "pending"}
+    assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=due.id))
+    assert bus.sweep() == 0  # pushed forward by one lease: not sent again on the next round
+    assert Delivery.objects.filter(event_id=fresh.id, next_attempt_at__gt=timezone.now()).count() == 2
