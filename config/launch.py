@@ -35,6 +35,8 @@ def main() -> int:
     for name, what in DEMO_USERS:
         print(f"  {name:8} {what}")
     print("Ctrl-C stops everything.\n", flush=True)
+    # The Procfile's `python` and `celery` are this virtualenv's.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execvp(sys.executable, [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"])
     return 0  # not reached
 

@@ -99,7 +99,7 @@ def start_beat(**env: str) -> CeleryProcess:
     schedule = LOGS / f"beat-{os.getpid()}-{next(_counter)}.schedule"
     beat = CeleryProcess("beat", ["--loglevel", "INFO", "--schedule", str(schedule), "--pidfile="],
                          process_env(**env))
-    beat.wait_for("beat: Starting")
+    beat.wait_for("maxinterval")
     return beat
 
 

@@ -1,0 +1,87 @@
+"""Organisation scoping: a user never sees another organisation's rows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from organizations import queries
+from organizations.models import CostCenter, Membership, Organization, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def _member(org, username, role=Role.EMPLOYEE, reports_to=None):
+    user = get_user_model().objects.create_user(username=username, password="x-test-pass-1")
+    return Membership.objects.create(user=user, organization=org, role=role, reports_to=reports_to)
+
+
+@pytest.fixture
+def two_orgs():
+    acme = Organization.objects.create(name="Acme", slug="acme", currency="EUR")
+    globex = Organization.objects.create(name="Globex", slug="globex", currency="USD")
+    for org, code in ((acme, "ENG"), (acme, "OPS"), (globex, "ENG")):
+        CostCenter.objects.create(organization=org, code=code, name=code, monthly_budget=Decimal("1000"))
+    return acme, globex
+
+
+def test_scope_returns_only_the_callers_organisation(two_orgs):
+    acme, globex = two_orgs
+    eve = _member(acme, "eve")
+    gus = _member(globex, "gus")
+
+    assert {c.organization_id for c in queries.cost_centers_for(eve)} == {acme.pk}
+    assert queries.cost_centers_for(eve).count() == 2
+    assert list(queries.cost_centers_for(gus).values_list("organization__name", flat=True)) == ["Globex"]
+    assert list(queries.members_for(gus)) == [gus]
+
+
+def test_scope_cannot_reach_a_row_of_another_organisation_by_id(two_orgs):
+    acme, globex = two_orgs
+    eve = _member(acme, "eve")
+    foreign = CostCenter.objects.get(organization=globex)
+
+    assert not queries.scope(CostCenter.objects.filter(pk=foreign.pk), eve).exists()
+
+
+def test_membership_for_user_ignores_anonymous_inactive_and_tenantless_users(two_orgs):
+    from django.contrib.auth.models import AnonymousUser
+
+    acme, _ = two_orgs
+    eve = _member(acme, "eve")
+    staff = get_user_model().objects.create_user(username="root-only", password="x-test-pass-1")
+
+    assert queries.membership_for_user(eve.user) == eve
+    assert queries.membership_for_user(AnonymousUser()) is None
+    assert queries.membership_for_user(staff) is None
+    eve.is_active = False
+    eve.save(update_fields=["is_active"])
+    eve.user.refresh_from_db()
+    assert queries.membership_for_user(eve.user) is None
+
+
+def test_reporting_line_follows_managers_upwards_and_stops_at_cycles(two_orgs):
+    acme, _ = two_orgs
+    boss = _member(acme, "boss", Role.MANAGER)
+    maria = _member(acme, "maria", Role.MANAGER, reports_to=boss)
+    eve = _member(acme, "eve", reports_to=maria)
+    mark = _member(acme, "mark", Role.MANAGER)
+
+    assert queries.reporting_chain(eve) == [maria, boss]
+    assert queries.is_in_reporting_line(boss, eve) and queries.is_in_reporting_line(maria, eve)
+    assert not queries.is_in_reporting_line(mark, eve)
+    boss.reports_to = eve  # a cycle entered by mistake must not loop forever
+    boss.save(update_fields=["reports_to"])
+    assert queries.reporting_chain(eve) == [maria, boss]
+
+
+def test_finance_approvers_are_finance_and_admins_of_that_organisation_only(two_orgs):
+    acme, globex = two_orgs
+    fin = _member(acme, "fin", Role.FINANCE)
+    admin = _member(acme, "adm", Role.ADMIN)
+    _member(acme, "maria", Role.MANAGER)
+    _member(globex, "gfin", Role.FINANCE)
+
+    assert set(queries.finance_approvers(acme.pk)) == {fin, admin}
