@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_htmx",
     "channels",
+    "core",
     "organizations",
     "events",
     "expenses",
@@ -146,6 +147,7 @@ PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "outbox-prune-attempts": {"task": "events.prune_attempts", "schedule": 3600.0},
+    "purge-idempotency-keys": {"task": "core.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 CHANNEL_LAYERS = {
@@ -202,6 +204,26 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.api.AnonThrottle",
+        "core.api.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/minute"),
+        "user": os.environ.get("API_THROTTLE_USER", "1200/minute"),
+    },
+}
+IDEMPOTENCY_TTL_HOURS = 24
+IDEMPOTENCY_LOCK_SECONDS = 60
+# Throttle counters must be shared by every web process: keep them in Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "outlay",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outlay API",

@@ -1,0 +1,85 @@
+"""One error shape for the whole API: ``{"code", "message", "details"}`` with the right status.
+
+Domain errors carry their own code and status; DRF's and Django's exceptions are mapped here,
+so a client never sees another shape, and bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "malformed_request",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django log it and answer 500
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(code, "The request is not valid.", details)
+    else:
+        details = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            details["retry_after_seconds"] = int(exc.wait)
+        response.data = error_body(code, str(exc.detail), details)
+    return response
+
+
+ERROR_STATUSES = {
+    status.HTTP_400_BAD_REQUEST: "Invalid input",
+    status.HTTP_401_UNAUTHORIZED: "Not authenticated",
+    status.HTTP_403_FORBIDDEN: "Not allowed for your role",
+    status.HTTP_404_NOT_FOUND: "Not found (also for other organisations' objects)",
+    status.HTTP_409_CONFLICT: "State conflict, insufficient budget or concurrent change",
+    status.HTTP_422_UNPROCESSABLE_ENTITY: "Idempotency-Key reused with a different request",
+    status.HTTP_429_TOO_MANY_REQUESTS: "Throttled",
+}
+
+
+class _FailOpen:
+    """Throttle counters live in Redis; if Redis is down, serve the request rather than fail it
+    (throttling protects capacity; refusing every request during an outage would be worse)."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 - any cache failure
+            return True
+
+
+class AnonThrottle(_FailOpen, AnonRateThrottle):
+    pass
+
+
+class UserThrottle(_FailOpen, UserRateThrottle):
+    pass
