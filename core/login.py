@@ -7,6 +7,7 @@ the window passes. Counters live in the shared cache (Redis), so every web proce
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from django.conf import settings
@@ -37,18 +38,14 @@ def is_locked_out(request, username: str) -> bool:
 def record_failure(request, username: str) -> None:
     _, window = _limits()
     for key in _keys(request, username):
-        try:
+        with contextlib.suppress(Exception):  # counting is best effort
             cache.add(key, 0, window)
             cache.incr(key)
-        except Exception:  # noqa: BLE001, S110 - counting is best effort
-            pass
 
 
 def clear_failures(request, username: str) -> None:
-    try:
+    with contextlib.suppress(Exception):
         cache.delete(_keys(request, username)[0])
-    except Exception:  # noqa: BLE001, S110
-        pass
 
 
 class ThrottledLoginView(auth_views.LoginView):
