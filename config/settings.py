@@ -243,7 +243,7 @@ LOGGING = {
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
-            "correlation_id=%(correlation_id)s",
+            "correlation_id=%(correlation_id)s delivery_id=%(delivery_id)s event_id=%(event_id)s",
         },
     },
     "handlers": {

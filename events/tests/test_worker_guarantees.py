@@ -4,6 +4,7 @@ dead letters and replay, and backfill of a subscriber added at run time."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -38,7 +39,7 @@ def _all_done(subscriber=None):
 
 def test_deliveries_reach_a_real_worker_and_apply_once(effects, celery_processes):
     celery_processes.worker()
-    events = _publish(5)
+    _publish(5)
 
     wait_until(_all_done, message="every delivery done")
     assert effects("test.record") == 5 and effects("test.flaky") == 5
@@ -108,7 +109,7 @@ def test_failing_subscriber_goes_dead_alone_and_replay_finishes_it(effects, redi
                message="the failing delivery to go dead")
     assert Delivery.objects.get(event=event, subscriber="test.record").status == DeliveryStatus.DONE
     starts = list(Attempt.objects.filter(delivery=flaky).order_by("number").values_list("started_at", flat=True))
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     assert len(starts) == 4
     # each retry waits at least half its backoff ceiling (1 s, 2 s, 4 s): delays grow
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0 and gaps[2] >= 2.0 and gaps[2] > gaps[0], gaps
