@@ -145,6 +145,10 @@ OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 
+# Switches that exist only for the benchmarks (bench/): never set them in production.
+BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
+BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
+
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "outbox-prune-attempts": {"task": "events.prune_attempts", "schedule": 3600.0},

@@ -85,7 +85,10 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
         rows = cursor.fetchall()
     sequence = rows[0][0]
     deliveries = [(delivery_id, name) for _, delivery_id, name in rows if delivery_id is not None]
-    if deliveries:
+    if deliveries and settings.BENCH_SYNC_DELIVERY:
+        # Measurement only (bench/): the naive synchronous design, every subscriber inside the request.
+        transaction.on_commit(lambda: _run_inline(deliveries), robust=True)
+    elif deliveries:
         transaction.on_commit(lambda: dispatch(deliveries), robust=True)
     row = Event(id=params["id"], type=event.type, version=event.version, occurred_at=now,
                 organization_id=organization_id, aggregate_type=event.aggregate_type,
@@ -125,3 +128,10 @@ def dispatch(deliveries: Iterable[tuple[int, str]]) -> int:
         except Exception:
             logger.exception("could not mark unsent deliveries due")
     return sent
+
+
+def _run_inline(deliveries: list[tuple[int, str]]) -> None:
+    from .delivery import run_delivery
+
+    for delivery_id, _ in deliveries:
+        run_delivery(delivery_id)

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import socket
+import time
 import traceback
 import uuid
 from dataclasses import dataclass
@@ -115,6 +116,8 @@ def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
             locked = Delivery.objects.select_for_update().get(pk=delivery_id)
             if locked.lease_token != token:
                 return "skipped: lease taken over"
+            if settings.BENCH_SUBSCRIBER_IO_MS:  # measurement only: simulated I/O in every handler
+                time.sleep(settings.BENCH_SUBSCRIBER_IO_MS / 1000)
             sub.handler(typed, Envelope.of(row, delivery_id))
             finished = timezone.now()
             locked.status = DeliveryStatus.DONE

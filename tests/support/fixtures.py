@@ -53,12 +53,10 @@ def celery_processes(transactional_db, redis_client, fast_bus):
 
     class Launcher:
         def worker(self, **kwargs) -> processes.CeleryProcess:
-            started.append(processes.start_worker(**kwargs))
-            return started[-1]
+            return processes.start_worker(track=started, **kwargs)
 
         def beat(self, **kwargs) -> processes.CeleryProcess:
-            started.append(processes.start_beat(**kwargs))
-            return started[-1]
+            return processes.start_beat(track=started, **kwargs)
 
     yield Launcher()
     for proc in reversed(started):

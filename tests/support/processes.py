@@ -86,19 +86,23 @@ class CeleryProcess:
         self.log.close()
 
 
-def start_worker(*, concurrency: int = 2, queues: str = "default,events", **env: str) -> CeleryProcess:
+def start_worker(*, concurrency: int = 2, queues: str = "default,events", track=None, **env: str) -> CeleryProcess:
     worker = CeleryProcess("worker", [
         "--loglevel", "INFO", "--queues", queues, "--concurrency", str(concurrency),
         "--pool", "prefork", "--without-mingle", "--without-gossip", "--hostname", f"w{next(_counter)}@%h",
     ], process_env(**env))
+    if track is not None:
+        track.append(worker)  # stopped by the fixture even if it never becomes ready
     worker.wait_for("ready.")
     return worker
 
 
-def start_beat(**env: str) -> CeleryProcess:
+def start_beat(track=None, **env: str) -> CeleryProcess:
     schedule = LOGS / f"beat-{os.getpid()}-{next(_counter)}.schedule"
     beat = CeleryProcess("beat", ["--loglevel", "INFO", "--schedule", str(schedule), "--pidfile="],
                          process_env(**env))
+    if track is not None:
+        track.append(beat)
     beat.wait_for("maxinterval")
     return beat
 

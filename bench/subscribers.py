@@ -1,0 +1,29 @@
+"""Bench-only subscribers and tasks, loaded through OUTLAY_EXTRA_SUBSCRIBERS=bench.subscribers.
+
+``BENCH_EXTRA_SUBSCRIBERS=N`` registers N more subscribers of ``expense.approved`` (fan-out
+scenario); each does nothing but the simulated I/O that every handler gets in a bench run.
+``bench.noop`` is the raw Celery no-op task for the "machine's limit" scenario.
+"""
+
+from __future__ import annotations
+
+import os
+
+import redis
+from celery import shared_task
+from django.conf import settings
+
+from events.registry import subscriber
+
+
+def _extra(event, envelope) -> None:
+    """A bench subscriber with no effect of its own."""
+
+
+for _i in range(int(os.environ.get("BENCH_EXTRA_SUBSCRIBERS", "0"))):
+    subscriber("expense.approved", name=f"bench.extra_{_i:02d}")(_extra)
+
+
+@shared_task(name="bench.noop", ignore_result=True)
+def noop() -> None:
+    redis.Redis.from_url(settings.REDIS_URL).incr("bench:noop")
