@@ -1,0 +1,82 @@
+"""A small async load generator (httpx, keep-alive connections) and latency statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: Sequence[float]) -> dict:
+    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
+            "p99": percentile(values, 99), "mean": statistics.fmean(values) if values else float("nan")}
+
+
+async def closed_loop(base_url: str, requests: Sequence[tuple[str, dict]], *, concurrency: int,
+                      headers: dict[str, str]) -> tuple[list[float], list[int]]:
+    """POST every (path, json) with ``concurrency`` workers; return latencies (ms) and statuses."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in requests:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    statuses: list[int] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while True:
+                try:
+                    path, body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                started = time.perf_counter()
+                response = await client.post(path, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses.append(response.status_code)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, statuses
+
+
+async def open_loop(base_url: str, next_request: Callable[[], tuple[str, dict] | None], *, rate: float,
+                    duration: float, headers: dict[str, str]) -> tuple[list[float], list[int], int]:
+    """Send requests at a steady ``rate`` per second for ``duration`` seconds (bounded)."""
+    latencies: list[float] = []
+    statuses: list[int] = []
+    tasks = []
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60,
+                                 limits=httpx.Limits(max_connections=64)) as client:
+
+        async def one(path: str, body: dict) -> None:
+            started = time.perf_counter()
+            try:
+                response = await client.post(path, json=body)
+                statuses.append(response.status_code)
+            except httpx.HTTPError:
+                statuses.append(0)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        start = time.perf_counter()
+        sent = 0
+        while (elapsed := time.perf_counter() - start) < duration:
+            due = int(elapsed * rate) + 1
+            while sent < due:
+                item = next_request()
+                if item is None:
+                    break
+                tasks.append(asyncio.create_task(one(*item)))
+                sent += 1
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*tasks)
+    return latencies, statuses, sent

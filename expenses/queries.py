@@ -1,0 +1,99 @@
+"""Reads for screens and the API, always scoped to the caller's organisation and role."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
+
+from organizations.models import Membership, Role
+from organizations.queries import reporting_chain
+
+from .errors import ExpenseNotFound
+from .models import Expense, ExpenseState, MonthlySpend
+
+_BASE = ("organization", "employee__user", "cost_center", "category")
+
+
+def visible_expenses(membership: Membership) -> QuerySet[Expense]:
+    """What the caller may see: finance and admins the whole organisation, managers their
+    reporting line and their own, employees their own."""
+    qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
+    if membership.role in (Role.FINANCE, Role.ADMIN):
+        return qs
+    if membership.role == Role.MANAGER:
+        return qs.filter(Q(employee=membership) | Q(employee__in=_reports_of(membership)))
+    return qs.filter(employee=membership)
+
+
+def _reports_of(manager: Membership) -> list[int]:
+    """Everyone whose reporting line contains ``manager`` (direct and indirect reports)."""
+    members = list(Membership.objects.filter(organization_id=manager.organization_id).select_related("reports_to"))
+    return [m.pk for m in members if any(boss.pk == manager.pk for boss in reporting_chain(m))]
+
+
+def my_expenses(membership: Membership) -> QuerySet[Expense]:
+    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-created_at")
+
+
+def _approved_in_month() -> Subquery:
+    spent = (Expense.objects.filter(cost_center_id=OuterRef("cost_center_id"), state=ExpenseState.APPROVED)
+             .annotate(y=ExtractYear("incurred_on"), m=ExtractMonth("incurred_on"))
+             .filter(y=ExtractYear(OuterRef("incurred_on")), m=ExtractMonth(OuterRef("incurred_on")))
+             .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+    return Subquery(spent, output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def awaiting_my_approval(membership: Membership) -> QuerySet[Expense]:
+    """Submitted expenses the caller can act on next, oldest first, each annotated with its cost
+    centre's remaining budget for the expense's month (``remaining_budget``), in one query."""
+    qs = Expense.objects.filter(organization_id=membership.organization_id, state=ExpenseState.SUBMITTED)
+    qs = qs.exclude(employee=membership).select_related(*_BASE)
+    if membership.role == Role.MANAGER:
+        qs = qs.filter(employee__in=_reports_of(membership)).exclude(approvals__step="manager")
+    elif membership.role == Role.FINANCE:
+        # finance acts on the second step: expenses above the threshold whose manager approved
+        qs = qs.filter(approvals__step="manager").exclude(approvals__step="finance")
+    elif membership.role != Role.ADMIN:
+        return qs.none()
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
+    return qs.annotate(
+        remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_month(), zero),
+    ).order_by("submitted_at")
+
+
+def expense_detail(membership: Membership, expense_id: UUID | str) -> Expense:
+    """One expense with its approvals; NotFound for another organisation's or an invisible one."""
+    try:
+        return visible_expenses(membership).prefetch_related("approvals__approver__user").get(pk=expense_id)
+    except (Expense.DoesNotExist, ValueError, DjangoValidationError):
+        raise ExpenseNotFound("No such expense.") from None
+
+
+def expense_summary_by_month(organization_id: int, month: str) -> list[MonthlySpend]:
+    """Monthly spend per cost centre and category, from the read model only."""
+    return list(MonthlySpend.objects.filter(organization_id=organization_id, month=month)
+                .order_by("cost_center_code", "category_name"))
+
+
+def budget_usage(membership: Membership, month: str) -> list[dict]:
+    """Per cost centre: budget, approved spend (read model) and what is left, for the dashboard."""
+    from organizations.queries import cost_centers_for
+
+    spent = {row["cost_center_id"]: row["total"] for row in
+             MonthlySpend.objects.filter(organization_id=membership.organization_id, month=month)
+             .values("cost_center_id").annotate(total=Sum("approved_total"))}
+    rows = []
+    for cc in cost_centers_for(membership):
+        used = spent.get(cc.pk, Decimal("0"))
+        rows.append({"cost_center": cc, "budget": cc.monthly_budget, "used": used, "left": cc.monthly_budget - used,
+                     "percent": int(used * 100 / cc.monthly_budget) if cc.monthly_budget else 0})
+    return rows
+
+
+def current_month() -> str:
+    return dt.date.today().strftime("%Y-%m")

@@ -1,0 +1,382 @@
+"""Expense commands. Each validates synchronously, refuses with a domain error (stable code,
+human message) before writing anything, and publishes its event in the same transaction as its
+state change. Approval is split Zulip-style: ``check_approval`` decides, ``do_approve`` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from events.bus import publish
+from organizations.models import Category, CostCenter, Membership, Role
+from organizations.queries import is_in_reporting_line, reporting_chain
+
+from . import errors
+from .events import (
+    ExpenseApprovalRecorded,
+    ExpenseApproved,
+    ExpenseRejected,
+    ExpenseSubmitted,
+    ExpenseWithdrawn,
+)
+from .models import Approval, ApprovalStep, Expense, ExpenseState
+from .receipts import inspect_receipt
+
+EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "merchant", "incurred_on", "description")
+
+
+# --- input validation ---------------------------------------------------------------------------
+
+def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
+    """A positive amount with at most two decimals, not above the organisation's maximum."""
+    if isinstance(value, float | bool):
+        raise errors.InvalidAmount("Give the amount as a decimal string, e.g. \"12.50\".")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise errors.InvalidAmount(f"{value!r} is not an amount.") from None
+    if not amount.is_finite():
+        raise errors.InvalidAmount("The amount must be a finite number.")
+    if amount <= 0:
+        raise errors.InvalidAmount("The amount must be greater than zero.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise errors.InvalidAmount("The amount can have at most two decimals.")
+    if amount > maximum:
+        raise errors.AmountTooLarge(f"The amount is above the maximum of {maximum} per expense.",
+                                    details={"maximum": str(maximum)})
+    return amount.quantize(Decimal("0.01"))
+
+
+def clean_incurred_on(value: Any, *, organization) -> dt.date:
+    """Not in the future (in the organisation's time zone), not older than its claim window."""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise errors.InvalidField(f"{value!r} is not a date (YYYY-MM-DD).",
+                                      details={"field": "incurred_on"}) from None
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise errors.InvalidField("The date the expense was incurred is required.", details={"field": "incurred_on"})
+    import zoneinfo
+
+    today = timezone.now().astimezone(zoneinfo.ZoneInfo(organization.time_zone)).date()
+    if value > today:
+        raise errors.FutureDate("An expense cannot be incurred in the future.")
+    oldest = today - dt.timedelta(days=organization.expense_window_days)
+    if value < oldest:
+        raise errors.TooOld(f"Expenses older than {organization.expense_window_days} days cannot be claimed.",
+                            details={"oldest_allowed": oldest.isoformat()})
+    return value
+
+
+def _clean_text(value: Any, field: str, *, max_length: int, required: bool) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise errors.InvalidField(f"The {field} is required.", details={"field": field})
+    if len(text) > max_length:
+        raise errors.InvalidField(f"The {field} is longer than {max_length} characters.", details={"field": field})
+    return text
+
+
+def _org_object(model, pk: Any, actor: Membership, field: str):
+    try:
+        return model.objects.get(pk=int(pk), organization_id=actor.organization_id, is_active=True)
+    except (model.DoesNotExist, TypeError, ValueError):
+        raise errors.InvalidField(f"Choose a {field.replace('_', ' ')} of your organisation.",
+                                  details={"field": field}) from None
+
+
+def _apply_fields(expense: Expense, actor: Membership, data: dict[str, Any]) -> None:
+    org = actor.organization
+    if "cost_center_id" in data:
+        expense.cost_center = _org_object(CostCenter, data["cost_center_id"], actor, "cost_center")
+    if "category_id" in data:
+        expense.category = _org_object(Category, data["category_id"], actor, "category")
+    if "amount" in data:
+        expense.amount = clean_amount(data["amount"], maximum=org.max_expense_amount)
+    if "merchant" in data:
+        expense.merchant = _clean_text(data["merchant"], "merchant", max_length=200, required=True)
+    if "incurred_on" in data:
+        expense.incurred_on = clean_incurred_on(data["incurred_on"], organization=org)
+    if "description" in data:
+        expense.description = _clean_text(data["description"], "description", max_length=5000, required=False)
+
+
+def _attach_receipt(expense: Expense, receipt) -> None:
+    info = inspect_receipt(receipt)
+    expense.receipt_content_type = info.content_type
+    expense.receipt_sha256 = info.sha256
+    expense.receipt.save("receipt", receipt, save=False)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def _lock(actor: Membership, expense_id: UUID | str) -> Expense:
+    """The expense, locked for this transaction, only if it belongs to the actor's organisation."""
+    try:
+        return (Expense.objects.select_for_update(of=("self",))
+                .select_related("organization", "employee__user", "cost_center", "category")
+                .get(pk=expense_id, organization_id=actor.organization_id))
+    except (Expense.DoesNotExist, ValueError, TypeError, DjangoValidationError):  # also a malformed UUID
+        raise errors.ExpenseNotFound("No such expense.") from None
+
+
+def _check_version(expense: Expense, expected_version: int | None) -> None:
+    if expected_version is not None and int(expected_version) != expense.version:
+        raise errors.ConcurrentChange("The expense changed since you loaded it; reload and try again.",
+                                      details={"version": expense.version})
+
+
+def _own(actor: Membership, expense: Expense) -> None:
+    if expense.employee_id != actor.pk:
+        raise errors.NotOwner("Only the employee who created the expense can do this.")
+
+
+def _bump(expense: Expense, *fields: str) -> None:
+    expense.version += 1
+    expense.save(update_fields=[*fields, "version", "updated_at"])
+
+
+# --- create / update / submit / withdraw --------------------------------------------------------
+
+@transaction.atomic
+def expense_create(*, actor: Membership, data: dict[str, Any], receipt=None) -> Expense:
+    """Create a draft for ``actor``. Refuses invalid amounts, dates, and foreign cost centres or
+    categories. Publishes nothing: a draft is the employee's private business."""
+    missing = [f for f in ("cost_center_id", "category_id", "amount", "merchant", "incurred_on") if f not in data]
+    if missing:
+        raise errors.InvalidField(f"Missing: {', '.join(missing)}.", details={"missing": missing})
+    expense = Expense(organization_id=actor.organization_id, employee=actor)
+    _apply_fields(expense, actor, data)
+    if receipt is not None:
+        _attach_receipt(expense, receipt)
+    expense.save()
+    return expense
+
+
+@transaction.atomic
+def expense_update(*, actor: Membership, expense_id: UUID | str, data: dict[str, Any], receipt=None,
+                   expected_version: int | None = None) -> Expense:
+    """Change a draft. Only its employee, only in ``draft``."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.DRAFT:
+        raise errors.InvalidState("Only a draft can be edited; withdraw it first.")
+    _check_version(expense, expected_version)
+    _apply_fields(expense, actor, {k: v for k, v in data.items() if k in EDITABLE_FIELDS})
+    if receipt is not None:
+        _attach_receipt(expense, receipt)
+    expense.version += 1
+    expense.save()
+    return expense
+
+
+def approver_user_ids(employee: Membership) -> list[int]:
+    """Who can approve the employee's expenses: managers up the reporting line, else the admins."""
+    chain = [m.user_id for m in reporting_chain(employee) if m.role in (Role.MANAGER, Role.ADMIN) and m.is_active]
+    if chain:
+        return chain
+    return list(Membership.objects.filter(organization_id=employee.organization_id, role=Role.ADMIN,
+                                          is_active=True).exclude(pk=employee.pk).values_list("user_id", flat=True))
+
+
+@transaction.atomic
+def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> Expense:
+    """Send a draft for approval. Refuses: not the owner, not a draft, no receipt above the
+    organisation's threshold, a date that has meanwhile left the claim window."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.DRAFT:
+        raise errors.InvalidState(f"Only a draft can be submitted (this one is {expense.state}).")
+    _check_version(expense, expected_version)
+    org = expense.organization
+    clean_incurred_on(expense.incurred_on, organization=org)
+    if expense.amount > org.receipt_required_threshold and not expense.receipt:
+        raise errors.ReceiptRequired(f"A receipt is required above {org.receipt_required_threshold} {org.currency}.",
+                                     details={"threshold": str(org.receipt_required_threshold)})
+    expense.state = ExpenseState.SUBMITTED
+    expense.submitted_at = timezone.now()
+    _bump(expense, "state", "submitted_at")
+    publish(ExpenseSubmitted(**_facts(expense), approver_user_ids=approver_user_ids(expense.employee),
+                             needs_finance_approval=_needs_finance(expense)),
+            organization_id=org.pk, actor_id=actor.user_id)
+    return expense
+
+
+@transaction.atomic
+def expense_withdraw(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> Expense:
+    """Take a submitted expense back to draft (its recorded approvals are dropped)."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.SUBMITTED:
+        raise errors.InvalidState(f"Only a submitted expense can be withdrawn (this one is {expense.state}).")
+    _check_version(expense, expected_version)
+    expense.approvals.all().delete()
+    expense.state = ExpenseState.DRAFT
+    expense.submitted_at = None
+    _bump(expense, "state", "submitted_at")
+    publish(ExpenseWithdrawn(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
+    return expense
+
+
+# --- approve / reject ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    step: str
+    remaining_steps: list[str]
+    remaining_budget: Decimal
+
+    @property
+    def is_final(self) -> bool:
+        return not self.remaining_steps
+
+
+def _needs_finance(expense: Expense) -> bool:
+    return expense.amount > expense.organization.second_approval_threshold
+
+
+def required_steps(expense: Expense) -> list[str]:
+    return [ApprovalStep.MANAGER, ApprovalStep.FINANCE] if _needs_finance(expense) else [ApprovalStep.MANAGER]
+
+
+def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False) -> Decimal:
+    """The cost centre's budget left for ``month`` (YYYY-MM), from the write model.
+
+    With ``lock`` the cost-centre row is locked first, so two approvals on one cost centre are
+    serialised and cannot both spend the last of its budget."""
+    if lock:
+        CostCenter.objects.select_for_update().filter(pk=cost_center.pk).exists()
+    year, mon = (int(part) for part in month.split("-"))
+    spent = (Expense.objects.filter(cost_center_id=cost_center.pk, state=ExpenseState.APPROVED,
+                                    incurred_on__year=year, incurred_on__month=mon)
+             .aggregate(total=Sum("amount"))["total"] or Decimal("0"))
+    return cost_center.monthly_budget - spent
+
+
+def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:
+    if step == ApprovalStep.FINANCE:
+        return actor.role in (Role.FINANCE, Role.ADMIN)
+    return actor.role == Role.ADMIN or (actor.role == Role.MANAGER and is_in_reporting_line(actor, expense.employee))
+
+
+def _decided_conflict(expense: Expense) -> errors.DomainError:
+    return errors.ConcurrentChange(f"This expense was already {expense.state}.", details={"state": expense.state})
+
+
+def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
+    """Everything that must hold before an approval is written; refuses with a domain error."""
+    if expense.employee_id == actor.pk:
+        raise errors.OwnExpense("You cannot approve your own expense.")
+    if expense.state in (ExpenseState.APPROVED, ExpenseState.REJECTED):
+        raise _decided_conflict(expense)
+    if expense.state != ExpenseState.SUBMITTED:
+        raise errors.InvalidState(f"Only a submitted expense can be approved (this one is {expense.state}).")
+    steps = required_steps(expense)
+    done = {a.step: a for a in expense.approvals.select_related("approver")}
+    pending = [s for s in steps if s not in done]
+    step = pending[0]
+    if not _may_decide(actor, expense, step):
+        if done and _may_decide(actor, expense, ApprovalStep.MANAGER):
+            raise errors.ConcurrentChange("The manager approval was already given; finance approves next.")
+        raise errors.NotAnApprover("You are not an approver of this expense.")
+    manager_approval = done.get(ApprovalStep.MANAGER)
+    if step == ApprovalStep.FINANCE and manager_approval and manager_approval.approver_id == actor.pk:
+        raise errors.NotAnApprover("The second approval must come from someone else.")
+    left = remaining_budget(expense.cost_center, expense.month, lock=True)
+    if expense.amount > left:
+        currency = expense.organization.currency
+        raise errors.InsufficientBudget(
+            f"Insufficient budget: {expense.cost_center.code} has {left} {currency} left for {expense.month}.",
+            details={"remaining": str(left), "currency": currency, "cost_center": expense.cost_center.code,
+                     "month": expense.month})
+    return ApprovalDecision(step=step, remaining_steps=pending[1:], remaining_budget=left)
+
+
+def do_approve(actor: Membership, expense: Expense, decision: ApprovalDecision, *, actor_label: str = "") -> Expense:
+    now = timezone.now()
+    Approval.objects.create(expense=expense, step=decision.step, approver=actor, decided_at=now)
+    approver = dict(approver_user_id=actor.user_id, approver_name=actor.display_name)
+    if not decision.is_final:
+        _bump(expense)
+        publish(ExpenseApprovalRecorded(**_facts(expense), **approver, step=decision.step,
+                                        remaining_steps=decision.remaining_steps),
+                organization_id=expense.organization_id, actor_id=actor.user_id, actor_label=actor_label)
+        return expense
+    expense.state = ExpenseState.APPROVED
+    expense.decided_at = now
+    _bump(expense, "state", "decided_at")
+    publish(ExpenseApproved(**_facts(expense), **approver, approved_at=now),
+            organization_id=expense.organization_id, actor_id=actor.user_id, actor_label=actor_label)
+    return expense
+
+
+@transaction.atomic
+def expense_approve(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> Expense:
+    """Give the next required approval. The last one publishes ``expense.approved``; an earlier
+    one (finance still needed above the threshold) publishes ``expense.approval_recorded``.
+
+    Refuses: another organisation (not_found), own expense, not an approver, not submitted
+    (invalid_state), already decided or changed meanwhile (conflict), insufficient budget. The
+    expense row is locked, so of two concurrent approvers exactly one succeeds."""
+    expense = _lock(actor, expense_id)
+    _check_version(expense, expected_version)
+    decision = check_approval(actor, expense)
+    return do_approve(actor, expense, decision)
+
+
+@transaction.atomic
+def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
+                   expected_version: int | None = None) -> Expense:
+    """Reject a submitted expense with a reason the employee sees. Same approver rules as approve."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise errors.ReasonRequired("Say why the expense is rejected.")
+    if len(reason) > 2000:
+        raise errors.InvalidField("The reason is longer than 2000 characters.", details={"field": "reason"})
+    expense = _lock(actor, expense_id)
+    _check_version(expense, expected_version)
+    if expense.employee_id == actor.pk:
+        raise errors.OwnExpense("You cannot decide on your own expense.")
+    if expense.state in (ExpenseState.APPROVED, ExpenseState.REJECTED):
+        raise _decided_conflict(expense)
+    if expense.state != ExpenseState.SUBMITTED:
+        raise errors.InvalidState(f"Only a submitted expense can be rejected (this one is {expense.state}).")
+    done = set(expense.approvals.values_list("step", flat=True))
+    step = next(s for s in required_steps(expense) if s not in done)
+    if not _may_decide(actor, expense, step):
+        raise errors.NotAnApprover("You are not an approver of this expense.")
+    now = timezone.now()
+    expense.state = ExpenseState.REJECTED
+    expense.decided_at = now
+    expense.rejection_reason = reason
+    _bump(expense, "state", "decided_at", "rejection_reason")
+    publish(ExpenseRejected(**_facts(expense), rejected_by_user_id=actor.user_id,
+                            rejected_by_name=actor.display_name, reason=reason),
+            organization_id=expense.organization_id, actor_id=actor.user_id)
+    return expense
+
+
+# --- event payloads -----------------------------------------------------------------------------
+
+def _facts(expense: Expense) -> dict[str, Any]:
+    """The facts every expense event carries, so subscribers never read the expense table."""
+    employee = expense.employee
+    return dict(
+        expense_id=expense.pk, organization_id=expense.organization_id, employee_user_id=employee.user_id,
+        employee_membership_id=employee.pk, employee_name=employee.display_name,
+        employee_email=employee.user.email or "", cost_center_id=expense.cost_center_id,
+        cost_center_code=expense.cost_center.code, category_id=expense.category_id,
+        category_code=expense.category.code, category_name=expense.category.name, amount=expense.amount,
+        currency=expense.organization.currency, merchant=expense.merchant, incurred_on=expense.incurred_on,
+        month=expense.month,
+    )
