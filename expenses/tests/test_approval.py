@@ -71,7 +71,7 @@ def _race(actions):
         try:
             action()
             results[index] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results[index] = getattr(exc, "code", repr(exc))
         finally:
             connection.close()

@@ -1,0 +1,25 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from events.models import Event
+from expenses.models import Expense
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_covers_every_state(capsys):
+    call_command("seed_demo")
+    expenses, events = Expense.objects.count(), Event.objects.count()
+    call_command("seed_demo")
+
+    assert "already loaded" in capsys.readouterr().out
+    assert (Expense.objects.count(), Event.objects.count()) == (expenses, events)
+    assert set(Expense.objects.values_list("state", flat=True)) == {"draft", "submitted", "approved", "rejected"}
+    assert Event.objects.filter(type="expense.approval_recorded").exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_production_mode(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="refuses to run in production"):
+        call_command("seed_demo")
+    assert not Expense.objects.exists()
