@@ -27,6 +27,7 @@ def manage(*args: str) -> None:
 
 
 def main() -> int:
+    os.environ.setdefault("PAYOUT_RUN_SECONDS", "180")  # the demo pays out every few minutes
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
     port = os.environ.get("PORT", "8000")

@@ -153,6 +153,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "outbox-prune-attempts": {"task": "events.prune_attempts", "schedule": 3600.0},
     "purge-idempotency-keys": {"task": "core.purge_idempotency_keys", "schedule": 3600.0},
+    # Checks every minute which organisations are due (PAYOUT_RUN_SECONDS since their last batch).
+    "payout-runs": {"task": "accounting.run_payouts", "schedule": 60.0},
 }
 
 CHANNEL_LAYERS = {

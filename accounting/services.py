@@ -1,0 +1,289 @@
+"""Accounting commands: posting to the journal, reimbursements and payout batches.
+
+Posting is idempotent by source event (a unique ``source_event_id``), reimbursements by
+expense (a unique ``expense_id``): a redelivered event finds its row and does nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from events.bus import publish
+from organizations.models import Category, Membership, Organization, Role
+
+from .events import PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
+from .models import (
+    Account,
+    AccountKind,
+    JournalEntry,
+    JournalLine,
+    PayoutBatch,
+    Reimbursement,
+    ReimbursementState,
+)
+
+
+class UnbalancedEntry(ValidationFailed):
+    code = "unbalanced_entry"
+
+
+class BatchAlreadyConfirmed(Conflict):
+    code = "batch_already_confirmed"
+
+
+class InvalidReimbursementState(Conflict):
+    code = "invalid_state"
+
+
+# --- chart of accounts --------------------------------------------------------------------------
+
+def ensure_chart_of_accounts(organization: Organization) -> None:
+    """Create the organisation's accounts if missing: cash, payable, one expense account per category."""
+    Account.objects.get_or_create(organization=organization, code=Account.CASH,
+                                  defaults={"name": "Cash at bank", "kind": AccountKind.ASSET})
+    Account.objects.get_or_create(organization=organization, code=Account.PAYABLE,
+                                  defaults={"name": "Reimbursements payable", "kind": AccountKind.LIABILITY})
+    for category in Category.objects.filter(organization=organization):
+        expense_account_for(category)
+
+
+def expense_account_for(category: Category) -> Account:
+    account = Account.objects.filter(category=category).first()
+    if account is None:
+        account, _ = Account.objects.get_or_create(
+            organization_id=category.organization_id, code=f"6{category.pk:05d}",
+            defaults={"name": f"Expenses: {category.name}", "kind": AccountKind.EXPENSE, "category": category})
+    return account
+
+
+def _account(organization_id: int, code: str) -> Account:
+    organization = Organization.objects.get(pk=organization_id)
+    ensure_chart_of_accounts(organization)
+    return Account.objects.get(organization_id=organization_id, code=code)
+
+
+# --- journal ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Line:
+    account: Account
+    debit: Decimal = Decimal("0")
+    credit: Decimal = Decimal("0")
+
+
+@transaction.atomic
+def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Sequence[Line],
+                 source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None
+                 ) -> JournalEntry | None:
+    """Post a balanced entry. Returns None if an entry for ``source_event_id`` already exists.
+
+    Refuses an unbalanced entry or one with fewer than two lines (``unbalanced_entry``);
+    PostgreSQL refuses it as well, at commit."""
+    debits = sum((line.debit for line in lines), Decimal("0"))
+    credit_total = sum((line.credit for line in lines), Decimal("0"))
+    if len(lines) < 2 or debits != credit_total:
+        raise UnbalancedEntry(f"An entry needs two or more lines and equal sides (debits {debits}, credits "
+                              f"{credit_total}).")
+    if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
+        return None
+    try:
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
+                                                source_event_id=source_event_id, reversal_of=reversal_of)
+    except IntegrityError:
+        if source_event_id is not None:  # a concurrent duplicate won the race: nothing to do
+            return None
+        raise
+    JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
+                                                 credit=line.credit) for line in lines])
+    return entry
+
+
+@transaction.atomic
+def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -> JournalEntry:
+    """Correct a posted entry by posting its mirror image (posted entries are never edited)."""
+    _require_finance(actor)
+    try:
+        entry = JournalEntry.objects.get(pk=entry_id, organization_id=actor.organization_id)
+    except (JournalEntry.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such journal entry.") from None
+    if JournalEntry.objects.filter(reversal_of=entry).exists():
+        raise Conflict("This entry was already reversed.", code="already_reversed")
+    lines = [Line(account=line.account, debit=line.credit, credit=line.debit) for line in entry.lines.all()]
+    return journal_post(organization_id=entry.organization_id, entry_date=timezone.localdate(),
+                        memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry)
+
+
+def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
+    """Dr the category's expense account, Cr reimbursements payable (once per event)."""
+    category = Category.objects.get(pk=event.category_id, organization_id=event.organization_id)
+    expense_account = expense_account_for(category)
+    payable = _account(event.organization_id, Account.PAYABLE)
+    return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
+                        memo=f"Approved expense {event.merchant} ({event.employee_name})",
+                        source_event_id=event_id,
+                        lines=[Line(expense_account, debit=event.amount), Line(payable, credit=event.amount)])
+
+
+def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | None:
+    """Dr reimbursements payable, Cr cash at bank (once per event)."""
+    payable = _account(event.organization_id, Account.PAYABLE)
+    cash = _account(event.organization_id, Account.CASH)
+    return journal_post(organization_id=event.organization_id, entry_date=timezone.localdate(),
+                        memo=f"Reimbursement paid to {event.payee_name}", source_event_id=event_id,
+                        lines=[Line(payable, debit=event.amount), Line(cash, credit=event.amount)])
+
+
+# --- reimbursements -----------------------------------------------------------------------------
+
+def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
+    """Queue the reimbursement of an approved expense; None if it is already queued."""
+    key = f"reimburse-{event.expense_id}"
+    if Reimbursement.objects.filter(idempotency_key=key).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return Reimbursement.objects.create(
+                organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
+                employee_user_id=event.employee_user_id, payee_name=event.employee_name,
+                payee_email=event.employee_email, amount=event.amount, currency=event.currency,
+                source_event_id=event_id)
+    except IntegrityError:
+        return None
+
+
+def _require_finance(actor: Membership) -> None:
+    if actor.role not in (Role.FINANCE, Role.ADMIN):
+        raise PermissionDenied("Only finance can do this.")
+
+
+def _reimbursement_event(cls, r: Reimbursement, **extra):
+    return cls(reimbursement_id=r.pk, expense_id=r.expense_id, organization_id=r.organization_id,
+               employee_user_id=r.employee_user_id, payee_name=r.payee_name, amount=r.amount,
+               currency=r.currency, **extra)
+
+
+@transaction.atomic
+def payout_run(*, organization: Organization) -> PayoutBatch | None:
+    """Gather the queued reimbursements into a batch with its payment file; None if none are queued.
+
+    Rows are taken ``FOR UPDATE SKIP LOCKED``, so two runs at once never batch one twice."""
+    queued = list(Reimbursement.objects.select_for_update(skip_locked=True)
+                  .filter(organization=organization, state=ReimbursementState.QUEUED).order_by("created_at"))
+    if not queued:
+        return None
+    total = sum((r.amount for r in queued), Decimal("0"))
+    batch = PayoutBatch.objects.create(organization=organization, total=total, currency=organization.currency,
+                                       payment_file="")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["payee_name", "payee_email", "amount", "currency", "reference"])
+    for r in queued:
+        writer.writerow([_csv_safe(r.payee_name), _csv_safe(r.payee_email), f"{r.amount:.2f}", r.currency,
+                         f"OUTLAY-{str(r.pk)[:8].upper()}"])
+    batch.payment_file = buffer.getvalue()
+    batch.save(update_fields=["payment_file"])
+    Reimbursement.objects.filter(pk__in=[r.pk for r in queued]).update(state=ReimbursementState.IN_BATCH, batch=batch)
+    return batch
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas in names (CSV injection)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _lock_batch(actor: Membership, batch_id) -> PayoutBatch:
+    try:
+        return PayoutBatch.objects.select_for_update().get(pk=batch_id, organization_id=actor.organization_id)
+    except (PayoutBatch.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such payout batch.") from None
+
+
+@transaction.atomic
+def payout_batch_confirm(*, actor: Membership, batch_id) -> PayoutBatch:
+    """Finance confirms a batch paid: every reimbursement still in it becomes paid and publishes
+    ``reimbursement.paid``; then ``payout_batch.confirmed``. A second confirm is refused."""
+    _require_finance(actor)
+    batch = _lock_batch(actor, batch_id)
+    if batch.state == PayoutBatch.State.CONFIRMED:
+        raise BatchAlreadyConfirmed("This payout batch was already confirmed as paid.")
+    now = timezone.now()
+    paid = list(batch.reimbursements.select_for_update().filter(state=ReimbursementState.IN_BATCH))
+    for r in paid:
+        r.state = ReimbursementState.PAID
+        r.paid_at = now
+        r.save(update_fields=["state", "paid_at"])
+        publish(_reimbursement_event(ReimbursementPaid, r, batch_id=batch.pk),
+                organization_id=batch.organization_id, actor_id=actor.user_id)
+    batch.state = PayoutBatch.State.CONFIRMED
+    batch.confirmed_at = now
+    batch.confirmed_by_user_id = actor.user_id
+    batch.save(update_fields=["state", "confirmed_at", "confirmed_by_user_id"])
+    publish(PayoutBatchConfirmed(batch_id=batch.pk, organization_id=batch.organization_id,
+                                 total=sum((r.amount for r in paid), Decimal("0")), currency=batch.currency,
+                                 reimbursement_count=len(paid)),
+            organization_id=batch.organization_id, actor_id=actor.user_id)
+    return batch
+
+
+@transaction.atomic
+def reimbursement_mark_failed(*, actor: Membership, reimbursement_id, reason: str) -> Reimbursement:
+    """A payment in an unconfirmed batch did not go through (reason required)."""
+    _require_finance(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the payment failed.", code="reason_required")
+    try:
+        r = Reimbursement.objects.select_for_update().get(pk=reimbursement_id, organization_id=actor.organization_id)
+    except (Reimbursement.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such reimbursement.") from None
+    if r.state != ReimbursementState.IN_BATCH:
+        raise InvalidReimbursementState(f"Only a reimbursement in a batch can fail (this one is {r.state}).")
+    r.state = ReimbursementState.FAILED
+    r.failure_reason = reason
+    r.save(update_fields=["state", "failure_reason"])
+    publish(_reimbursement_event(ReimbursementFailed, r, batch_id=r.batch_id, reason=reason),
+            organization_id=r.organization_id, actor_id=actor.user_id)
+    return r
+
+
+@transaction.atomic
+def reimbursement_requeue(*, actor: Membership, reimbursement_id) -> Reimbursement:
+    """Put a failed reimbursement back in the queue for the next payout run."""
+    _require_finance(actor)
+    try:
+        r = Reimbursement.objects.select_for_update().get(pk=reimbursement_id, organization_id=actor.organization_id)
+    except (Reimbursement.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such reimbursement.") from None
+    if r.state != ReimbursementState.FAILED:
+        raise InvalidReimbursementState("Only a failed reimbursement can be queued again.")
+    r.state = ReimbursementState.QUEUED
+    r.batch = None
+    r.save(update_fields=["state", "batch"])
+    return r
+
+
+def payout_runs_due(now=None) -> list[Organization]:
+    """Organisations with queued reimbursements whose last batch is older than the payout interval."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=settings.PAYOUT_RUN_SECONDS)
+    due = []
+    for org in Organization.objects.filter(reimbursements__state=ReimbursementState.QUEUED).distinct():
+        last = PayoutBatch.objects.filter(organization=org).order_by("-created_at").values_list(
+            "created_at", flat=True).first()
+        if last is None or last <= cutoff:
+            due.append(org)
+    return due
