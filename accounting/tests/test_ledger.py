@@ -69,7 +69,8 @@ def test_posting_service_refuses_an_unbalanced_entry():
     payable = Account.objects.get(organization=team.org, code=Account.PAYABLE)
     with pytest.raises(services.UnbalancedEntry):
         services.journal_post(organization_id=team.org.pk, entry_date="2026-01-01", memo="x",
-                              lines=[services.Line(cash, debit=Decimal("5")), services.Line(payable, credit=Decimal("4"))])
+                              lines=[services.Line(cash, debit=Decimal("5")),
+                                     services.Line(payable, credit=Decimal("4"))])
     assert JournalEntry.objects.count() == 0
 
 

@@ -95,7 +95,8 @@ def test_books_balance_and_payable_equals_unpaid_approvals(plan, amounts):
             elif step in ("deliver", "redeliver"):
                 run_all()
                 if step == "redeliver":  # every delivery again, done ones included
-                    for pk in Delivery.objects.filter(subscriber__startswith="accounting.").values_list("pk", flat=True):
+                    ids = Delivery.objects.filter(subscriber__startswith="accounting.").values_list("pk", flat=True)
+                    for pk in ids:
                         bus.run_delivery(pk)
             elif step == "payout":
                 services.payout_run(organization=team.org)
