@@ -40,7 +40,7 @@ def test_catalogue_is_generated_from_code():
     entries = {entry["type"]: entry for entry in json.loads(_run("catalogue", "--json"))}
     pinged = entries["test.pinged"]
     assert pinged["fields"] == [{"name": "key", "type": "str"}, {"name": "note", "type": "str"}]
-    assert {s["name"] for s in pinged["subscribers"]} == {"test.record", "test.flaky"}
+    assert {s["name"] for s in pinged["subscribers"]} == {"test.record", "test.flaky", "audit.record"}
     assert "expense.approved" in entries and entries["expense.approved"]["publisher"] == "expenses"
 
 
@@ -51,7 +51,7 @@ def test_replay_command_resets_dead_deliveries_of_one_subscriber():
 
     assert "replayed 1 deliveries" in _run("replay", "--subscriber", "test.flaky")
     statuses = dict(Delivery.objects.filter(event=event).values_list("subscriber", "status"))
-    assert statuses == {"test.flaky": "pending", "test.record": "dead"}
+    assert statuses == {"test.flaky": "pending", "test.record": "dead", "audit.record": "dead"}
 
 
 def test_backfill_of_an_unknown_subscriber_is_a_clear_error():

@@ -122,9 +122,9 @@ def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_c
                                                         leased_until=timezone.now() - timedelta(seconds=1))
     redis_client.delete("events")
     sent = bus.sweep()
-    assert sent == 4 and redis_client.llen("events") == 4  # two subscribers each for `due` and `expired`
+    assert sent == 6 and redis_client.llen("events") == 6  # three subscribers each for `due` and `expired`
     assert set(Delivery.objects.filter(event_id__in=[due.id, expired.id]).values_list("status", flat=True)) == {
         "pending"}
     assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=due.id))
     assert bus.sweep() == 0  # pushed forward by one lease: not sent again on the next round
-    assert Delivery.objects.filter(event_id=fresh.id, next_attempt_at__gt=timezone.now()).count() == 2
+    assert Delivery.objects.filter(event_id=fresh.id, next_attempt_at__gt=timezone.now()).count() == 3

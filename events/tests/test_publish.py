@@ -27,7 +27,7 @@ def test_publish_writes_event_and_one_delivery_per_subscriber(django_capture_on_
     assert stored.type == "test.pinged" and stored.sequence == 1 and stored.organization_id == 7
     assert stored.payload == {"key": "k1", "note": "hello"}
     assert sorted(Delivery.objects.filter(event=stored).values_list("subscriber", flat=True)) == [
-        "test.flaky", "test.record"]
+        "audit.record", "test.flaky", "test.record"]
     assert len(callbacks) == 1  # one after-commit dispatch for all deliveries
 
 

@@ -1,0 +1,124 @@
+"""The audit trail: one entry per event, a chain that verifies, and a table the app cannot rewrite."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from audit.models import AuditEntry
+from audit.services import verify_chain
+from events import delivery as bus
+from events.models import Delivery, Event
+from expenses import services
+from expenses.tests.factories import make_team
+from tests.support.maintenance import admin_connection
+
+
+def deliver_audit(times=1):
+    for _ in range(times):
+        for pk in Delivery.objects.filter(subscriber="audit.record").values_list("pk", flat=True):
+            bus.run_delivery(pk)
+
+
+def full_flow(team):
+    expense = team.expense(amount="1500.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=expense.pk)
+    services.expense_approve(actor=team.finance, expense_id=expense.pk)
+    other = team.expense(amount="30.00", submit=True)
+    services.expense_reject(actor=team.manager, expense_id=other.pk, reason="duplicate")
+    return expense
+
+
+@pytest.mark.django_db
+def test_every_event_of_a_flow_is_recorded_once_even_when_delivered_twice():
+    team = make_team(threshold="1000.00")
+    expense = full_flow(team)
+
+    deliver_audit(times=2)
+
+    assert AuditEntry.objects.count() == Event.objects.count() == 5
+    assert set(AuditEntry.objects.values_list("event_id", flat=True)) == set(Event.objects.values_list("id", flat=True))
+    trail = list(AuditEntry.objects.filter(object_id=str(expense.pk)).order_by("sequence")
+                 .values_list("action", flat=True))
+    assert trail == ["expense.submitted", "expense.approval_recorded", "expense.approved"]
+    assert verify_chain(team.org.pk).ok
+
+
+@pytest.mark.django_db
+def test_a_duplicate_bypassing_the_delivery_lock_is_not_recorded_twice():
+    from audit.subscribers import record
+    from events.types import event_type
+
+    team = make_team()
+    team.expense(submit=True)
+    deliver_audit()
+    row = Event.objects.get()
+    with transaction.atomic():
+        record(event_type(row.type).from_payload(row.payload), bus.Envelope.of(row, 0))
+    assert AuditEntry.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_app_connection_cannot_update_or_delete_audit_entries():
+    team = make_team()
+    team.expense(submit=True)
+    deliver_audit()
+    for sql in ("UPDATE audit_auditentry SET action = 'x'", "DELETE FROM audit_auditentry",
+                "TRUNCATE audit_auditentry"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql)
+    assert AuditEntry.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_finds_an_entry_changed_with_triggers_disabled():
+    team = make_team()
+    full_flow(team)
+    deliver_audit()
+    target = AuditEntry.objects.get(sequence=3)
+    with admin_connection() as conn:  # a superuser, triggers off: the only way to tamper
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE audit_auditentry SET payload = jsonb_set(payload, '{amount}', '\"1.00\"') "
+                     "WHERE id = %s", [target.pk])
+
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("verify_audit", "--organisation", str(team.org.pk), stdout=out, stderr=err)
+
+    assert exited.value.code == 1
+    assert "BROKEN at entry #3" in err.getvalue()
+    assert verify_chain(team.org.pk).broken_at == 3
+
+
+@pytest.mark.django_db
+def test_verify_audit_passes_an_intact_chain():
+    team = make_team()
+    full_flow(team)
+    deliver_audit()
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    assert "5 entries, chain intact" in out.getvalue()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_200_events_appended_by_two_workers_leave_one_valid_chain(celery_processes, effects):
+    from events.bus import publish
+    from tests.support.processes import wait_until
+    from tests.support.subscribers import Pinged
+
+    celery_processes.worker(concurrency=2)
+    celery_processes.worker(concurrency=2)
+    for batch in range(10):
+        with transaction.atomic():
+            for i in range(20):
+                publish(Pinged(key=f"k{batch}-{i}"), organization_id=42)
+
+    wait_until(lambda: Delivery.objects.filter(subscriber="audit.record", status="done").count() == 200,
+               timeout=120, message="200 audit deliveries done")
+    assert AuditEntry.objects.filter(organization_id=42).count() == 200
+    assert sorted(AuditEntry.objects.values_list("sequence", flat=True)) == list(range(1, 201))
+    assert verify_chain(42).ok
