@@ -155,6 +155,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "core.purge_idempotency_keys", "schedule": 3600.0},
     # Checks every minute which organisations are due (PAYOUT_RUN_SECONDS since their last batch).
     "payout-runs": {"task": "accounting.run_payouts", "schedule": 60.0},
+    "resend-due-emails": {"task": "notifications.resend_due_emails", "schedule": 30.0},
 }
 
 CHANNEL_LAYERS = {
@@ -203,6 +204,7 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
+OUTLAY_BASE_URL = os.environ.get("OUTLAY_BASE_URL", "http://127.0.0.1:8000")  # links in e-mails
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Outlay <outlay@localhost>")
 
 # --- REST framework ----------------------------------------------------------------------------

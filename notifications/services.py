@@ -1,0 +1,161 @@
+"""Notifications: written by subscribers, read and marked read by their recipients.
+
+E-mail is a separate step after the notification commits (``send_email``), with its own
+retries. Delivery guarantee for mail: **at least once**. A mail row is committed together with
+its notification, so no mail is lost; but if the worker dies after the mail server accepted a
+message and before the row is marked sent, that one message is sent again on retry. SMTP offers
+no way to make that window zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from core.errors import NotFound
+
+from .models import EmailMessage, Kind, Notification, NotificationPreference
+
+logger = logging.getLogger(__name__)
+EMAIL_MAX_ATTEMPTS = 8
+
+
+def preferences_for(user_ids: Iterable[int], kind: str) -> dict[int, NotificationPreference]:
+    return {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=list(user_ids), kind=kind)}
+
+
+def notify(*, user_ids: Iterable[int], kind: str, title: str, body: str, link: str, organization_id: int,
+           source_event_id) -> list[Notification]:
+    """Create one notification (and one mail, where the user wants it) per recipient, once per
+    source event; push a live hint and queue the mails after commit."""
+    users = list(get_user_model().objects.filter(pk__in=set(user_ids), is_active=True))
+    prefs = preferences_for([u.pk for u in users], kind)
+    created, mails = [], []
+    for user in users:
+        pref = prefs.get(user.pk)
+        if pref is None or pref.in_app:
+            try:
+                with transaction.atomic():
+                    created.append(Notification.objects.create(
+                        recipient=user, organization_id=organization_id, kind=kind, title=title[:200], body=body,
+                        link=link, source_event_id=source_event_id))
+            except IntegrityError:
+                pass  # already notified for this event
+        if (pref is None or pref.email) and user.email:
+            mail = _mail_row(user, kind, title, body, link, source_event_id)
+            if mail is not None:
+                mails.append(mail.pk)
+    if created:
+        recipients = sorted({n.recipient_id for n in created})
+        transaction.on_commit(lambda: _push_unread(recipients), robust=True)
+    if mails:
+        transaction.on_commit(lambda: _queue_mails(mails), robust=True)
+    return created
+
+
+def _mail_row(user, kind, title, body, link, source_event_id) -> EmailMessage | None:
+    absolute = f"{settings.OUTLAY_BASE_URL.rstrip('/')}{link}" if link else ""
+    context = {"notification": {"title": title, "body": body}, "link": absolute, "kind_label": Kind(kind).label}
+    try:
+        with transaction.atomic():
+            return EmailMessage.objects.create(
+                recipient=user, to=user.email, kind=kind, subject=f"[Outlay] {title}"[:200],
+                text=render_to_string("notifications/email/notification.txt", context),
+                html=render_to_string("notifications/email/notification.html", context),
+                source_event_id=source_event_id,
+                next_attempt_at=timezone.now() + timedelta(seconds=60))  # the beat resend is the fallback
+    except IntegrityError:
+        return None
+
+
+def _queue_mails(ids: list[int]) -> None:
+    from .tasks import send_email
+
+    for pk in ids:
+        try:
+            send_email.delay(pk)
+        except Exception:  # noqa: BLE001 - broker down: beat's resend picks the row up
+            logger.warning("could not queue mail %s; the resend task will", pk)
+
+
+def _push_unread(user_ids: list[int]) -> None:
+    """Lossy live hint: the recipient's unread count changed. Never needed for correctness."""
+    try:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        for user_id in user_ids:
+            count = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+            async_to_sync(layer.group_send)(f"user.{user_id}", {"type": "notifications.new", "unread": count})
+    except Exception:
+        logger.debug("live hint not pushed", exc_info=True)
+
+
+def send_email(email_id: int) -> str:
+    """Send one pending mail. The row stays locked while the mail server is talked to, so two
+    workers never send it at once; see the module docstring for the one duplicate window."""
+    with transaction.atomic():
+        mail = EmailMessage.objects.select_for_update(skip_locked=True).filter(
+            pk=email_id, status=EmailMessage.Status.PENDING).first()
+        if mail is None:
+            return "skipped"
+        mail.attempts += 1
+        try:
+            message = EmailMultiAlternatives(mail.subject, mail.text, settings.DEFAULT_FROM_EMAIL, [mail.to])
+            message.attach_alternative(mail.html, "text/html")
+            message.send(fail_silently=False)
+        except Exception as exc:  # noqa: BLE001 - any SMTP failure is retried
+            mail.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            if mail.attempts >= EMAIL_MAX_ATTEMPTS:
+                mail.status = EmailMessage.Status.FAILED
+            else:
+                delay = min(3600, 30 * 2 ** (mail.attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+                mail.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            return "failed"
+        mail.status = EmailMessage.Status.SENT
+        mail.sent_at = timezone.now()
+        mail.save(update_fields=["attempts", "status", "sent_at"])
+    return "sent"
+
+
+def due_emails(limit: int = 200) -> list[int]:
+    return list(EmailMessage.objects.filter(status=EmailMessage.Status.PENDING, next_attempt_at__lte=timezone.now())
+                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+# --- recipients' commands -------------------------------------------------------------------------
+
+def notification_mark_read(*, user, notification_id) -> Notification:
+    """Mark one of the caller's notifications read (NotFound for anybody else's)."""
+    try:
+        notification = Notification.objects.get(pk=notification_id, recipient=user)
+    except (Notification.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such notification.") from None
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, user) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def preference_set(*, user, kind: str, in_app: bool, email: bool) -> NotificationPreference:
+    if kind not in Kind.values:
+        raise NotFound(f"No notification kind {kind!r}.")
+    pref, _ = NotificationPreference.objects.update_or_create(user=user, kind=kind,
+                                                              defaults={"in_app": in_app, "email": email})
+    return pref
