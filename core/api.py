@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -83,3 +85,31 @@ class AnonThrottle(_FailOpen, AnonRateThrottle):
 
 class UserThrottle(_FailOpen, UserRateThrottle):
     pass
+
+
+class DefaultCursorPagination(CursorPagination):
+    """Stable pages however many rows arrive meanwhile (no OFFSET)."""
+
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    ordering = "-created_at"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API."""
+
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. insufficient_budget.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    details = serializers.DictField(help_text="Extra facts, e.g. the remaining budget or field errors.")
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI responses for the given error statuses, all with the error shape."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_STATUSES[code]) for code in statuses}
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key", type=str, location=OpenApiParameter.HEADER, required=False,
+    description="Makes the POST safe to retry: the same key and body replay the first response (24 h); "
+                "the same key with another body is refused with 422; while the first still runs, 409.")

@@ -1,0 +1,289 @@
+"""Expenses over HTTP: thin views, one command or query each; command input and resource output
+have their own serializers."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
+from core.errors import ValidationFailed
+from core.idempotency import idempotent
+from events.queries import timeline
+from organizations.permissions import IsApprover, IsMember
+
+from . import queries, services
+from .models import Expense, ExpenseState
+
+COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
+
+
+# --- output -------------------------------------------------------------------------------------
+
+class ApprovalOut(serializers.Serializer):
+    step = serializers.CharField()
+    approver = serializers.CharField(source="approver.display_name")
+    decided_at = serializers.DateTimeField()
+
+
+class ExpenseOut(serializers.ModelSerializer):
+    employee = serializers.CharField(source="employee.display_name")
+    employee_id = serializers.IntegerField(source="employee.pk")
+    cost_center = serializers.CharField(source="cost_center.code")
+    category = serializers.CharField(source="category.name")
+    currency = serializers.CharField(source="organization.currency")
+    has_receipt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Expense
+        fields = ["id", "state", "employee", "employee_id", "cost_center", "cost_center_id", "category",
+                  "category_id", "amount", "currency", "merchant", "incurred_on", "description", "has_receipt",
+                  "rejection_reason", "submitted_at", "decided_at", "version", "created_at", "updated_at"]
+
+    def get_has_receipt(self, obj) -> bool:
+        return bool(obj.receipt)
+
+
+class ExpenseDetailOut(ExpenseOut):
+    approvals = ApprovalOut(many=True, read_only=True)
+    effects = serializers.SerializerMethodField()
+
+    class Meta(ExpenseOut.Meta):
+        fields = [*ExpenseOut.Meta.fields, "approvals", "effects"]
+
+    def get_effects(self, obj) -> dict[str, str]:
+        """Each subscriber's delivery status for the expense's latest event."""
+        entries = timeline(organization_id=obj.organization_id, aggregate_type="expense", aggregate_id=str(obj.pk))
+        if not entries:
+            return {}
+        return {line.subscriber: line.status for line in entries[-1].deliveries}
+
+
+class QueueItemOut(ExpenseOut):
+    remaining_budget = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta(ExpenseOut.Meta):
+        fields = [*ExpenseOut.Meta.fields, "remaining_budget"]
+
+
+# --- input --------------------------------------------------------------------------------------
+
+class ExpenseCreateIn(serializers.Serializer):
+    cost_center_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    category_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    amount = serializers.CharField(max_length=32, help_text='Decimal string, e.g. "12.50".')
+    merchant = serializers.CharField(max_length=200)
+    incurred_on = serializers.DateField()
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+class ExpenseUpdateIn(ExpenseCreateIn):
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31,
+                                       help_text="The version you loaded; a newer one means 409 conflict.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class VersionIn(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31)
+
+
+class RejectIn(VersionIn):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True)
+
+
+class ReceiptIn(serializers.Serializer):
+    receipt = serializers.FileField()
+
+
+def _valid(serializer_class, request, **kwargs):
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- views --------------------------------------------------------------------------------------
+
+class ExpenseFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=ExpenseState.choices)
+    employee = django_filters.NumberFilter(field_name="employee_id")
+    cost_center = django_filters.NumberFilter(field_name="cost_center_id")
+    category = django_filters.NumberFilter(field_name="category_id")
+    incurred_from = django_filters.DateFilter(field_name="incurred_on", lookup_expr="gte")
+    incurred_to = django_filters.DateFilter(field_name="incurred_on", lookup_expr="lte")
+    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+
+    class Meta:
+        model = Expense
+        fields = []
+
+
+class ExpenseListCreateApi(ListAPIView):
+    """GET: the expenses you may see (filters, cursor pages). POST: create a draft."""
+
+    permission_classes = [IsMember]
+    serializer_class = ExpenseOut
+    filterset_class = ExpenseFilter
+
+    queryset = Expense.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return queries.visible_expenses(self.request.membership)
+
+    @extend_schema(request=ExpenseCreateIn, responses={201: ExpenseDetailOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent
+    def post(self, request):
+        data = _valid(ExpenseCreateIn, request)
+        expense = services.expense_create(actor=request.membership, data=data)
+        return Response(ExpenseDetailOut(expense).data, status=201)
+
+
+class AwaitingApprovalApi(ListAPIView):
+    """Submitted expenses waiting for your approval, oldest first, with remaining budget."""
+
+    permission_classes = [IsApprover]
+    serializer_class = QueueItemOut
+    pagination_class = None
+
+    queryset = Expense.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return queries.awaiting_my_approval(self.request.membership)
+
+
+class ExpenseDetailApi(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: ExpenseDetailOut, **error_responses(401, 403, 404)})
+    def get(self, request, expense_id):
+        return Response(ExpenseDetailOut(queries.expense_detail(request.membership, expense_id)).data)
+
+    @extend_schema(request=ExpenseUpdateIn, responses={200: ExpenseDetailOut, **COMMAND_ERRORS})
+    def patch(self, request, expense_id):
+        data = dict(_valid(ExpenseUpdateIn, request, partial=True))
+        version = data.pop("version", None)
+        expense = services.expense_update(actor=request.membership, expense_id=expense_id, data=data,
+                                          expected_version=version)
+        return Response(ExpenseDetailOut(expense).data)
+
+
+class ExpenseReceiptApi(APIView):
+    """Upload (or replace) the receipt of a draft: a PDF, PNG, JPEG or WebP, checked by content."""
+
+    permission_classes = [IsMember]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ReceiptIn}, responses={200: ExpenseDetailOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent
+    def post(self, request, expense_id):
+        data = _valid(ReceiptIn, request)
+        expense = services.expense_update(actor=request.membership, expense_id=expense_id, data={},
+                                          receipt=data["receipt"])
+        return Response(ExpenseDetailOut(expense).data)
+
+
+def _command_view(name: str, command, input_serializer, doc: str):
+    class CommandApi(APIView):
+        permission_classes = [IsMember]
+
+        @extend_schema(request=input_serializer, responses={200: ExpenseDetailOut, **COMMAND_ERRORS},
+                       parameters=[IDEMPOTENCY_KEY_PARAMETER], operation_id=f"expenses_{name}", description=doc)
+        @idempotent
+        def post(self, request, expense_id):
+            data = dict(_valid(input_serializer, request))
+            version = data.pop("version", None)
+            with transaction.atomic():
+                expense = command(actor=request.membership, expense_id=expense_id, expected_version=version, **data)
+            return Response(ExpenseDetailOut(expense).data)
+
+    CommandApi.__name__ = CommandApi.__qualname__ = f"Expense{name.capitalize()}Api"
+    return CommandApi
+
+
+ExpenseSubmitApi = _command_view("submit", services.expense_submit, VersionIn, "Submit a draft for approval.")
+ExpenseWithdrawApi = _command_view("withdraw", services.expense_withdraw, VersionIn, "Take a submission back.")
+ExpenseApproveApi = _command_view(
+    "approve", services.expense_approve, VersionIn,
+    "Give the next required approval. 409 insufficient_budget carries the remaining amount in details.")
+ExpenseRejectApi = _command_view("reject", services.expense_reject, RejectIn, "Reject with a reason.")
+
+
+class TimelineDeliveryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    subscriber = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    done_at = serializers.DateTimeField(allow_null=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+
+
+class TimelineEventOut(serializers.Serializer):
+    id = serializers.UUIDField(source="event.id")
+    type = serializers.CharField(source="event.type")
+    sequence = serializers.IntegerField(source="event.sequence")
+    occurred_at = serializers.DateTimeField(source="event.occurred_at")
+    actor_id = serializers.IntegerField(source="event.actor_id", allow_null=True)
+    correlation_id = serializers.CharField(source="event.correlation_id")
+    settled = serializers.BooleanField()
+    deliveries = TimelineDeliveryOut(many=True)
+
+
+class ExpenseTimelineApi(APIView):
+    """The expense's events in order, each with every subscriber's delivery (status, attempts,
+    last error, latency from commit to done)."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: TimelineEventOut(many=True), **error_responses(401, 403, 404)})
+    def get(self, request, expense_id):
+        expense = queries.expense_detail(request.membership, expense_id)
+        entries = timeline(organization_id=expense.organization_id, aggregate_type="expense",
+                           aggregate_id=str(expense.pk))
+        return Response(TimelineEventOut(entries, many=True).data)
+
+
+class SummaryRowOut(serializers.Serializer):
+    month = serializers.CharField()
+    cost_center_id = serializers.IntegerField()
+    cost_center_code = serializers.CharField()
+    category_id = serializers.IntegerField()
+    category_name = serializers.CharField()
+    submitted_count = serializers.IntegerField()
+    approved_count = serializers.IntegerField()
+    rejected_count = serializers.IntegerField()
+    approved_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class SummaryApi(APIView):
+    """Monthly spend per cost centre and category, from the read model (eventually consistent)."""
+
+    permission_classes = [IsApprover]
+
+    @extend_schema(parameters=[OpenApiParameter("month", str, required=True, description="YYYY-MM",
+                                                pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+                   responses={200: SummaryRowOut(many=True), **error_responses(400, 401, 403)})
+    def get(self, request):
+        month = request.query_params.get("month", "")
+        import re
+
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+            raise ValidationFailed("Give month as YYYY-MM.", details={"month": month[:20]})
+        rows = queries.expense_summary_by_month(request.membership.organization_id, month)
+        return Response(SummaryRowOut(rows, many=True).data)
