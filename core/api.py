@@ -113,3 +113,16 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name="Idempotency-Key", type=str, location=OpenApiParameter.HEADER, required=False,
     description="Makes the POST safe to retry: the same key and body replay the first response (24 h); "
                 "the same key with another body is refused with 422; while the first still runs, 409.")
+
+
+def document_common_errors(result, generator, request, public):
+    """drf-spectacular post-processing: every operation documents the errors any endpoint can
+    give (400 bad input, 401, 403, 429; 404 when the path names an object), in the error shape."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            codes = [400, 401, 403, 429] + ([404] if "{" in path else [])
+            for code in codes:
+                responses.setdefault(str(code), {"description": ERROR_STATUSES[code], "content": error})
+    return result

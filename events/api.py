@@ -137,6 +137,6 @@ class DeliveryReplayOneApi(DeliveryReplayApi):
     """Reset one dead (or failing) delivery and send it again."""
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY_PARAMETER], operation_id="delivery_replay_one",
-                   responses={200: ReplayOut, **error_responses(401, 403, 404, 409, 422)})
+                   responses={200: ReplayOut, **error_responses(400, 401, 403, 404, 409, 422)})
     def post(self, request, delivery_id: int):
         return super().post(request, delivery_id)

@@ -46,7 +46,7 @@ class NotificationListApi(ListAPIView):
 class NotificationReadApi(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(request=EmptyIn, responses={200: NotificationOut, **error_responses(401, 403, 404, 409, 422)},
+    @extend_schema(request=EmptyIn, responses={200: NotificationOut, **error_responses(400, 401, 403, 404, 409, 422)},
                    parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @idempotent
     def post(self, request, notification_id):
@@ -57,7 +57,7 @@ class NotificationReadApi(APIView):
 class NotificationReadAllApi(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(request=EmptyIn, responses={200: ReadAllOut, **error_responses(401, 403, 409, 422)},
+    @extend_schema(request=EmptyIn, responses={200: ReadAllOut, **error_responses(400, 401, 403, 409, 422)},
                    parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @idempotent
     def post(self, request):

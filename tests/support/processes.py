@@ -117,3 +117,40 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.1, message: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+class WebProcess:
+    """The real ASGI server (uvicorn: HTTP + websockets) against the test database."""
+
+    def __init__(self, **env: str) -> None:
+        from config.embedded import free_port
+
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = LOGS / f"web-{os.getpid()}-{next(_counter)}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=process_env(**{"DEBUG": "false", "API_THROTTLE_USER": "100000/minute",
+                                         "API_THROTTLE_ANON": "100000/minute", **env}),
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        from config.embedded import wait_for_port
+
+        wait_for_port(self.port, 30, self.proc)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()

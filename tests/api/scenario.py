@@ -1,0 +1,63 @@
+"""A populated organisation for API tests: a team, expenses in every state, reimbursements in
+every state, a payout batch, ledger entries, notifications and a dead delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounting import services as accounting
+from accounting.models import Account, Reimbursement
+from events import delivery as bus
+from events.models import Delivery
+from expenses import services
+from expenses.tests.factories import Team, make_team
+from notifications.models import Notification
+
+
+def deliver_all() -> None:
+    while pending := list(Delivery.objects.filter(status="pending").values_list("pk", flat=True)):
+        for pk in pending:
+            bus.run_delivery(pk)
+
+
+@dataclass
+class Scenario:
+    team: Team
+    draft: object
+    submitted: object
+    in_batch: Reimbursement
+    failed: Reimbursement
+    batch: object
+    account: Account
+    notification: Notification
+    dead_delivery: Delivery
+
+    def member(self, role: str):
+        return {"employee": self.team.employee, "manager": self.team.manager, "finance": self.team.finance,
+                "admin": self.team.admin}[role]
+
+
+def build() -> Scenario:
+    team = make_team(budget="100000.00")
+    draft = team.expense(amount="30.00")
+    submitted = team.expense(amount="45.00", submit=True)
+    paid_ids = []
+    for amount in ("60.00", "70.00"):
+        e = team.expense(employee=team.colleague, amount=amount, submit=True)
+        services.expense_approve(actor=team.manager, expense_id=e.pk)
+        paid_ids.append(e.pk)
+    deliver_all()
+    batch = accounting.payout_run(organization=team.org)
+    in_batch, failed = Reimbursement.objects.filter(batch=batch).order_by("amount")
+    accounting.reimbursement_mark_failed(actor=team.finance, reimbursement_id=failed.pk, reason="bounced")
+    queued = team.expense(employee=team.colleague, amount="80.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=queued.pk)
+    deliver_all()
+    dead = Delivery.objects.filter(organization_id=team.org.pk).first()
+    Delivery.objects.filter(pk=dead.pk).update(status="pending")  # made dead below, not done
+    Delivery.objects.filter(pk=dead.pk).update(status="dead", done_at=None)
+    return Scenario(team=team, draft=draft, submitted=submitted, in_batch=Reimbursement.objects.get(pk=in_batch.pk),
+                    failed=Reimbursement.objects.get(pk=failed.pk), batch=batch,
+                    account=Account.objects.get(organization=team.org, code=Account.PAYABLE),
+                    notification=Notification.objects.filter(recipient=team.manager.user).first(),
+                    dead_delivery=dead)

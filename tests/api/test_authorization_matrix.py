@@ -1,0 +1,133 @@
+"""Every endpoint x role (employee, manager, finance, admin, anonymous) x own / other organisation.
+
+Object endpoints answer 404 for another organisation's objects (the role gate, where there is
+one, comes first: 403). List endpoints never leak another organisation's rows."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from expenses.tests.factories import receipt_file
+from tests.api.scenario import build
+
+ROLES = ["employee", "manager", "finance", "admin", "anonymous"]
+ALL = dict.fromkeys(["employee", "manager", "finance", "admin"], 200)
+
+
+def gate(allowed, ok=200, denied=403):
+    return {role: (ok if role in allowed else denied) for role in ROLES[:4]}
+
+
+FIN = ("finance", "admin")
+# (name, method, path template, body, expected own {role: status}, expected other {role: status} or None)
+ENDPOINTS = [
+    ("list expenses", "get", "/api/v1/expenses/", None, ALL, None),
+    ("create expense", "post", "/api/v1/expenses/", "new_expense", dict.fromkeys(ALL, 201), None),
+    ("approval queue", "get", "/api/v1/expenses/awaiting-approval/", None, gate(("manager", "finance", "admin")),
+     None),
+    ("expense detail", "get", "/api/v1/expenses/{submitted}/", None, ALL, "404"),
+    ("update draft", "patch", "/api/v1/expenses/{draft}/", {"merchant": "X"}, gate(("employee",)), "404"),
+    ("upload receipt", "multipart", "/api/v1/expenses/{draft}/receipt/", None, gate(("employee",)), "404"),
+    ("submit", "post", "/api/v1/expenses/{draft}/submit/", {}, gate(("employee",)), "404"),
+    ("withdraw", "post", "/api/v1/expenses/{submitted}/withdraw/", {}, gate(("employee",)), "404"),
+    ("approve", "post", "/api/v1/expenses/{submitted}/approve/", {}, gate(("manager", "admin")), "404"),
+    ("reject", "post", "/api/v1/expenses/{submitted}/reject/", {"reason": "no"}, gate(("manager", "admin")), "404"),
+    ("timeline", "get", "/api/v1/expenses/{submitted}/timeline/", None, ALL, "404"),
+    ("summary", "get", "/api/v1/summary/?month={month}", None, gate(("manager", "finance", "admin")), None),
+    ("reimbursements", "get", "/api/v1/reimbursements/", None, ALL, None),
+    ("mark failed", "post", "/api/v1/reimbursements/{in_batch}/fail/", {"reason": "x"}, gate(FIN), "404fin"),
+    ("requeue", "post", "/api/v1/reimbursements/{failed}/requeue/", {}, gate(FIN), "404fin"),
+    ("payout batches", "get", "/api/v1/payout-batches/", None, gate(FIN), None),
+    ("payout run", "post", "/api/v1/payout-batches/run/", {}, gate(FIN, ok=201), None),
+    ("payment file", "get", "/api/v1/payout-batches/{batch}/file/", None, gate(FIN), "404fin"),
+    ("confirm batch", "post", "/api/v1/payout-batches/{batch}/confirm/", {}, gate(FIN), "404fin"),
+    ("journal entries", "get", "/api/v1/ledger/entries/", None, gate(FIN), None),
+    ("trial balance", "get", "/api/v1/ledger/trial-balance/", None, gate(FIN), None),
+    ("account ledger", "get", "/api/v1/ledger/accounts/{account}/", None, gate(FIN), "404fin"),
+    ("journal export", "get", "/api/v1/ledger/export/", None, gate(FIN), None),
+    ("notifications", "get", "/api/v1/notifications/", None, ALL, None),
+    ("read all", "post", "/api/v1/notifications/read-all/", {}, ALL, None),
+    ("read one", "post", "/api/v1/notifications/{notification}/read/", {}, gate(("manager",), denied=404), "404"),
+    ("audit trail", "get", "/api/v1/audit/", None, gate(FIN), None),
+    ("audit verify", "get", "/api/v1/audit/verify/", None, gate(("admin",)), None),
+    ("events", "get", "/api/v1/events/", None, gate(("admin",)), None),
+    ("deliveries", "get", "/api/v1/deliveries/", None, gate(("admin",)), None),
+    ("replay matching", "post", "/api/v1/deliveries/replay/", {}, gate(("admin",)), None),
+    ("replay one", "post", "/api/v1/deliveries/{dead_delivery}/replay/", None, gate(("admin",)), "404admin"),
+]
+
+
+def _ids(s):
+    return {"draft": s.draft.pk, "submitted": s.submitted.pk, "in_batch": s.in_batch.pk, "failed": s.failed.pk,
+            "batch": s.batch.pk, "account": s.account.pk, "notification": s.notification.pk,
+            "dead_delivery": s.dead_delivery.pk, "month": s.submitted.month}
+
+
+def _other_expected(kind, own):
+    if kind is None:
+        return own
+    if kind == "404":
+        return dict.fromkeys(own, 404)
+    allowed = {"404fin": FIN, "404admin": ("admin",)}[kind]
+    return {role: (404 if role in allowed else own[role]) for role in own}
+
+
+CASES = [pytest.param(e, role, org, id=f"{e[0]}-{role}-{org}") for e in ENDPOINTS for role in ROLES
+         for org in ("own", "other")]
+
+
+@pytest.fixture(scope="module")
+def scenarios(django_db_setup, django_db_blocker):
+    """Built once and committed; every test runs in a transaction that is rolled back."""
+    from django.core.management import call_command
+
+    from tests.support.maintenance import clear_audit_trail
+
+    with django_db_blocker.unblock():
+        built = build(), build()
+    yield built
+    with django_db_blocker.unblock():
+        clear_audit_trail()
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "role", "org"), CASES)
+def test_authorization_matrix(scenarios, endpoint, role, org):
+    name, method, template, body, own_expected, other_kind = endpoint
+    mine, theirs = scenarios
+    target = mine if org == "own" else theirs
+    path = template.format(**_ids(target))
+    client = APIClient()
+    if role != "anonymous":
+        client.force_authenticate(mine.member(role).user)
+    if body == "new_expense":
+        body = {"cost_center_id": mine.team.cost_center.pk, "category_id": mine.team.category.pk,
+                "amount": "12.00", "merchant": "Kiosk", "incurred_on": mine.submitted.incurred_on.isoformat()}
+    if method == "multipart":
+        response = client.post(path, {"receipt": receipt_file()}, format="multipart")
+    elif method == "get":
+        response = client.get(path)
+    else:
+        response = getattr(client, method)(path, body, format="json")
+
+    expected = 401 if role == "anonymous" else (
+        own_expected if org == "own" else _other_expected(other_kind, own_expected))[role]
+    assert response.status_code == expected, (name, role, org, response.content[:300])
+    if response.status_code >= 400:
+        assert set(response.json()) == {"code", "message", "details"}
+    elif method == "get" and response["Content-Type"].startswith("application/json") and org == "own":
+        foreign = {str(theirs.submitted.pk), str(theirs.draft.pk), str(theirs.in_batch.pk), str(theirs.batch.pk)}
+        assert not foreign & set(_all_ids(response.json())), f"{name} leaked another organisation's rows"
+
+
+def _all_ids(payload):
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if key in ("id", "expense_id", "object_id", "batch_id") and value is not None:
+                yield str(value)
+            yield from _all_ids(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from _all_ids(item)
