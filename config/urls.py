@@ -12,7 +12,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("expenses.urls")),
+    path("", include("web.urls")),
 ]
 
 handler404 = "config.errors.not_found"

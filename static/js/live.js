@@ -1,0 +1,113 @@
+// Outlay live hints. Pushes over the websocket are lossy hints ("something changed"): the page
+// always re-reads the truth over HTTP, and polls while anything is processing, so a lost push
+// (or a blocked websocket) costs seconds, never correctness.
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var csrf = body.getAttribute("data-csrf");
+  var socket = null;
+  var retry = 500;
+
+  function refresh() {
+    if (window.htmx) { window.htmx.trigger(body, "live-refresh"); }
+  }
+
+  function setBadge(count) {
+    var badge = document.getElementById("unread-badge");
+    if (!badge) { return; }
+    count = Math.max(0, count);
+    badge.setAttribute("data-count", String(count));
+    badge.firstChild.nodeValue = String(count);
+    badge.classList.toggle("empty", count === 0);
+  }
+
+  function badgeCount() {
+    var badge = document.getElementById("unread-badge");
+    return badge ? parseInt(badge.getAttribute("data-count") || "0", 10) : 0;
+  }
+
+  function subscribeToPage() {
+    var status = document.getElementById("expense-status");
+    if (socket && socket.readyState === 1 && status) {
+      socket.send(JSON.stringify({ subscribe: "expense", id: status.getAttribute("data-expense") }));
+    }
+  }
+
+  function connect() {
+    var path = body.getAttribute("data-live-url");
+    if (!path || !("WebSocket" in window)) { return; }
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    try {
+      socket = new WebSocket(scheme + window.location.host + path);
+    } catch (e) { return; }
+    socket.onopen = function () { retry = 500; subscribeToPage(); };
+    socket.onmessage = function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (e) { return; }
+      if (data.type === "delivery") { refresh(); }
+      if (data.type === "notifications" && typeof data.unread === "number") { setBadge(data.unread); }
+    };
+    socket.onclose = function () {
+      socket = null;
+      retry = Math.min(retry * 2, 15000);
+      window.setTimeout(connect, retry);
+    };
+  }
+
+  function showError(text) {
+    var box = document.getElementById("live-error");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  // High stakes (approve): show "processing" the moment the button is pressed.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-optimistic='processing']");
+    if (!form) { return; }
+    var status = document.getElementById("expense-status");
+    if (!status) { return; }
+    var state = status.querySelector(".state");
+    if (state) {
+      state.className = "state processing";
+      state.setAttribute("data-state", "processing");
+      state.textContent = "Processing…";
+    }
+    Array.prototype.forEach.call(status.querySelectorAll("button"), function (b) { b.disabled = true; });
+  });
+
+  document.addEventListener("htmx:afterSwap", function () { subscribeToPage(); });
+  document.addEventListener("htmx:responseError", function () {
+    showError("The server refused the request or could not be reached. Nothing was changed; reload to retry.");
+  });
+
+  // Low stakes (mark a notification read): optimistic, rolled back with a message if refused.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var id = form.getAttribute && form.getAttribute("data-mark-read");
+    if (!id || !window.fetch) { return; }
+    event.preventDefault();
+    var item = document.getElementById("n-" + id);
+    var before = badgeCount();
+    setBadge(before - 1);
+    if (item) { item.classList.remove("unread"); item.classList.add("read"); }
+    form.hidden = true;
+    window.fetch(form.action, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf, "Accept": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.json();
+    }).then(function (data) {
+      setBadge(data.unread);
+    }).catch(function () {
+      setBadge(before);
+      if (item) { item.classList.add("unread"); item.classList.remove("read"); }
+      form.hidden = false;
+      showError("Could not mark the notification read. It is unread again; try once more.");
+    });
+  });
+
+  connect();
+}());

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django import forms
+
+from organizations.queries import categories_for, cost_centers_for
+
+
+class ExpenseForm(forms.Form):
+    """The fields of a draft. Validation of amounts, dates and receipts is the command's job, so
+    the form and the API refuse exactly the same things with the same messages."""
+
+    merchant = forms.CharField(max_length=200)
+    amount = forms.CharField(max_length=32, help_text="In your organisation's currency, e.g. 12.50")
+    incurred_on = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
+    cost_center_id = forms.TypedChoiceField(label="Cost centre", coerce=int)
+    category_id = forms.TypedChoiceField(label="Category", coerce=int)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    receipt = forms.FileField(required=False, help_text="PDF, PNG, JPEG or WebP, up to 10 MB",
+                              widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
+
+    def __init__(self, *args, membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
+        self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

@@ -1,0 +1,35 @@
+from django.urls import path
+
+from .views import expenses, finance, notifications, ops
+
+urlpatterns = [
+    path("", expenses.home, name="home"),
+    path("expenses/", expenses.expense_list, name="expense-list"),
+    path("expenses/new/", expenses.expense_create, name="expense-create"),
+    path("expenses/<uuid:expense_id>/", expenses.expense_detail, name="expense-detail"),
+    path("expenses/<uuid:expense_id>/edit/", expenses.expense_edit, name="expense-edit"),
+    path("expenses/<uuid:expense_id>/submit/", expenses.expense_submit, name="expense-submit"),
+    path("expenses/<uuid:expense_id>/withdraw/", expenses.expense_withdraw, name="expense-withdraw"),
+    path("expenses/<uuid:expense_id>/approve/", expenses.expense_approve, name="expense-approve"),
+    path("expenses/<uuid:expense_id>/reject/", expenses.expense_reject, name="expense-reject"),
+    path("expenses/<uuid:expense_id>/status/", expenses.expense_status, name="expense-status"),
+    path("expenses/<uuid:expense_id>/timeline/", expenses.expense_timeline, name="expense-timeline"),
+    path("expenses/<uuid:expense_id>/receipt/", expenses.expense_receipt, name="expense-receipt"),
+    path("approvals/", expenses.approval_queue, name="approval-queue"),
+    path("dashboard/", expenses.dashboard, name="dashboard"),
+    path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
+    path("finance/batches/", finance.batch_list, name="batch-list"),
+    path("finance/batches/run/", finance.payout_run_now, name="payout-run"),
+    path("finance/batches/<uuid:batch_id>/file/", finance.batch_file, name="batch-file"),
+    path("finance/batches/<uuid:batch_id>/confirm/", finance.batch_confirm, name="batch-confirm"),
+    path("finance/trial-balance/", finance.trial_balance, name="trial-balance"),
+    path("finance/accounts/<int:account_id>/", finance.account_ledger, name="account-ledger"),
+    path("ops/", ops.operations, name="operations"),
+    path("ops/replay/", ops.replay, name="ops-replay"),
+    path("ops/catalogue/", ops.event_catalogue, name="event-catalogue"),
+    path("notifications/", notifications.notification_list, name="notification-list"),
+    path("notifications/badge/", notifications.unread_count, name="notification-badge"),
+    path("notifications/read-all/", notifications.mark_all_read, name="notification-read-all"),
+    path("notifications/preferences/", notifications.preferences, name="notification-preferences"),
+    path("notifications/<uuid:notification_id>/read/", notifications.mark_read, name="notification-read"),
+]

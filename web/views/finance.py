@@ -1,0 +1,77 @@
+"""Finance pages: reimbursements, payout batches, trial balance, account ledgers."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounting import queries, services
+from accounting.models import Account, PayoutBatch
+from core.errors import DomainError
+
+from .base import FINANCE, member_required
+
+
+@member_required()
+def reimbursement_list(request, membership):
+    return render(request, "finance/reimbursements.html",
+                  {"reimbursements": queries.reimbursements_for(membership)[:500]})
+
+
+@member_required(*FINANCE)
+def batch_list(request, membership):
+    return render(request, "finance/batches.html", {"batches": queries.payout_batches_for(membership)})
+
+
+def _batch(membership, batch_id) -> PayoutBatch:
+    try:
+        return queries.payout_batches_for(membership).get(pk=batch_id)
+    except (PayoutBatch.DoesNotExist, DjangoValidationError):
+        raise Http404("No such batch.") from None
+
+
+@member_required(*FINANCE)
+def batch_file(request, membership, batch_id):
+    batch = _batch(membership, batch_id)
+    response = HttpResponse(batch.payment_file, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="payout-{batch.pk}.csv"'
+    return response
+
+
+@require_POST
+@member_required(*FINANCE)
+def batch_confirm(request, membership, batch_id):
+    _batch(membership, batch_id)
+    try:
+        services.payout_batch_confirm(actor=membership, batch_id=batch_id)
+        messages.success(request, "Batch confirmed as paid. Employees are being notified.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("batch-list")
+
+
+@require_POST
+@member_required(*FINANCE)
+def payout_run_now(request, membership):
+    batch = services.payout_run(organization=membership.organization)
+    messages.success(request, "Nothing is queued." if batch is None else f"Batch of {batch.total} created.")
+    return redirect("batch-list")
+
+
+@member_required(*FINANCE)
+def trial_balance(request, membership):
+    rows = queries.trial_balance(membership.organization_id)
+    return render(request, "finance/trial_balance.html", {
+        "rows": rows, "debits": sum(r.debit for r in rows), "credits": sum(r.credit for r in rows)})
+
+
+@member_required(*FINANCE)
+def account_ledger(request, membership, account_id):
+    try:
+        account, lines = queries.account_ledger(membership.organization_id, account_id)
+    except Account.DoesNotExist:
+        raise Http404("No such account.") from None
+    return render(request, "finance/ledger.html", {"account": account, "lines": lines})
