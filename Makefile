@@ -25,6 +25,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
+## screenshots: regenerate docs/screenshots/*.png of the main pages (needs /usr/bin/chromium)
+screenshots: $(STAMP)
+	$(PY) -m config.embedded --ephemeral -- $(PY) -m tests.browser.screenshots
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports

@@ -1,0 +1,74 @@
+"""Browser tests: Playwright drives Debian's Chromium against the real stack (uvicorn with
+websockets, a Celery worker and beat) on the test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.support import processes
+
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain
+# synchronous code between browser steps.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.path.exists(CHROMIUM) or shutil.which("chromium"):
+        return
+    skip = pytest.mark.skip(reason=f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker):
+    """uvicorn + worker + beat for the module, on the test database."""
+    with django_db_blocker.unblock():
+        web = processes.WebProcess()
+        started: list = []
+        worker = processes.start_worker(track=started)
+        beat = processes.start_beat(track=started)
+    yield web
+    for proc in (beat, worker):
+        proc.stop()
+    web.stop()
+
+
+@pytest.fixture
+def login(browser, stack, transactional_db):
+    """Open a browser context logged in as a member (session cookie from Django's test client)."""
+    from django.test import Client
+
+    contexts = []
+
+    def open_page(member, *, block_websocket: bool = False):
+        client = Client()
+        client.force_login(member.user)
+        context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+        if block_websocket:
+            context.add_init_script("window.WebSocket = undefined;")
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                              "url": stack.url}])
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
