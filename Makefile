@@ -25,6 +25,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
+## bench: the benchmark report (bench/results/latest.md); never part of `make test`
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+## faults: the long fault suite (10,000 approvals under injected faults); prints every figure
+faults: $(STAMP)
+	$(PY) -m tests.faults.suite --approvals 10000 --rate 40
+
 ## screenshots: regenerate docs/screenshots/*.png of the main pages (needs /usr/bin/chromium)
 screenshots: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m tests.browser.screenshots

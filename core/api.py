@@ -7,6 +7,8 @@ so a client never sees another shape, and bad input never becomes a 500.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -38,6 +40,14 @@ def error_body(code: str, message: str, details=None) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The database is unreachable (restart, failover). The command and its Idempotency-Key commit
+        # together, so a retry with the same key is safe whether or not the commit got through.
+        response = Response(error_body("service_unavailable", "The database is unavailable. Retry shortly with the "
+                                       "same Idempotency-Key; the command will not run twice."),
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = "2"
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -65,6 +75,7 @@ ERROR_STATUSES = {
     status.HTTP_409_CONFLICT: "State conflict, insufficient budget or concurrent change",
     status.HTTP_422_UNPROCESSABLE_ENTITY: "Idempotency-Key reused with a different request",
     status.HTTP_429_TOO_MANY_REQUESTS: "Throttled",
+    status.HTTP_503_SERVICE_UNAVAILABLE: "Database unavailable; retry with the same Idempotency-Key",
 }
 
 

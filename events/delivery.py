@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .context import TraceContext, tracing
@@ -101,9 +102,10 @@ def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
         sub = get_subscriber(delivery.subscriber)
         delivery.status = DeliveryStatus.IN_FLIGHT
         delivery.attempts += 1
+        delivery.leased_at = now
         delivery.leased_until = now + lease_for(sub)
         delivery.lease_token = token
-        delivery.save(update_fields=["status", "attempts", "leased_until", "lease_token"])
+        delivery.save(update_fields=["status", "attempts", "leased_at", "leased_until", "lease_token"])
         attempt = Attempt.objects.create(delivery=delivery, number=delivery.attempt_log.count() + 1,
                                          started_at=now, worker=worker)
     row = Event.objects.get(pk=delivery.event_id)
@@ -226,8 +228,13 @@ def sweep(batch: int | None = None) -> int:
         due = list(Delivery.objects.select_for_update(skip_locked=True)
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
                    .order_by("next_attempt_at").values_list("id", "subscriber")[:batch])
+        # A live handler holds its delivery's row lock for as long as it runs, so SKIP LOCKED
+        # passes it by. An in-flight row that nobody holds, claimed more than a moment ago,
+        # belongs to a worker that died: it is re-sent at once instead of after its whole lease.
+        # (A false positive only wastes a send: the old worker's lease token no longer matches.)
+        orphaned = now - timedelta(seconds=settings.OUTBOX_ORPHAN_SECONDS)
         expired = list(Delivery.objects.select_for_update(skip_locked=True)
-                       .filter(status=DeliveryStatus.IN_FLIGHT, leased_until__lt=now)
+                       .filter(Q(leased_until__lt=now) | Q(leased_at__lt=orphaned), status=DeliveryStatus.IN_FLIGHT)
                        .order_by("leased_until").values_list("id", "subscriber")[:batch])
         if expired:
             ids = [pk for pk, _ in expired]
@@ -236,7 +243,8 @@ def sweep(batch: int | None = None) -> int:
         rows = due + expired
         if rows:
             Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-                status=DeliveryStatus.PENDING, next_attempt_at=resend_after, leased_until=None, lease_token=None)
+                status=DeliveryStatus.PENDING, next_attempt_at=resend_after, leased_at=None, leased_until=None,
+                lease_token=None)
     if not rows:
         return 0
     logger.info("sweeper sends %d deliveries (%d due, %d lease expired)", len(rows), len(due), len(expired))

@@ -1,0 +1,458 @@
+"""`make bench`: Outlay against a synchronous baseline and against the machine's own limits.
+
+Starts the stack on throw-away embedded services (or DATABASE_URL / REDIS_URL), loads its own
+data, runs every scenario and writes bench/results/<timestamp>.md and .json. Every latency
+figure is the median over repeated runs, with min and max. BENCH_QUICK=1 shrinks every size
+(a smoke run of the script itself, not a measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["OUTLAY_EXTRA_SUBSCRIBERS"] = "bench.subscribers"
+
+from bench.load import closed_loop, open_loop, percentile, summary  # noqa: E402
+from bench.stack import Stack  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+REPEATS = 1 if QUICK else 3
+IO_MS = "20"
+RESULTS = ROOT / "bench" / "results"
+
+
+def n(full: int, quick: int) -> int:
+    return quick if QUICK else full
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.stack = Stack()
+        self.report: dict = {"started": dt.datetime.now(dt.UTC).isoformat(), "quick": QUICK, "scenarios": {}}
+
+    # --- setup --------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.stack.start_services()
+        self.stack.manage("migrate", "--no-input", "-v", "0")
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from rest_framework.authtoken.models import Token
+
+        from organizations.models import Category, CostCenter, Membership, Organization, Role
+
+        self.org = Organization.objects.create(name="Bench", slug="bench", currency="EUR",
+                                               second_approval_threshold=Decimal("1000000"),
+                                               receipt_required_threshold=Decimal("1000000"),
+                                               max_expense_amount=Decimal("1000000"), expense_window_days=3650)
+        user = get_user_model().objects.create_user("bench-admin", password="bench-only-password-1")
+        self.admin = Membership.objects.create(user=user, organization=self.org, role=Role.ADMIN)
+        self.employees = [Membership.objects.create(
+            user=get_user_model().objects.create_user(f"bench-e{i}", password="bench-only-password-1"),
+            organization=self.org, role=Role.EMPLOYEE, reports_to=self.admin) for i in range(20)]
+        self.cost_centers = [CostCenter.objects.create(organization=self.org, code=f"CC{i}", name=f"CC {i}",
+                                                       monthly_budget=Decimal("1000000000")) for i in range(10)]
+        self.categories = [Category.objects.create(organization=self.org, code=f"cat{i}", name=f"Category {i}")
+                           for i in range(5)]
+        self.token = Token.objects.create(user=user).key
+        self.headers = {"Authorization": f"Token {self.token}"}
+        self.report["machine"] = machine_facts()
+
+    def submitted_expenses(self, count: int) -> list[str]:
+        """Expenses ready to approve, written in bulk (the approve path is what is measured)."""
+        from django.utils import timezone
+
+        from expenses.models import Expense
+
+        today = dt.date.today()
+        now = timezone.now()
+        rows = [Expense(organization=self.org, employee=self.employees[i % 20], cost_center=self.cost_centers[i % 10],
+                        category=self.categories[i % 5], amount=Decimal("12.34"), merchant="bench",
+                        incurred_on=today, state="submitted", submitted_at=now) for i in range(count)]
+        Expense.objects.bulk_create(rows, batch_size=2000)
+        return [str(e.pk) for e in rows]
+
+    def approvals(self, count: int) -> list[tuple[str, dict]]:
+        return [(f"/api/v1/expenses/{pk}/approve/", {}) for pk in self.submitted_expenses(count)]
+
+    def backlog(self) -> int:
+        from events.models import Delivery
+
+        return Delivery.objects.filter(status__in=["pending", "in_flight"]).count()
+
+    def wait_drained(self, timeout: float = 300) -> float:
+        started = time.monotonic()
+        while self.backlog() and time.monotonic() - started < timeout:
+            time.sleep(0.25)
+        return time.monotonic() - started
+
+    def restart(self, *, web_env: dict, worker_env: dict, workers: int = 1, beat: bool = True) -> None:
+        self.stack.stop("web")
+        self.stack.stop_workers()
+        self.stack.stop("beat")
+        self.stack.start_web(workers=2, **web_env)
+        self.stack.start_workers(count=workers, **worker_env)
+        if beat:
+            self.stack.start_beat(**worker_env)
+
+    # --- scenarios ----------------------------------------------------------------------------
+    def latency(self, concurrency: int, count: int) -> dict:
+        runs = []
+        for _ in range(REPEATS):
+            latencies, statuses = asyncio.run(closed_loop(self.stack.url, self.approvals(count),
+                                                          concurrency=concurrency, headers=self.headers))
+            bad = [s for s in statuses if s != 200]
+            assert not bad, f"approvals failed: {bad[:5]}"
+            runs.append(summary(latencies))
+            self.wait_drained()
+        return aggregate(runs)
+
+    def scenario_approve_latency(self) -> None:
+        sizes = {1: n(60, 10), 8: n(120, 16), 32: n(192, 32)}
+        result = {}
+        for mode, sync in (("events", "0"), ("synchronous baseline", "1")):
+            env = {"BENCH_SYNC_DELIVERY": sync, "BENCH_SUBSCRIBER_IO_MS": IO_MS}
+            self.restart(web_env=env, worker_env={"BENCH_SUBSCRIBER_IO_MS": IO_MS})
+            result[mode] = {str(c): self.latency(c, size) for c, size in sizes.items()}
+        self.report["scenarios"]["1_approve_latency"] = result
+
+    def scenario_fanout(self) -> None:
+        result = {}
+        for subscribers, extra in ((5, "0"), (20, "15")):
+            env = {"BENCH_SUBSCRIBER_IO_MS": IO_MS, "BENCH_EXTRA_SUBSCRIBERS": extra}
+            self.restart(web_env=env, worker_env=env)
+            result[str(subscribers)] = {str(c): self.latency(c, n(120, 16)) for c in (1, 8)}
+        self.report["scenarios"]["2_fanout"] = result
+
+    def drain_rate(self, workers: int, approvals: int) -> dict:
+        """Deliveries/s the workers drain: approvals are made with the workers stopped, then the
+        workers start and the backlog is timed from the first to the last delivery done."""
+        from django.db.models import Max, Min
+
+        from events.models import Delivery
+
+        self.restart(web_env={}, worker_env={}, workers=0, beat=False)
+        self.stack.stop_workers()
+        asyncio.run(closed_loop(self.stack.url, self.approvals(approvals), concurrency=8, headers=self.headers))
+        started = time.time()
+        pending = Delivery.objects.filter(status="pending").count()
+        self.stack.start_workers(count=workers)
+        self.stack.start_beat()
+        self.wait_drained(600)
+        window = Delivery.objects.filter(done_at__gte=dt.datetime.fromtimestamp(started, dt.UTC)).aggregate(
+            first=Min("done_at"), last=Max("done_at"))
+        seconds = (window["last"] - window["first"]).total_seconds()
+        return {"deliveries": pending, "seconds": round(seconds, 2), "deliveries_per_s": round(pending / seconds, 1),
+                "approvals_per_s": round(pending / seconds / 5, 1)}
+
+    def scenario_throughput(self) -> None:
+        result = {f"{w} worker process(es)": self.drain_rate(w, n(1500, 100)) for w in (1, 2)}
+        self.report["scenarios"]["4_throughput"] = result
+
+    def scenario_end_to_end(self) -> None:
+        from django.db.models import F
+
+        from events.models import Delivery, Event
+
+        best = max(v["approvals_per_s"] for v in self.report["scenarios"]["4_throughput"].values())
+        rate = max(1.0, best / 2)
+        self.restart(web_env={}, worker_env={}, workers=2)
+        since = dt.datetime.now(dt.UTC)
+        requests = iter(self.approvals(int(rate * n(30, 5)) + 10))
+        asyncio.run(open_loop(self.stack.url, lambda: next(requests, None), rate=rate, duration=n(30, 5),
+                              headers=self.headers))
+        self.wait_drained()
+        rows = Delivery.objects.filter(event__type="expense.approved", event__occurred_at__gte=since).annotate(
+            latency=F("done_at") - F("event__occurred_at")).values_list("event_id", "latency")
+        per_delivery = [lat.total_seconds() * 1000 for _, lat in rows]
+        last_effect: dict = {}
+        for event_id, lat in rows:
+            last_effect[event_id] = max(last_effect.get(event_id, 0), lat.total_seconds() * 1000)
+        self.report["scenarios"]["3_end_to_end"] = {
+            "rate_approvals_per_s": round(rate, 1), "events": Event.objects.filter(
+                type="expense.approved", occurred_at__gte=since).count(),
+            "commit_to_each_delivery_ms": {"p50": percentile(per_delivery, 50), "p99": percentile(per_delivery, 99)},
+            "commit_to_last_effect_ms": {"p50": percentile(list(last_effect.values()), 50),
+                                         "p99": percentile(list(last_effect.values()), 99)},
+        }
+
+    def scenario_limits(self) -> None:
+        import psycopg
+        import redis
+        from celery import current_app
+
+        self.stack.stop_workers()
+        self.stack.stop("beat")
+        client = redis.Redis.from_url(self.stack.redis_url)
+        client.delete("bench:noop")
+        self.stack.start_workers(count=1)
+        count = n(5000, 300)
+        from bench.subscribers import noop
+
+        with current_app.producer_or_acquire() as producer:
+            for _ in range(count):
+                noop.apply_async(producer=producer, queue="events")
+        first = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            done = int(client.get("bench:noop") or 0)
+            if done and first is None:
+                first = (time.monotonic(), done)
+            if done >= count:
+                break
+            time.sleep(0.05)
+        seconds = time.monotonic() - first[0]
+        noop_rate = (count - first[1]) / seconds
+        with psycopg.connect(self.stack.database_url.replace("postgres://", "postgresql://"),
+                             autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS bench_insert (id bigserial primary key, v int)")
+            inserts = n(5000, 300)
+            started = time.perf_counter()
+            for i in range(inserts):
+                conn.execute("INSERT INTO bench_insert (v) VALUES (%s)", [i])
+            insert_rate = inserts / (time.perf_counter() - started)
+        throughput = self.report["scenarios"].get("4_throughput", {})
+        deliveries = max((v["deliveries_per_s"] for v in throughput.values()), default=None)
+        one_worker = throughput.get("1 worker process(es)", {}).get("deliveries_per_s")
+        self.report["scenarios"]["5_limits"] = {
+            "celery_noop_tasks_per_s_1_worker": round(noop_rate, 1),
+            "postgres_insert_commit_per_s_1_client": round(insert_rate, 1),
+            "deliveries_per_s_1_worker_as_fraction_of_noop": round(one_worker / noop_rate, 3) if one_worker else None,
+            "best_deliveries_per_s": deliveries,
+        }
+
+    def scenario_read_model(self) -> None:
+        from django.db import connection
+        from django.db.models import Count, Q, Sum
+
+        from expenses.models import Expense
+        from expenses.queries import expense_summary_by_month
+
+        rows = n(1_000_000, 20_000)
+        employees = [e.pk for e in self.employees]
+        ccs = [c.pk for c in self.cost_centers]
+        cats = [c.pk for c in self.categories]
+        with connection.cursor() as cur:
+            cur.execute("""
+                INSERT INTO expenses_expense (id, organization_id, employee_id, cost_center_id, category_id, amount,
+                    merchant, incurred_on, description, receipt, receipt_content_type, receipt_sha256, state,
+                    rejection_reason, version, created_at, updated_at)
+                SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + (g %% 20)], (%s::bigint[])[1 + (g %% 10)],
+                       (%s::bigint[])[1 + (g %% 5)], round((1 + random() * 500)::numeric, 2), 'bulk',
+                       date '2025-01-01' + (g %% 540), '', '', '', '',
+                       (ARRAY['approved','approved','approved','submitted','rejected'])[1 + (g %% 5)],
+                       '', 1, now(), now()
+                FROM generate_series(1, %s) g""", [self.org.pk, employees, ccs, cats, rows])
+            cur.execute("ANALYZE expenses_expense")
+            # The read model for those rows, as the subscriber would have built it.
+            cur.execute("""
+                INSERT INTO expenses_monthlyspend (organization_id, month, cost_center_id, cost_center_code,
+                    category_id, category_name, submitted_count, approved_count, rejected_count, approved_total)
+                SELECT e.organization_id, to_char(e.incurred_on, 'YYYY-MM'), e.cost_center_id, cc.code, e.category_id,
+                       c.name, count(*) FILTER (WHERE state = 'submitted'), count(*) FILTER (WHERE state = 'approved'),
+                       count(*) FILTER (WHERE state = 'rejected'),
+                       coalesce(sum(amount) FILTER (WHERE state = 'approved'), 0)
+                FROM expenses_expense e JOIN organizations_costcenter cc ON cc.id = e.cost_center_id
+                JOIN organizations_category c ON c.id = e.category_id
+                WHERE e.organization_id = %s AND e.merchant = 'bulk'
+                GROUP BY 1, 2, 3, 4, 5, 6
+                ON CONFLICT (organization_id, month, cost_center_id, category_id) DO NOTHING""", [self.org.pk])
+            cur.execute("ANALYZE expenses_monthlyspend")
+        month = "2025-06"
+
+        def timed(fn, times):
+            out = []
+            for _ in range(times):
+                started = time.perf_counter()
+                fn()
+                out.append((time.perf_counter() - started) * 1000)
+            return out
+
+        def aggregate_from_write_model():
+            start = dt.date(2025, 6, 1)
+            return list(Expense.objects.filter(organization=self.org, incurred_on__gte=start,
+                                               incurred_on__lt=dt.date(2025, 7, 1))
+                        .values("cost_center_id", "category_id")
+                        .annotate(n=Count("id", filter=Q(state="approved")),
+                                  total=Sum("amount", filter=Q(state="approved"))))
+
+        read = timed(lambda: expense_summary_by_month(self.org.pk, month), n(300, 30))
+        write = timed(aggregate_from_write_model, n(20, 5))
+        self.report["scenarios"]["6_read_model"] = {
+            "expenses": rows, "read_model_ms": summary(read), "write_model_aggregate_ms": summary(write),
+            "speedup_p99": round(percentile(write, 99) / percentile(read, 99), 1)}
+
+    def scenario_recovery(self) -> None:
+        from events.models import Delivery, Event
+
+        self.restart(web_env={}, worker_env={}, workers=1)
+        rate, duration, outage = 10.0, n(50, 12), n(30, 4)
+        since = dt.datetime.now(dt.UTC)
+        requests = iter(self.approvals(int(rate * duration) + 10))
+
+        async def load_with_outage():
+            async def outage_window():
+                await asyncio.sleep(5 if not QUICK else 2)
+                self.stack.redis.stop()
+                self.report.setdefault("faults", []).append(f"broker stopped at {dt.datetime.now(dt.UTC).isoformat()}")
+                await asyncio.sleep(outage)
+                self.stack.redis.start()
+                self.report["faults"].append(f"broker back at {dt.datetime.now(dt.UTC).isoformat()}")
+                return time.monotonic()
+
+            back, (_latencies, statuses, sent) = await asyncio.gather(
+                outage_window(), open_loop(self.stack.url, lambda: next(requests, None), rate=rate,
+                                           duration=duration, headers=self.headers))
+            return back, statuses, sent
+
+        back, statuses, sent = asyncio.run(load_with_outage())
+        self.wait_drained(300)
+        drained_at = time.monotonic()
+        events = Event.objects.filter(type="expense.approved", occurred_at__gte=since)
+        deliveries = Delivery.objects.filter(event__in=events)
+        self.report["scenarios"]["7_recovery"] = {
+            "outage_seconds": outage, "approvals_sent": sent, "approvals_ok": statuses.count(200),
+            "events": events.count(), "deliveries": deliveries.count(),
+            "deliveries_done": deliveries.filter(status="done").count(),
+            "seconds_from_broker_back_to_drained": round(drained_at - back, 1),
+            "lost": deliveries.count() - deliveries.filter(status="done").count(),
+        }
+
+    # --- run ----------------------------------------------------------------------------------
+    def run(self) -> Path:
+        try:
+            self.setup()
+            for name in ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model",
+                         "recovery"):
+                started = time.monotonic()
+                print(f"== {name}", flush=True)
+                getattr(self, f"scenario_{name}")()
+                print(f"   {time.monotonic() - started:.0f} s", flush=True)
+        finally:
+            self.stack.close()
+        self.report["finished"] = dt.datetime.now(dt.UTC).isoformat()
+        return write_report(self.report)
+
+
+def aggregate(runs: list[dict]) -> dict:
+    out = {}
+    for key in ("p50", "p95", "p99"):
+        values = [run[key] for run in runs]
+        out[key] = {"median": round(statistics.median(values), 1), "min": round(min(values), 1),
+                    "max": round(max(values), 1)}
+    out["requests_per_run"] = runs[0]["n"]
+    out["runs"] = len(runs)
+    return out
+
+
+def machine_facts() -> dict:
+    import django
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg = cur.fetchone()[0]
+    import celery
+    import redis as redis_lib
+
+    info = redis_lib.Redis.from_url(os.environ["REDIS_URL"]).info("server")
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "django": django.get_version(), "celery": celery.__version__, "postgresql": pg,
+            "redis": info.get("redis_version")}
+
+
+def write_report(report: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    json_path = RESULTS / f"{stamp}.json"
+    json_path.write_text(json.dumps(report, indent=2, default=str))
+    (RESULTS / f"{stamp}.md").write_text(render_markdown(report))
+    (RESULTS / "latest.md").write_text(render_markdown(report))
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    return json_path
+
+
+def render_markdown(report: dict) -> str:
+    s = report["scenarios"]
+    lines = [f"# Outlay benchmark {report['started'][:19]}Z{' (QUICK smoke run)' if report['quick'] else ''}", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in report.get("machine", {}).items()), "",
+             "Latency figures: median over runs [min–max], milliseconds, through the real ASGI server "
+             "(uvicorn, 2 processes). Simulated I/O of 20 ms in every subscriber in scenarios 1 and 2.", ""]
+    if "1_approve_latency" in s:
+        lines += ["## 1. Approve latency: events vs synchronous baseline", "",
+                  "| mode | concurrency | p50 | p95 | p99 |", "| --- | --- | --- | --- | --- |"]
+        for mode, by_c in s["1_approve_latency"].items():
+            for c, r in by_c.items():
+                lines.append(f"| {mode} | {c} | {fmt(r['p50'])} | {fmt(r['p95'])} | {fmt(r['p99'])} |")
+        ev, sy = s["1_approve_latency"]["events"], s["1_approve_latency"]["synchronous baseline"]
+        lines += ["", "p99 events / p99 synchronous: " + ", ".join(
+            f"c={c}: {ev[c]['p99']['median'] / sy[c]['p99']['median']:.2f}" for c in ev) + " (target ≤ 0.33)", ""]
+    if "2_fanout" in s:
+        lines += ["## 2. Fan-out invariance", "", "| subscribers | concurrency | p50 | p99 |",
+                  "| --- | --- | --- | --- |"]
+        for subs, by_c in s["2_fanout"].items():
+            for c, r in by_c.items():
+                lines.append(f"| {subs} | {c} | {fmt(r['p50'])} | {fmt(r['p99'])} |")
+        f5, f20 = s["2_fanout"]["5"], s["2_fanout"]["20"]
+        lines += ["", "p99 with 20 / p99 with 5: " + ", ".join(
+            f"c={c}: {f20[c]['p99']['median'] / f5[c]['p99']['median']:.2f}" for c in f5) + " (target ≤ 1.1)", ""]
+    if "3_end_to_end" in s:
+        r = s["3_end_to_end"]
+        lines += ["## 3. End to end (commit → delivery done, from database timestamps)", "",
+                  f"At {r['rate_approvals_per_s']} approvals/s ({r['events']} approvals, no simulated I/O): "
+                  f"each delivery p50 {r['commit_to_each_delivery_ms']['p50']:.0f} ms, "
+                  f"p99 {r['commit_to_each_delivery_ms']['p99']:.0f} ms; last effect p50 "
+                  f"{r['commit_to_last_effect_ms']['p50']:.0f} ms, p99 {r['commit_to_last_effect_ms']['p99']:.0f} ms "
+                  "(targets p50 ≤ 100, p99 ≤ 500).", ""]
+    if "4_throughput" in s:
+        lines += ["## 4. Throughput (backlog drain, no simulated I/O)", "",
+                  "| workers | deliveries | seconds | deliveries/s | approvals/s |", "| --- | --- | --- | --- | --- |"]
+        for name, r in s["4_throughput"].items():
+            lines.append(f"| {name} | {r['deliveries']} | {r['seconds']} | {r['deliveries_per_s']} | "
+                         f"{r['approvals_per_s']} |")
+        lines.append("")
+    if "5_limits" in s:
+        r = s["5_limits"]
+        lines += ["## 5. The machine's limits (same run)", "",
+                  f"- Celery no-op tasks/s, 1 worker process: {r['celery_noop_tasks_per_s_1_worker']}",
+                  f"- PostgreSQL INSERT+COMMIT/s, 1 client: {r['postgres_insert_commit_per_s_1_client']}",
+                  f"- deliveries/s (1 worker) as a fraction of the no-op rate: "
+                  f"{r['deliveries_per_s_1_worker_as_fraction_of_noop']} (target ≥ 0.5)", ""]
+    if "6_read_model" in s:
+        r = s["6_read_model"]
+        lines += ["## 6. Read model", "",
+                  f"{r['expenses']:,} expenses. `expense_summary_by_month` p50 {r['read_model_ms']['p50']:.2f} ms, "
+                  f"p99 {r['read_model_ms']['p99']:.2f} ms; the same answer aggregated from the write model p50 "
+                  f"{r['write_model_aggregate_ms']['p50']:.1f} ms, p99 {r['write_model_aggregate_ms']['p99']:.1f} ms "
+                  f"({r['speedup_p99']}× at p99; targets ≤ 5 ms and ≥ 50×).", ""]
+    if "7_recovery" in s:
+        r = s["7_recovery"]
+        lines += ["## 7. Recovery from a broker outage", "",
+                  f"Broker stopped {r['outage_seconds']} s under 10 approvals/s: {r['approvals_ok']}/"
+                  f"{r['approvals_sent']} approvals answered 200; backlog drained "
+                  f"{r['seconds_from_broker_back_to_drained']} s after the broker came back (target ≤ 60 s); "
+                  f"{r['deliveries_done']}/{r['deliveries']} deliveries done, lost: {r['lost']}.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def fmt(r: dict) -> str:
+    return f"{r['median']:.1f} [{r['min']:.1f}–{r['max']:.1f}]"
+
+
+if __name__ == "__main__":
+    path = Bench().run()
+    print((RESULTS / "latest.md").read_text())
+    print(f"report: {path} and {path.with_suffix('.md')}")
