@@ -14,7 +14,10 @@ GOOD_KEY = "k" * 20 + "-production-secret-for-tests-only-0123456789"
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "OUTLAY_ENV"}}
+    # A clean operator's environment: nothing the test run itself set (e.g. the browser tests'
+    # DJANGO_ALLOW_ASYNC_UNSAFE, which --deploy rightly flags).
+    drop = {"SECRET_KEY", "DEBUG", "OUTLAY_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    full_env = {k: v for k, v in os.environ.items() if k not in drop}
     full_env.update(env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=120, check=False)

@@ -36,7 +36,7 @@ def test_database_url() -> str:
 
 
 def process_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(FAST_BUS)
     env["DATABASE_URL"] = test_database_url()
     env["CONN_MAX_AGE"] = "0"
