@@ -28,7 +28,7 @@ COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 class ApprovalOut(serializers.Serializer):
     step = serializers.CharField()
-    approver = serializers.CharField(source="approver.display_name")
+    approver = serializers.CharField(source="approver_name")
     decided_at = serializers.DateTimeField()
 
 

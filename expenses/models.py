@@ -72,9 +72,14 @@ class ApprovalStep(models.TextChoices):
 
 
 class Approval(models.Model):
+    """One required approval step, given by a member or — without one — by a named actor such
+    as an organisation policy (``actor_label``), so automatic approvals fit the same table."""
+
     expense = models.ForeignKey(Expense, on_delete=models.CASCADE, related_name="approvals")
     step = models.CharField(max_length=10, choices=ApprovalStep.choices)
-    approver = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    approver = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    actor_label = models.CharField(max_length=40, blank=True,
+                                   help_text="Who approved when no member did (e.g. \"policy\").")
     decided_at = models.DateTimeField()
 
     class Meta:
@@ -82,10 +87,17 @@ class Approval(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["expense", "step"], name="approval_one_per_step",
                                     violation_error_message="This approval step was already given."),
+            models.CheckConstraint(condition=Q(approver__isnull=False) | ~Q(actor_label=""),
+                                   name="approval_has_an_actor",
+                                   violation_error_message="An approval names its approver or its actor."),
         ]
 
     def __str__(self) -> str:
         return f"{self.step} approval of {self.expense_id}"
+
+    @property
+    def approver_name(self) -> str:
+        return self.approver.display_name if self.approver_id else self.actor_label
 
 
 class MonthlySpend(models.Model):

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 
 from organizations.models import Membership, Role
-from organizations.queries import reporting_chain
 
 from .errors import ExpenseNotFound
 from .models import Expense, ExpenseState, MonthlySpend
@@ -21,7 +21,7 @@ _BASE = ("organization", "employee__user", "cost_center", "category")
 
 def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     """What the caller may see: finance and admins the whole organisation, managers their
-    reporting line and their own, employees their own."""
+    reporting line and their own, employees their own. Always one query."""
     qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
     if membership.role in (Role.FINANCE, Role.ADMIN):
         return qs
@@ -30,10 +30,15 @@ def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     return qs.filter(employee=membership)
 
 
-def _reports_of(manager: Membership) -> list[int]:
-    """Everyone whose reporting line contains ``manager`` (direct and indirect reports)."""
-    members = list(Membership.objects.filter(organization_id=manager.organization_id).select_related("reports_to"))
-    return [m.pk for m in members if any(boss.pk == manager.pk for boss in reporting_chain(m))]
+def _reports_of(manager: Membership) -> RawSQL:
+    """Everyone whose reporting line contains ``manager`` (direct and indirect reports), as a
+    subquery, so the lists that use it stay one query however deep the line is. ``UNION``
+    (not ``UNION ALL``) stops at a cycle, like ``reporting_chain``."""
+    table = Membership._meta.db_table  # our own model's table name; the only value is a parameter
+    return RawSQL(  # noqa: S611
+        f"WITH RECURSIVE line(id) AS (SELECT id FROM {table} WHERE reports_to_id = %s"
+        f" UNION SELECT m.id FROM {table} m JOIN line ON m.reports_to_id = line.id) SELECT id FROM line",
+        (manager.pk,))
 
 
 def my_expenses(membership: Membership) -> QuerySet[Expense]:
@@ -58,7 +63,10 @@ def awaiting_my_approval(membership: Membership) -> QuerySet[Expense]:
     elif membership.role == Role.FINANCE:
         # finance acts on the second step: expenses above the threshold whose manager approved
         qs = qs.filter(approvals__step="manager").exclude(approvals__step="finance")
-    elif membership.role != Role.ADMIN:
+    elif membership.role == Role.ADMIN:
+        # an admin who gave the manager approval cannot give the finance one too
+        qs = qs.exclude(approvals__approver=membership)
+    else:
         return qs.none()
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
     return qs.annotate(

@@ -1,13 +1,14 @@
 """Expense commands. Each validates synchronously, refuses with a domain error (stable code,
 human message) before writing anything, and publishes its event in the same transaction as its
-state change. Approval is split Zulip-style: ``check_approval`` decides, ``do_approve`` writes.
+state change. Approval is split Zulip-style: ``check_*`` functions decide (state, approver,
+budget), ``do_approve`` writes and publishes — so another kind of approver (a delegate, an
+automatic policy) can reuse the same checks, writes and events.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -30,62 +31,12 @@ from .events import (
 )
 from .models import Approval, ApprovalStep, Expense, ExpenseState
 from .receipts import inspect_receipt
+from .validation import clean_amount, clean_incurred_on, clean_text
 
 EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "merchant", "incurred_on", "description")
 
 
 # --- input validation ---------------------------------------------------------------------------
-
-def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
-    """A positive amount with at most two decimals, not above the organisation's maximum."""
-    if isinstance(value, float | bool):
-        raise errors.InvalidAmount("Give the amount as a decimal string, e.g. \"12.50\".")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise errors.InvalidAmount(f"{value!r} is not an amount.") from None
-    if not amount.is_finite():
-        raise errors.InvalidAmount("The amount must be a finite number.")
-    if amount <= 0:
-        raise errors.InvalidAmount("The amount must be greater than zero.")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise errors.InvalidAmount("The amount can have at most two decimals.")
-    if amount > maximum:
-        raise errors.AmountTooLarge(f"The amount is above the maximum of {maximum} per expense.",
-                                    details={"maximum": str(maximum)})
-    return amount.quantize(Decimal("0.01"))
-
-
-def clean_incurred_on(value: Any, *, organization) -> dt.date:
-    """Not in the future (in the organisation's time zone), not older than its claim window."""
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            raise errors.InvalidField(f"{value!r} is not a date (YYYY-MM-DD).",
-                                      details={"field": "incurred_on"}) from None
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise errors.InvalidField("The date the expense was incurred is required.", details={"field": "incurred_on"})
-    import zoneinfo
-
-    today = timezone.now().astimezone(zoneinfo.ZoneInfo(organization.time_zone)).date()
-    if value > today:
-        raise errors.FutureDate("An expense cannot be incurred in the future.")
-    oldest = today - dt.timedelta(days=organization.expense_window_days)
-    if value < oldest:
-        raise errors.TooOld(f"Expenses older than {organization.expense_window_days} days cannot be claimed.",
-                            details={"oldest_allowed": oldest.isoformat()})
-    return value
-
-
-def _clean_text(value: Any, field: str, *, max_length: int, required: bool) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise errors.InvalidField(f"The {field} is required.", details={"field": field})
-    if len(text) > max_length:
-        raise errors.InvalidField(f"The {field} is longer than {max_length} characters.", details={"field": field})
-    return text
-
 
 def _org_object(model, pk: Any, actor: Membership, field: str):
     try:
@@ -104,11 +55,11 @@ def _apply_fields(expense: Expense, actor: Membership, data: dict[str, Any]) -> 
     if "amount" in data:
         expense.amount = clean_amount(data["amount"], maximum=org.max_expense_amount)
     if "merchant" in data:
-        expense.merchant = _clean_text(data["merchant"], "merchant", max_length=200, required=True)
+        expense.merchant = clean_text(data["merchant"], "merchant", max_length=200, required=True)
     if "incurred_on" in data:
         expense.incurred_on = clean_incurred_on(data["incurred_on"], organization=org)
     if "description" in data:
-        expense.description = _clean_text(data["description"], "description", max_length=5000, required=False)
+        expense.description = clean_text(data["description"], "description", max_length=5000, required=False)
 
 
 def _attach_receipt(expense: Expense, receipt) -> None:
@@ -252,15 +203,17 @@ def required_steps(expense: Expense) -> list[str]:
 def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False) -> Decimal:
     """The cost centre's budget left for ``month`` (YYYY-MM), from the write model.
 
-    With ``lock`` the cost-centre row is locked first, so two approvals on one cost centre are
-    serialised and cannot both spend the last of its budget."""
+    With ``lock`` the cost-centre row is locked first (and its budget re-read under the lock), so
+    two approvals on one cost centre are serialised and cannot both spend the last of its budget.
+    Every approval locks the expense first and the cost centre second, always in that order."""
+    budget = cost_center.monthly_budget
     if lock:
-        CostCenter.objects.select_for_update().filter(pk=cost_center.pk).exists()
+        budget = CostCenter.objects.select_for_update().values_list("monthly_budget", flat=True).get(pk=cost_center.pk)
     year, mon = (int(part) for part in month.split("-"))
     spent = (Expense.objects.filter(cost_center_id=cost_center.pk, state=ExpenseState.APPROVED,
                                     incurred_on__year=year, incurred_on__month=mon)
              .aggregate(total=Sum("amount"))["total"] or Decimal("0"))
-    return cost_center.monthly_budget - spent
+    return budget - spent
 
 
 def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:
@@ -273,18 +226,26 @@ def _decided_conflict(expense: Expense) -> errors.DomainError:
     return errors.ConcurrentChange(f"This expense was already {expense.state}.", details={"state": expense.state})
 
 
-def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
-    """Everything that must hold before an approval is written; refuses with a domain error."""
-    if expense.employee_id == actor.pk:
-        raise errors.OwnExpense("You cannot approve your own expense.")
+def check_approvable(expense: Expense) -> tuple[str, list[str], dict[str, Approval]]:
+    """The expense waits for an approval: returns (next step, steps after it, approvals given).
+
+    An already decided expense is a ``conflict`` (someone else won the race); a draft is
+    ``invalid_state``. Holds for every kind of approver, a person or a policy."""
     if expense.state in (ExpenseState.APPROVED, ExpenseState.REJECTED):
         raise _decided_conflict(expense)
     if expense.state != ExpenseState.SUBMITTED:
-        raise errors.InvalidState(f"Only a submitted expense can be approved (this one is {expense.state}).")
-    steps = required_steps(expense)
-    done = {a.step: a for a in expense.approvals.select_related("approver")}
-    pending = [s for s in steps if s not in done]
-    step = pending[0]
+        raise errors.InvalidState(f"Only a submitted expense can be decided (this one is {expense.state}).")
+    done = {a.step: a for a in expense.approvals.all()}
+    pending = [s for s in required_steps(expense) if s not in done]
+    return pending[0], pending[1:], done
+
+
+def check_approver(actor: Membership, expense: Expense, step: str, done: dict[str, Approval]) -> None:
+    """``actor`` may give ``step``: not their own expense, the right role and reporting line, and
+    not both approvals of a two-step expense. A manager who already gave the first step and
+    clicks again lost a race with themselves: ``conflict``."""
+    if expense.employee_id == actor.pk:
+        raise errors.OwnExpense("You cannot decide on your own expense.")
     if not _may_decide(actor, expense, step):
         if done and _may_decide(actor, expense, ApprovalStep.MANAGER):
             raise errors.ConcurrentChange("The manager approval was already given; finance approves next.")
@@ -292,6 +253,11 @@ def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
     manager_approval = done.get(ApprovalStep.MANAGER)
     if step == ApprovalStep.FINANCE and manager_approval and manager_approval.approver_id == actor.pk:
         raise errors.NotAnApprover("The second approval must come from someone else.")
+
+
+def check_budget(expense: Expense) -> Decimal:
+    """The cost centre can carry the expense this month (write model, under a lock); returns
+    what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount."""
     left = remaining_budget(expense.cost_center, expense.month, lock=True)
     if expense.amount > left:
         currency = expense.organization.currency
@@ -299,24 +265,39 @@ def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
             f"Insufficient budget: {expense.cost_center.code} has {left} {currency} left for {expense.month}.",
             details={"remaining": str(left), "currency": currency, "cost_center": expense.cost_center.code,
                      "month": expense.month})
-    return ApprovalDecision(step=step, remaining_steps=pending[1:], remaining_budget=left)
+    return left
 
 
-def do_approve(actor: Membership, expense: Expense, decision: ApprovalDecision, *, actor_label: str = "") -> Expense:
+def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
+    """Everything that must hold before ``actor`` approves the (locked) expense."""
+    step, remaining_steps, done = check_approvable(expense)
+    check_approver(actor, expense, step, done)
+    left = check_budget(expense)
+    return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left)
+
+
+def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Membership | None,
+               actor_label: str = "") -> Expense:
+    """Write the approval decided by a ``check_*`` and publish its event, in the caller's
+    transaction with the expense locked. ``approver`` is None only for a non-person actor, which
+    must then be named by ``actor_label`` (e.g. an automatic policy approval)."""
+    if approver is None and not actor_label:
+        raise ValueError("An approval without an approving member needs an actor_label.")
     now = timezone.now()
-    Approval.objects.create(expense=expense, step=decision.step, approver=actor, decided_at=now)
-    approver = dict(approver_user_id=actor.user_id, approver_name=actor.display_name)
+    Approval.objects.create(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
+                            decided_at=now)
+    who = dict(approver_user_id=approver.user_id if approver else None,
+               approver_name=approver.display_name if approver else actor_label)
+    actor = dict(organization_id=expense.organization_id, actor_id=who["approver_user_id"], actor_label=actor_label)
     if not decision.is_final:
         _bump(expense)
-        publish(ExpenseApprovalRecorded(**_facts(expense), **approver, step=decision.step,
-                                        remaining_steps=decision.remaining_steps),
-                organization_id=expense.organization_id, actor_id=actor.user_id, actor_label=actor_label)
+        publish(ExpenseApprovalRecorded(**_facts(expense), **who, step=decision.step,
+                                        remaining_steps=decision.remaining_steps), **actor)
         return expense
     expense.state = ExpenseState.APPROVED
     expense.decided_at = now
     _bump(expense, "state", "decided_at")
-    publish(ExpenseApproved(**_facts(expense), **approver, approved_at=now),
-            organization_id=expense.organization_id, actor_id=actor.user_id, actor_label=actor_label)
+    publish(ExpenseApproved(**_facts(expense), **who, approved_at=now), **actor)
     return expense
 
 
@@ -325,13 +306,14 @@ def expense_approve(*, actor: Membership, expense_id: UUID | str, expected_versi
     """Give the next required approval. The last one publishes ``expense.approved``; an earlier
     one (finance still needed above the threshold) publishes ``expense.approval_recorded``.
 
-    Refuses: another organisation (not_found), own expense, not an approver, not submitted
+    Refuses: another organisation (not_found), own expense, not an approver, a draft
     (invalid_state), already decided or changed meanwhile (conflict), insufficient budget. The
-    expense row is locked, so of two concurrent approvers exactly one succeeds."""
+    expense row is locked, so of concurrent approvers exactly one succeeds; the others find it
+    decided and get ``conflict``."""
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
     decision = check_approval(actor, expense)
-    return do_approve(actor, expense, decision)
+    return do_approve(expense=expense, decision=decision, approver=actor)
 
 
 @transaction.atomic
@@ -345,16 +327,8 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
         raise errors.InvalidField("The reason is longer than 2000 characters.", details={"field": "reason"})
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
-    if expense.employee_id == actor.pk:
-        raise errors.OwnExpense("You cannot decide on your own expense.")
-    if expense.state in (ExpenseState.APPROVED, ExpenseState.REJECTED):
-        raise _decided_conflict(expense)
-    if expense.state != ExpenseState.SUBMITTED:
-        raise errors.InvalidState(f"Only a submitted expense can be rejected (this one is {expense.state}).")
-    done = set(expense.approvals.values_list("step", flat=True))
-    step = next(s for s in required_steps(expense) if s not in done)
-    if not _may_decide(actor, expense, step):
-        raise errors.NotAnApprover("You are not an approver of this expense.")
+    step, _, done = check_approvable(expense)
+    check_approver(actor, expense, step, done)
     now = timezone.now()
     expense.state = ExpenseState.REJECTED
     expense.decided_at = now

@@ -1,4 +1,7 @@
-"""Build expense situations through the real commands (Zulip style), not by writing rows."""
+"""Expense test data. Flows build their state through the real commands (``make_team`` and
+``Team.expense``, Zulip style) so events are published; ``ExpenseFactory`` and
+``ApprovalFactory`` write rows directly, for tests that only need rows to exist (queries,
+serializers, admin) and must not depend on the commands."""
 
 from __future__ import annotations
 
@@ -6,9 +9,12 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from expenses import services
+from expenses.models import Approval, ApprovalStep, Expense, ExpenseState
 from organizations.models import Role
 from organizations.tests.factories import (
     CategoryFactory,
@@ -59,3 +65,38 @@ def make_team(*, budget: str = "5000.00", threshold: str = "1000.00", org=None) 
         cost_center=CostCenterFactory(organization=org, monthly_budget=Decimal(budget)),
         category=CategoryFactory(organization=org),
     )
+
+
+class ExpenseFactory(factory.django.DjangoModelFactory):
+    """A draft expense row (no event); employee, cost centre and category share its organisation.
+
+    Pass ``state=ExpenseState.SUBMITTED`` etc. for a row in another state; ``submitted_at`` and
+    ``decided_at`` follow the state unless given."""
+
+    class Meta:
+        model = Expense
+
+    organization = factory.SubFactory(OrganizationFactory)
+    employee = factory.SubFactory(MembershipFactory, organization=factory.SelfAttribute("..organization"))
+    cost_center = factory.SubFactory(CostCenterFactory, organization=factory.SelfAttribute("..organization"))
+    category = factory.SubFactory(CategoryFactory, organization=factory.SelfAttribute("..organization"))
+    amount = Decimal("40.00")
+    merchant = factory.Sequence(lambda n: f"Merchant {n}")
+    incurred_on = factory.LazyFunction(lambda: dt.date.today() - dt.timedelta(days=1))
+    state = ExpenseState.DRAFT
+    submitted_at = factory.LazyAttribute(lambda e: None if e.state == ExpenseState.DRAFT else timezone.now())
+    decided_at = factory.LazyAttribute(
+        lambda e: timezone.now() if e.state in (ExpenseState.APPROVED, ExpenseState.REJECTED) else None)
+
+
+class ApprovalFactory(factory.django.DjangoModelFactory):
+    """An approval row; by default the manager step by a manager of the expense's organisation."""
+
+    class Meta:
+        model = Approval
+
+    expense = factory.SubFactory(ExpenseFactory, state=ExpenseState.SUBMITTED)
+    step = ApprovalStep.MANAGER
+    approver = factory.SubFactory(MembershipFactory, organization=factory.SelfAttribute("..expense.organization"),
+                                  role=Role.MANAGER)
+    decided_at = factory.LazyFunction(timezone.now)

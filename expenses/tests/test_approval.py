@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from events.models import Event
 from expenses import services
-from expenses.models import Expense, ExpenseState
+from expenses.models import Approval, Expense, ExpenseState
 from expenses.tests.factories import make_team
 from organizations.models import Role
 from organizations.tests.factories import MembershipFactory
@@ -110,3 +110,55 @@ def test_two_expenses_on_a_budget_that_fits_one_exactly_one_passes():
     assert sorted(results) == ["insufficient_budget", "ok"], results
     assert Expense.objects.filter(state=ExpenseState.APPROVED).count() == 1
     assert Event.objects.filter(type="expense.approved").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_finance_step_cannot_come_from_the_admin_who_gave_the_manager_step():
+    team = make_team(threshold="100.00")
+    expense = team.expense(amount="300.00", submit=True)
+    services.expense_approve(actor=team.admin, expense_id=expense.pk)
+    events = Event.objects.count()
+
+    with pytest.raises(Exception) as caught:
+        services.expense_approve(actor=team.admin, expense_id=expense.pk)
+
+    assert caught.value.code == "not_an_approver"
+    assert Event.objects.count() == events
+    services.expense_approve(actor=team.finance, expense_id=expense.pk)
+    assert Expense.objects.get(pk=expense.pk).state == ExpenseState.APPROVED
+
+
+@pytest.mark.django_db
+def test_finance_may_reject_at_the_second_step_and_withdraw_drops_the_first_approval():
+    team = make_team(threshold="100.00")
+    rejected = team.expense(amount="300.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=rejected.pk)
+    services.expense_reject(actor=team.finance, expense_id=rejected.pk, reason="Not in policy.")
+    assert Expense.objects.get(pk=rejected.pk).rejection_reason == "Not in policy."
+
+    withdrawn = team.expense(amount="300.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=withdrawn.pk)
+    services.expense_withdraw(actor=team.employee, expense_id=withdrawn.pk)
+    assert not Approval.objects.filter(expense=withdrawn).exists()
+
+
+@pytest.mark.django_db
+def test_an_approval_without_a_member_is_recorded_under_its_actor_label():
+    # The extension point for a later policy approval: same checks, same writes, same events.
+    team = make_team()
+    expense = team.expense(amount="20.00", submit=True)
+    with transaction.atomic():
+        locked = Expense.objects.select_for_update().get(pk=expense.pk)
+        step, remaining, _ = services.check_approvable(locked)
+        left = services.check_budget(locked)
+        services.do_approve(expense=locked, approver=None, actor_label="policy",
+                            decision=services.ApprovalDecision(step=step, remaining_steps=remaining,
+                                                               remaining_budget=left))
+
+    approval = Approval.objects.get(expense=expense)
+    assert (approval.approver, approval.approver_name) == (None, "policy")
+    event = Event.objects.get(type="expense.approved")
+    assert (event.actor_id, event.actor_label, event.payload["approver_user_id"]) == (None, "policy", None)
+    with pytest.raises(ValueError):
+        services.do_approve(expense=locked, approver=None, decision=services.ApprovalDecision(
+            step="finance", remaining_steps=[], remaining_budget=left))

@@ -75,7 +75,8 @@ def test_submit_without_receipt_below_threshold_is_fine(team):
 @pytest.mark.parametrize(("amount", "code"), [
     ("0", "invalid_amount"), ("-5.00", "invalid_amount"), ("12.345", "invalid_amount"), ("abc", "invalid_amount"),
     ("NaN", "invalid_amount"), ("Infinity", "invalid_amount"), (12.5, "invalid_amount"),
-    ("10000.01", "amount_too_large"), ("1e9", "amount_too_large"),
+    ("10000.01", "amount_too_large"), ("1e9", "amount_too_large"), ("1e30", "amount_too_large"),
+    ("1e-30", "invalid_amount"), ("", "invalid_amount"), (None, "invalid_amount"),
 ])
 def test_create_refuses_bad_amounts(team, amount, code):
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": amount,
@@ -162,3 +163,43 @@ def test_withdraw_returns_to_draft_and_publishes(team):
     assert list(Event.objects.order_by("sequence").values_list("type", flat=True)) == [
         "expense.submitted", "expense.withdrawn"]
     assert Decimal(Event.objects.get(type="expense.withdrawn").payload["amount"]) == Decimal("40.00")
+
+
+@pytest.mark.parametrize("command", ["update", "submit", "withdraw", "approve", "reject"])
+def test_every_command_refuses_another_organisations_expense_as_not_found(team, command):
+    expense = team.expense(submit=command in ("withdraw", "approve", "reject"))
+    outsider = make_team().admin
+    kwargs = {"update": {"data": {"merchant": "X"}}, "reject": {"reason": "no"}}.get(command, {})
+    error = refused("not_found", getattr(services, f"expense_{command}"), actor=outsider, expense_id=expense.pk,
+                    **kwargs)
+    assert error.http_status == 404
+
+
+def test_reject_refuses_an_employee_own_expense_a_draft_and_a_decided_expense(team):
+    submitted = team.expense(submit=True)
+    refused("not_an_approver", services.expense_reject, actor=team.colleague, expense_id=submitted.pk, reason="no")
+    own = team.expense(employee=team.manager, submit=True)
+    refused("own_expense", services.expense_reject, actor=team.manager, expense_id=own.pk, reason="no")
+    draft = team.expense()
+    refused("invalid_state", services.expense_reject, actor=team.manager, expense_id=draft.pk, reason="no")
+    services.expense_reject(actor=team.manager, expense_id=submitted.pk, reason="no")
+    refused("conflict", services.expense_reject, actor=team.admin, expense_id=submitted.pk, reason="again")
+
+
+def test_withdraw_refuses_a_draft_and_submit_refuses_a_submitted_expense(team):
+    draft = team.expense()
+    refused("invalid_state", services.expense_withdraw, actor=team.employee, expense_id=draft.pk)
+    submitted = team.expense(submit=True)
+    refused("invalid_state", services.expense_submit, actor=team.employee, expense_id=submitted.pk)
+
+
+def test_refusals_carry_their_http_status(team):
+    expense = team.expense(submit=True)
+    assert refused("not_an_approver", services.expense_approve, actor=team.colleague,
+                   expense_id=expense.pk).http_status == 403
+    assert refused("own_expense", services.expense_approve, actor=team.employee,
+                   expense_id=expense.pk).http_status == 403
+    assert refused("invalid_state", services.expense_update, actor=team.employee, expense_id=expense.pk,
+                   data={}).http_status == 409
+    assert refused("reason_required", services.expense_reject, actor=team.manager, expense_id=expense.pk,
+                   reason="").http_status == 400
