@@ -9,7 +9,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from expenses.tests.factories import receipt_file
-from tests.api.scenario import build
 
 ROLES = ["employee", "manager", "finance", "admin", "anonymous"]
 ALL = dict.fromkeys(["employee", "manager", "finance", "admin"], 200)
@@ -77,19 +76,9 @@ CASES = [pytest.param(e, role, org, id=f"{e[0]}-{role}-{org}") for e in ENDPOINT
          for org in ("own", "other")]
 
 
-@pytest.fixture(scope="module")
-def scenarios(django_db_setup, django_db_blocker):
-    """Built once and committed; every test runs in a transaction that is rolled back."""
-    from django.core.management import call_command
-
-    from tests.support.maintenance import clear_audit_trail
-
-    with django_db_blocker.unblock():
-        built = build(), build()
-    yield built
-    with django_db_blocker.unblock():
-        clear_audit_trail()
-        call_command("flush", interactive=False, verbosity=0)
+@pytest.fixture
+def scenarios(committed_scenarios):
+    return committed_scenarios
 
 
 @pytest.mark.django_db

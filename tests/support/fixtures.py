@@ -114,3 +114,20 @@ def _django_db_helper(_django_db_helper, request):
         from tests.support.maintenance import clear_audit_trail
 
         clear_audit_trail()
+
+
+@pytest.fixture(scope="module")
+def committed_scenarios(django_db_setup, django_db_blocker):
+    """Two populated organisations (tests/api/scenario.py), committed once per module; each test
+    runs in a transaction that is rolled back. Emptied (audit trail included) afterwards."""
+    from django.core.management import call_command
+
+    from tests.api.scenario import build
+    from tests.support.maintenance import clear_audit_trail
+
+    with django_db_blocker.unblock():
+        built = build(), build()
+    yield built
+    with django_db_blocker.unblock():
+        clear_audit_trail()
+        call_command("flush", interactive=False, verbosity=0)

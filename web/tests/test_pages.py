@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.api.scenario import build
-
 PAGES = [
     # (url name, kwargs key, roles allowed)
     ("expense-list", None, {"employee", "manager", "finance", "admin"}),
@@ -29,18 +27,9 @@ PAGES = [
 KWARG = {"submitted": "expense_id", "batch": "batch_id", "account": "account_id"}
 
 
-@pytest.fixture(scope="module")
-def scenarios(django_db_setup, django_db_blocker):
-    from django.core.management import call_command
-
-    from tests.support.maintenance import clear_audit_trail
-
-    with django_db_blocker.unblock():
-        built = build(), build()
-    yield built
-    with django_db_blocker.unblock():
-        clear_audit_trail()
-        call_command("flush", interactive=False, verbosity=0)
+@pytest.fixture
+def scenarios(committed_scenarios):
+    return committed_scenarios
 
 
 def _url(name, key, scenario):
