@@ -23,6 +23,3 @@ class ExpenseForm(forms.Form):
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
 
-
-class RejectForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import expenses, finance, notifications, ops
+from .views import dashboard, expenses, finance, notifications, ops
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -16,7 +16,7 @@ urlpatterns = [
     path("expenses/<uuid:expense_id>/timeline/", expenses.expense_timeline, name="expense-timeline"),
     path("expenses/<uuid:expense_id>/receipt/", expenses.expense_receipt, name="expense-receipt"),
     path("approvals/", expenses.approval_queue, name="approval-queue"),
-    path("dashboard/", expenses.dashboard, name="dashboard"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
     path("finance/batches/", finance.batch_list, name="batch-list"),
     path("finance/batches/run/", finance.payout_run_now, name="payout-run"),

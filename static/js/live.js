@@ -9,9 +9,31 @@
   var socket = null;
   var retry = 500;
 
+  // Re-read the page's live parts. A hint that arrives while the status box is being read (or a
+  // decision is being posted) is kept and served right after: the box is replaced by each answer,
+  // and a request queued on the old box would be lost with it.
+  var reading = null;
+  var readAgain = false;
   function refresh() {
+    if (reading && Date.now() - reading < 10000) { readAgain = true; return; }
     if (window.htmx) { window.htmx.trigger(body, "live-refresh"); }
   }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.closest && elt.closest("#expense-status") && event.detail.xhr) {
+      event.detail.xhr.outlayStatus = true;
+      reading = Date.now();
+    }
+  });
+  // afterRequest names the swapped-in element, not the one that asked: match the request itself.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!(event.detail && event.detail.xhr && event.detail.xhr.outlayStatus)) { return; }
+    reading = null;
+    if (readAgain) {
+      readAgain = false;
+      window.setTimeout(refresh, 20);
+    }
+  });
 
   function setBadge(count) {
     var badge = document.getElementById("unread-badge");
@@ -27,11 +49,15 @@
     return badge ? parseInt(badge.getAttribute("data-count") || "0", 10) : 0;
   }
 
+  // Ask the server for the pushes of the expense on this page (it checks we may see it).
+  var subscribed = {};
   function subscribeToPage() {
     var status = document.getElementById("expense-status");
-    if (socket && socket.readyState === 1 && status) {
-      socket.send(JSON.stringify({ subscribe: "expense", id: status.getAttribute("data-expense") }));
-    }
+    if (!socket || socket.readyState !== 1 || !status) { return; }
+    var id = status.getAttribute("data-expense");
+    if (subscribed[id]) { return; }
+    subscribed[id] = true;
+    socket.send(JSON.stringify({ subscribe: "expense", id: id }));
   }
 
   function connect() {
@@ -41,7 +67,7 @@
     try {
       socket = new WebSocket(scheme + window.location.host + path);
     } catch (e) { return; }
-    socket.onopen = function () { retry = 500; subscribeToPage(); };
+    socket.onopen = function () { retry = 500; subscribed = {}; subscribeToPage(); };
     socket.onmessage = function (message) {
       var data;
       try { data = JSON.parse(message.data); } catch (e) { return; }
@@ -62,25 +88,45 @@
     box.hidden = false;
   }
 
-  // High stakes (approve): show "processing" the moment the button is pressed.
+  // High stakes (approve, reject): show "processing" the moment the button is pressed; the
+  // server's answer (the status box, or a refusal beside it) replaces this guess.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.target.closest && event.target.closest("form[data-optimistic='processing']");
     if (!form) { return; }
     var status = document.getElementById("expense-status");
     if (!status) { return; }
+    var error = document.getElementById("decision-error");
+    if (error) { error.textContent = ""; }
     var state = status.querySelector(".state");
     if (state) {
       state.className = "state processing";
       state.setAttribute("data-state", "processing");
       state.textContent = "Processing…";
     }
+    status.classList.add("is-processing");
+    status.setAttribute("aria-busy", "true");
     Array.prototype.forEach.call(status.querySelectorAll("button"), function (b) { b.disabled = true; });
   });
 
-  document.addEventListener("htmx:afterSwap", function () { subscribeToPage(); });
-  document.addEventListener("htmx:responseError", function () {
-    showError("The server refused the request or could not be reached. Nothing was changed; reload to retry.");
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && (target.id === "expense-status" || target.id === "expense-decision")) {
+      subscribeToPage();
+      body.dispatchEvent(new CustomEvent("status-swapped"));
+    }
   });
+
+  // A refused or failed command (5xx, network): say so, then re-read the truth, which also
+  // undoes an optimistic "processing" if nothing happened. A failed background read (a poll)
+  // is simply tried again at the next tick.
+  function requestFailed(event) {
+    var config = event.detail && event.detail.requestConfig;
+    if (config && String(config.verb).toLowerCase() === "get") { return; }
+    showError("The server refused the request or could not be reached. The page shows what is true now.");
+    refresh();
+  }
+  document.addEventListener("htmx:responseError", requestFailed);
+  document.addEventListener("htmx:sendError", requestFailed);
 
   // Low stakes (mark a notification read): optimistic, rolled back with a message if refused.
   document.addEventListener("submit", function (event) {

@@ -38,10 +38,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def stack(django_db_setup, django_db_blocker):
-    """uvicorn + worker + beat for the module, on the test database."""
+def stack(django_db_setup, django_db_blocker, tmp_path_factory):
+    """uvicorn + worker + beat for the module, on the test database; uploads go to a temp folder."""
     with django_db_blocker.unblock():
-        web = processes.WebProcess()
+        web = processes.WebProcess(MEDIA_ROOT=str(tmp_path_factory.mktemp("media")))
         started: list = []
         worker = processes.start_worker(track=started)
         beat = processes.start_beat(track=started)
@@ -58,11 +58,13 @@ def login(browser, stack, transactional_db):
 
     contexts = []
 
-    def open_page(member, *, block_websocket: bool = False):
+    def open_page(member, *, block_websocket: bool | str = False):
         client = Client()
         client.force_login(member.user)
         context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
-        if block_websocket:
+        if block_websocket == "network":  # every connection to /ws/ is closed at once; live.js keeps retrying
+            context.route_web_socket("**/ws/**", lambda socket: socket.close(code=1011, reason="blocked"))
+        elif block_websocket:  # a browser (or proxy) without websockets at all
             context.add_init_script("window.WebSocket = undefined;")
         context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
                               "url": stack.url}])

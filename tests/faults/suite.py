@@ -33,7 +33,8 @@ from bench.load import open_loop  # noqa: E402
 from bench.stack import Stack  # noqa: E402
 
 FAST = {"OUTBOX_SWEEP_SECONDS": "1", "OUTBOX_LEASE_SECONDS": "5", "OUTBOX_RETRY_BASE_SECONDS": "0.5",
-        "OUTBOX_RETRY_CAP_SECONDS": "3", "OUTLAY_EXTRA_SUBSCRIBERS": EXTRA, "CONN_MAX_AGE": "0"}
+        "OUTBOX_RETRY_CAP_SECONDS": "3", "OUTLAY_EXTRA_SUBSCRIBERS": EXTRA, "CONN_MAX_AGE": "0",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
 
 
 class FaultRun:

@@ -1,12 +1,7 @@
 """Pages for employees and managers: my expenses, the form, the detail with its live status,
-the approval queue and the dashboard."""
+and the approval queue (the dashboard is in dashboard.py)."""
 
 from __future__ import annotations
-
-import datetime as dt
-import re
-from collections import defaultdict
-from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -20,17 +15,24 @@ from core.errors import DomainError, NotFound
 from events.queries import timeline
 from expenses import queries, services
 from expenses.models import ExpenseState
-from web.forms import ExpenseForm, RejectForm
+from web.forms import ExpenseForm
 
 from .base import APPROVERS, member_required
 
-# The side effects of an approval, in the order the page lists them.
-APPROVAL_EFFECTS = [
-    ("accounting.post_approved_expense", "Ledger posted"),
-    ("accounting.queue_reimbursement", "Reimbursement queued"),
-    ("notifications.expense_approved", "Employee notified"),
-    ("audit.record", "Audited"),
-]
+# What each subscriber's effect is called on the expense page, in the order the page lists them.
+# A subscriber not named here (a new side effect) still shows, under its own name, at the end.
+EFFECT_LABELS = {
+    "accounting.post_approved_expense": "Ledger posted",
+    "accounting.queue_reimbursement": "Reimbursement queued",
+    "notifications.expense_approved": "Employee notified",
+    "notifications.expense_rejected": "Employee notified",
+    "notifications.finance_approval_needed": "Finance asked for the second approval",
+    "audit.record": "Audited",
+    "expenses.monthly_spend": "Dashboard updated",
+}
+# Events that answer a manager's decision: while their effects land, the page says "processing".
+DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected")
+UNSETTLED = ("pending", "in_flight")
 
 
 def _detail(membership, expense_id):
@@ -123,23 +125,29 @@ def expense_withdraw(request, membership, expense_id):
     return redirect("expense-detail", expense_id=expense_id)
 
 
-def status_context(membership, expense, error=None) -> dict:
-    """What the live status box shows: the state, each effect of the approval as it lands, and
-    whether anything is still processing (then the box polls, and listens for pushes)."""
-    entries = timeline(organization_id=expense.organization_id, aggregate_type="expense",
-                       aggregate_id=str(expense.pk))
-    processing = any(not entry.settled for entry in entries)
+def status_context(membership, expense, error=None, entries=None) -> dict:
+    """What the live status box shows. After a decision its effects are listed as they land and
+    the state reads "processing" until none is pending or in flight; then the expense's state
+    (a dead effect is shown as failed, for an admin to replay, and no longer holds the page)."""
+    if entries is None:
+        entries = _timeline(expense)
+    in_progress = any(line.status in UNSETTLED for entry in entries for line in entry.deliveries)
+    decision = next((e for e in reversed(entries) if e.event.type in DECISION_EVENTS), None)
     effects = []
-    approved = next((e for e in reversed(entries) if e.event.type == "expense.approved"), None)
-    if approved is not None:
-        done = {line.subscriber: line for line in approved.deliveries}
-        for subscriber, label in APPROVAL_EFFECTS:
-            line = done.get(subscriber)
-            effects.append({"label": label, "done": bool(line and line.status == "done"),
-                            "failed": bool(line and line.status == "dead"),
-                            "retrying": bool(line and line.attempts > 1 and line.status != "done")})
-    return {"expense": expense, "processing": processing, "effects": effects, "error": error,
-            "can_decide": _can_decide(membership, expense)}
+    if decision is not None:
+        order = list(EFFECT_LABELS)
+        lines = sorted(decision.deliveries, key=lambda d: (order.index(d.subscriber) if d.subscriber in order
+                                                           else len(order), d.subscriber))
+        effects = [{"label": EFFECT_LABELS.get(line.subscriber, line.subscriber), "subscriber": line.subscriber,
+                    "status": line.status, "retrying": line.attempts > 1 and line.status in UNSETTLED}
+                   for line in lines]
+    deciding = decision is not None and any(e["status"] in UNSETTLED for e in effects)
+    return {"expense": expense, "processing": in_progress, "display_state": "processing" if deciding else expense.state,
+            "effects": effects, "error": error, "can_decide": _can_decide(membership, expense)}
+
+
+def _timeline(expense):
+    return timeline(organization_id=expense.organization_id, aggregate_type="expense", aggregate_id=str(expense.pk))
 
 
 def _can_decide(membership, expense) -> bool:
@@ -150,14 +158,13 @@ def _can_decide(membership, expense) -> bool:
 @member_required()
 def expense_detail(request, membership, expense_id):
     expense = _detail(membership, expense_id)
+    entries = _timeline(expense)
     states = reimbursement_states(membership.organization_id, [expense.pk])
-    context = status_context(membership, expense)
+    context = status_context(membership, expense, entries=entries)
     context.update({
         "reimbursement_state": states.get(expense.pk, ""),
-        "timeline": timeline(organization_id=expense.organization_id, aggregate_type="expense",
-                             aggregate_id=str(expense.pk)),
+        "timeline": entries,
         "is_owner": expense.employee_id == membership.pk,
-        "reject_form": RejectForm(),
         "remaining_budget": services.remaining_budget(expense.cost_center, expense.month),
     })
     return render(request, "expenses/detail.html", context)
@@ -174,13 +181,14 @@ def expense_status(request, membership, expense_id):
 @member_required()
 def expense_timeline(request, membership, expense_id):
     expense = _detail(membership, expense_id)
-    entries = timeline(organization_id=expense.organization_id, aggregate_type="expense", aggregate_id=str(expense.pk))
-    return render(request, "expenses/_timeline.html", {"timeline": entries, "expense": expense})
+    return render(request, "expenses/_timeline.html", {"timeline": _timeline(expense), "expense": expense})
 
 
 def _decide(request, membership, expense_id, command, **kwargs):
-    """Run approve/reject. htmx gets the status box back (with the refusal inline); a plain form
-    post is redirected to the page with a message (works without JavaScript)."""
+    """Run approve/reject. htmx gets the decision panel back: the status box (now "processing")
+    or, if refused, the unchanged box with the refusal beside it — outside the polled box, so
+    the next poll does not wipe the message. A plain form post (no JavaScript) is redirected to
+    the page with the refusal as a message."""
     error = None
     try:
         command(actor=membership, expense_id=expense_id, **kwargs)
@@ -190,7 +198,7 @@ def _decide(request, membership, expense_id, command, **kwargs):
         error = exc
     if request.htmx:
         expense = _detail(membership, expense_id)
-        return render(request, "expenses/_status.html", status_context(membership, expense, error=error))
+        return render(request, "expenses/_decision.html", status_context(membership, expense, error=error))
     if error is not None:
         messages.error(request, error.message)
     return redirect("expense-detail", expense_id=expense_id)
@@ -226,26 +234,6 @@ def expense_receipt(request, membership, expense_id):
 @member_required(*APPROVERS)
 def approval_queue(request, membership):
     return render(request, "expenses/queue.html", {"expenses": queries.awaiting_my_approval(membership)})
-
-
-@member_required(*APPROVERS)
-def dashboard(request, membership):
-    month = request.GET.get("month", "")
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        month = dt.date.today().strftime("%Y-%m")
-    rows = queries.expense_summary_by_month(membership.organization_id, month)
-    by_cost_center: dict[str, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        by_cost_center[row.cost_center_code] += row.approved_total
-    budgets = queries.budget_usage(membership, month)
-    top = max([b["budget"] for b in budgets] + [Decimal("1")])
-    bars = [{"code": b["cost_center"].code, "used": b["used"], "budget": b["budget"],
-             "width": round(float(b["used"] / top * 380), 1), "budget_width": round(float(b["budget"] / top * 380), 1),
-             "y": 10 + i * 36} for i, b in enumerate(budgets)]
-    return render(request, "expenses/dashboard.html", {
-        "month": month, "rows": rows, "budgets": budgets, "bars": bars, "chart_height": 20 + 36 * len(bars),
-        "total": sum((r.approved_total for r in rows), Decimal("0")),
-    })
 
 
 @member_required()
