@@ -69,7 +69,8 @@ def _mail_row(user, kind, title, body, link, source_event_id) -> EmailMessage | 
     try:
         with transaction.atomic():
             return EmailMessage.objects.create(
-                recipient=user, to=user.email, kind=kind, subject=f"[Outlay] {title}"[:200],
+                # A header may not contain a line break; titles quote user input.
+                recipient=user, to=user.email, kind=kind, subject=" ".join(f"[Outlay] {title}".split())[:200],
                 text=render_to_string("notifications/email/notification.txt", context),
                 html=render_to_string("notifications/email/notification.html", context),
                 source_event_id=source_event_id,

@@ -117,3 +117,20 @@ def test_a_dead_delivery_notifies_the_organisation_admins(redis_client, effects)
     deliver_everything()
     (note,) = Notification.objects.filter(kind=Kind.DELIVERY_DEAD)
     assert note.recipient == team.admin.user and note.link == f"/admin/events/delivery/{flaky.pk}/change/"
+
+
+def test_plain_text_mail_is_not_html_escaped_and_subject_has_no_line_break():
+    import uuid
+
+    from django.db import transaction
+
+    from notifications.services import notify
+
+    team = make_team()
+    with transaction.atomic():
+        notify(user_ids=[team.manager.user_id], kind=Kind.EXPENSE_SUBMITTED, title="O'Brien & Co\nlunch",
+               body="<b>5 > 3</b>", link="/", organization_id=team.org.pk, source_event_id=uuid.uuid4())
+    row = EmailMessage.objects.get()
+    assert "O'Brien & Co" in row.text and "<b>5 > 3</b>" in row.text
+    assert "\n" not in row.subject and row.subject == "[Outlay] O'Brien & Co lunch"
+    assert "&lt;b&gt;" in row.html  # the HTML part stays escaped
