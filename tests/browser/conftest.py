@@ -25,8 +25,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    # open, and later tests that use async_to_sync (the live consumer tests) must not see it.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -132,8 +132,13 @@ def test_marking_a_notification_read_drops_the_badge_at_once_and_rolls_back_on_r
     page.goto("/notifications/")
     assert page.inner_text("#unread-badge").startswith("3")
 
+    held = []  # hold the server's answer: the badge must drop before it arrives
+    page.route("**/notifications/*/read/", lambda route: held.append(route))
     page.locator("form[data-mark-read] button").first.click()
-    page.wait_for_function("document.getElementById('unread-badge').dataset.count === '2'", timeout=300)
+    assert page.evaluate("document.getElementById('unread-badge').dataset.count") == "2"
+    assert len(held) == 1
+    page.unroute("**/notifications/*/read/")  # lets the held request through
+    page.wait_for_function("document.getElementById('unread-badge').dataset.count === '2'", timeout=5000)
 
     page.route("**/notifications/*/read/", lambda route: route.fulfill(status=500, body="boom"))
     page.locator("form[data-mark-read]:visible button").first.click()
