@@ -3,11 +3,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import error_responses
+from core.api import StrictCursorPagination, error_responses
 from organizations.permissions import IsFinance, IsOrgAdmin
 
 from . import queries
@@ -23,7 +22,7 @@ class AuditEntryOut(serializers.ModelSerializer):
                   "prev_hash", "hash"]
 
 
-class SequencePagination(CursorPagination):
+class SequencePagination(StrictCursorPagination):
     ordering = "-sequence"
     page_size = 100
 

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
+from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -17,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import DomainError
+from .errors import DomainError, ValidationFailed
 
 _CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -98,8 +99,20 @@ class UserThrottle(_FailOpen, UserRateThrottle):
     pass
 
 
-class DefaultCursorPagination(CursorPagination):
-    """Stable pages however many rows arrive meanwhile (no OFFSET)."""
+class StrictCursorPagination(CursorPagination):
+    """Stable pages however many rows arrive meanwhile (no OFFSET). A cursor the API did not give
+    out is bad input (400 ``invalid_cursor``), not a missing resource (DRF answers 404)."""
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise ValidationFailed("The cursor is not one this API gave out; use the next/previous links.",
+                                   code="invalid_cursor") from None
+
+
+class DefaultCursorPagination(StrictCursorPagination):
+    """Newest first, 50 a page (``page_size`` up to 200)."""
 
     page_size = 50
     max_page_size = 200
@@ -121,7 +134,10 @@ def error_responses(*statuses: int) -> dict:
 
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    name="Idempotency-Key", type=str, location=OpenApiParameter.HEADER, required=False,
+    # What core.idempotency accepts (1-255 printable characters), narrowed to visible ASCII, the
+    # portable subset of header values; anything else is a 400 invalid_idempotency_key.
+    name="Idempotency-Key", type={"type": "string", "minLength": 1, "maxLength": 255},
+    pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$", location=OpenApiParameter.HEADER, required=False,
     description="Makes the POST safe to retry: the same key and body replay the first response (24 h); "
                 "the same key with another body is refused with 422; while the first still runs, 409.")
 
@@ -131,6 +147,8 @@ def document_common_errors(result, generator, request, public):
     give (400 bad input, 401, 403, 429; 404 when the path names an object), in the error shape."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, operations in result.get("paths", {}).items():
+        if path in spectacular_settings.APPEND_PATHS:
+            continue  # documented by hand, completely (a plain Django view such as health)
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             codes = [400, 401, 403, 429] + ([404] if "{" in path else [])

@@ -9,12 +9,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
+from core.api import IDEMPOTENCY_KEY_PARAMETER, StrictCursorPagination, error_responses
 from core.errors import Conflict, NotFound
 from core.idempotency import idempotent
 
@@ -53,12 +52,12 @@ class DeliveryOut(serializers.ModelSerializer):
                   "leased_until", "last_error", "created_at", "done_at"]
 
 
-class ByTime(CursorPagination):
+class ByTime(StrictCursorPagination):
     ordering = "-occurred_at"
     page_size = 100
 
 
-class ByCreated(CursorPagination):
+class ByCreated(StrictCursorPagination):
     ordering = "-created_at"
     page_size = 100
 

@@ -1,7 +1,8 @@
 """Every endpoint x role (employee, manager, finance, admin, anonymous) x own / other organisation.
 
 Object endpoints answer 404 for another organisation's objects (the role gate, where there is
-one, comes first: 403). List endpoints never leak another organisation's rows."""
+one, comes first: 403). List endpoints never leak another organisation's rows. The public
+endpoints (obtain a token, health, schema, docs) answer every caller alike, anonymous included."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ ENDPOINTS = [
     ("deliveries", "get", "/api/v1/deliveries/", None, gate(("admin",)), None),
     ("replay matching", "post", "/api/v1/deliveries/replay/", {}, gate(("admin",)), None),
     ("replay one", "post", "/api/v1/deliveries/{dead_delivery}/replay/", None, gate(("admin",)), "404admin"),
+    ("revoke token", "delete", "/api/v1/auth/token/", None, dict.fromkeys(ALL, 204), None),
+]
+# Open to anyone, anonymous included: (name, method, path, body, status for every caller). Health is
+# 503 here because no worker or beat sends heartbeats in this test; what matters is that it needs no
+# login and answers everyone alike. Obtaining a token needs only the credentials.
+PUBLIC = [
+    ("obtain token", "post", "/api/v1/auth/token/", "credentials", 200),
+    ("health", "get", "/api/v1/health/", None, 503),
+    ("schema", "get", "/api/v1/schema/", None, 200),
+    ("docs", "get", "/api/v1/docs/", None, 200),
 ]
 
 
@@ -74,6 +85,8 @@ def _other_expected(kind, own):
 
 CASES = [pytest.param(e, role, org, id=f"{e[0]}-{role}-{org}") for e in ENDPOINTS for role in ROLES
          for org in ("own", "other")]
+PUBLIC_CASES = [pytest.param(e, role, org, id=f"{e[0]}-{role}-{org}") for e in PUBLIC for role in ROLES
+                for org in ("own", "other")]
 
 
 @pytest.fixture
@@ -109,6 +122,23 @@ def test_authorization_matrix(scenarios, endpoint, role, org):
     elif method == "get" and response["Content-Type"].startswith("application/json") and org == "own":
         foreign = {str(theirs.submitted.pk), str(theirs.draft.pk), str(theirs.in_batch.pk), str(theirs.batch.pk)}
         assert not foreign & set(_all_ids(response.json())), f"{name} leaked another organisation's rows"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "role", "org"), PUBLIC_CASES)
+def test_public_endpoints_answer_everyone_alike(scenarios, endpoint, role, org, redis_client):
+    name, method, path, body, expected = endpoint
+    mine, theirs = scenarios
+    client = APIClient()
+    if role != "anonymous":
+        client.force_authenticate(mine.member(role).user)
+    if body == "credentials":  # this or the other organisation's employee
+        user = (mine if org == "own" else theirs).member("employee").user
+        user.set_password("outlay-test-password")  # rehash with this test's hasher (rolled back after)
+        user.save(update_fields=["password"])
+        body = {"username": user.username, "password": "outlay-test-password"}
+    response = getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+    assert response.status_code == expected, (name, role, org, response.content[:300])
 
 
 def _all_ids(payload):
