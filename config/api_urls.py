@@ -9,6 +9,7 @@ from config import health
 from core.auth_api import TokenApi
 from events import api as events
 from expenses import api as expenses
+from expenses import policy_api
 from notifications import api as notifications
 
 urlpatterns = [
@@ -24,6 +25,11 @@ urlpatterns = [
     path("expenses/<uuid:expense_id>/reject/", expenses.ExpenseRejectApi.as_view(), name="api-expense-reject"),
     path("expenses/<uuid:expense_id>/timeline/", expenses.ExpenseTimelineApi.as_view(), name="api-expense-timeline"),
     path("summary/", expenses.SummaryApi.as_view(), name="api-summary"),
+    path("policy/", policy_api.PolicyApi.as_view(), name="api-policy"),
+    path("policy/versions/", policy_api.PolicyVersionListApi.as_view(), name="api-policy-versions"),
+    path("policy/category-rules/<int:category_id>/", policy_api.CategoryRuleApi.as_view(), name="api-category-rule"),
+    path("delegations/", policy_api.DelegationListApi.as_view(), name="api-delegations"),
+    path("delegations/<int:delegation_id>/end/", policy_api.DelegationEndApi.as_view(), name="api-delegation-end"),
     path("reimbursements/", accounting.ReimbursementListApi.as_view(), name="api-reimbursements"),
     path("reimbursements/<uuid:reimbursement_id>/fail/", accounting.ReimbursementFailApi.as_view(),
          name="api-reimbursement-fail"),
@@ -39,6 +45,9 @@ urlpatterns = [
     path("ledger/accounts/<int:account_id>/", accounting.AccountLedgerApi.as_view(), name="api-account-ledger"),
     path("ledger/export/", accounting.JournalExportApi.as_view(), name="api-journal-export"),
     path("notifications/", notifications.NotificationListApi.as_view(), name="api-notifications"),
+    path("notifications/preferences/", notifications.PreferenceListApi.as_view(), name="api-notification-preferences"),
+    path("notifications/preferences/<str:kind>/", notifications.PreferenceApi.as_view(),
+         name="api-notification-preference"),
     path("notifications/read-all/", notifications.NotificationReadAllApi.as_view(), name="api-notifications-read-all"),
     path("notifications/<uuid:notification_id>/read/", notifications.NotificationReadApi.as_view(),
          name="api-notification-read"),

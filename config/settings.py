@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "organizations.context_processors.membership",
                 "web.context_processors.unread_notifications",
+                "web.context_processors.delegations",
             ],
         },
     },
@@ -148,6 +149,7 @@ OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
+APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
 # Switches that exist only for the benchmarks (bench/): never set them in production.
 BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
@@ -160,6 +162,8 @@ CELERY_BEAT_SCHEDULE = {
     # Checks every minute which organisations are due (PAYOUT_RUN_SECONDS since their last batch).
     "payout-runs": {"task": "accounting.run_payouts", "schedule": 60.0},
     "resend-due-emails": {"task": "notifications.resend_due_emails", "schedule": 30.0},
+    # Checks every five minutes whose digest is due (local time past APPROVER_DIGEST_HOUR, none sent today).
+    "approver-digests": {"task": "notifications.send_approver_digests", "schedule": 300.0},
 }
 
 CHANNEL_LAYERS = {

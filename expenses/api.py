@@ -19,6 +19,7 @@ from events.queries import timeline
 from organizations.permissions import IsApprover, IsMember
 
 from . import queries, services
+from .delegation import active_delegators
 from .models import Expense, ExpenseState
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
@@ -28,8 +29,16 @@ COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 class ApprovalOut(serializers.Serializer):
     step = serializers.CharField()
-    approver = serializers.CharField(source="approver_name")
+    approver = serializers.CharField(source="approver_name", help_text="\"X on behalf of Y\" for a delegate.")
+    on_behalf_of = serializers.CharField(source="on_behalf_of.display_name", allow_null=True, default=None)
     decided_at = serializers.DateTimeField()
+
+
+class FlagOut(serializers.Serializer):
+    code = serializers.CharField(help_text="possible_duplicate, category_amount_exceeded, category_receipt_required "
+                                           "or category_too_old")
+    message = serializers.CharField()
+    twin_id = serializers.UUIDField(required=False, help_text="The similar expense, for possible_duplicate.")
 
 
 class ExpenseOut(serializers.ModelSerializer):
@@ -39,12 +48,14 @@ class ExpenseOut(serializers.ModelSerializer):
     category = serializers.CharField(source="category.name")
     currency = serializers.CharField(source="organization.currency")
     has_receipt = serializers.SerializerMethodField()
+    flags = FlagOut(many=True, read_only=True)
 
     class Meta:
         model = Expense
         fields = ["id", "state", "employee", "employee_id", "cost_center", "cost_center_id", "category",
                   "category_id", "amount", "currency", "merchant", "incurred_on", "description", "has_receipt",
-                  "rejection_reason", "submitted_at", "decided_at", "version", "created_at", "updated_at"]
+                  "rejection_reason", "submitted_at", "decided_at", "flags", "duplicate_confirmed_at",
+                  "policy_version", "policy_outcome", "version", "created_at", "updated_at"]
 
     def get_has_receipt(self, obj) -> bool:
         return bool(obj.receipt)
@@ -97,6 +108,11 @@ class VersionIn(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31)
 
 
+class SubmitIn(VersionIn):
+    confirm_not_duplicate = serializers.BooleanField(
+        default=False, help_text="Answer to a 409 possible_duplicate: the employee confirms it is not a duplicate.")
+
+
 class RejectIn(VersionIn):
     reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True)
 
@@ -112,6 +128,18 @@ def _valid(serializer_class, request, **kwargs):
 
 
 # --- views --------------------------------------------------------------------------------------
+
+class IsApproverOrDelegate(IsMember):
+    """Approvers by role, and whoever stands in for one today."""
+
+    message = "Only approvers (managers, finance, admins) and their delegates can do this."
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        membership = request.membership
+        return membership.role in IsApprover.roles or bool(active_delegators(membership))
+
 
 class ExpenseFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=ExpenseState.choices)
@@ -154,7 +182,7 @@ class ExpenseListCreateApi(ListAPIView):
 class AwaitingApprovalApi(ListAPIView):
     """Submitted expenses waiting for your approval, oldest first, with remaining budget."""
 
-    permission_classes = [IsApprover]
+    permission_classes = [IsApproverOrDelegate]
     serializer_class = QueueItemOut
     pagination_class = None
 
@@ -216,7 +244,11 @@ def _command_view(name: str, command, input_serializer, doc: str):
     return CommandApi
 
 
-ExpenseSubmitApi = _command_view("submit", services.expense_submit, VersionIn, "Submit a draft for approval.")
+ExpenseSubmitApi = _command_view(
+    "submit", services.expense_submit, SubmitIn,
+    "Submit a draft for approval under the current policy. 409 possible_duplicate names the similar expenses in "
+    "details.twins: submit again with confirm_not_duplicate to go on (the expense is then flagged for the "
+    "approver). A compliant expense under the automatic-approval amount comes back approved (policy_outcome).")
 ExpenseWithdrawApi = _command_view("withdraw", services.expense_withdraw, VersionIn, "Take a submission back.")
 ExpenseApproveApi = _command_view(
     "approve", services.expense_approve, VersionIn,

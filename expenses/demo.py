@@ -53,8 +53,9 @@ def _expense(member, cc_code, category, amount, merchant, days_ago, description=
             "category_id": Category.objects.get(organization=org, code=category).pk,
             "amount": amount, "merchant": merchant, "description": description,
             "incurred_on": dt.date.today() - dt.timedelta(days=days_ago)}
-    return services.expense_create(actor=member, data=data,
-                                   receipt=SimpleUploadedFile("receipt.png", RECEIPT, content_type="image/png"))
+    # Each receipt its own file (a shared one would make every demo expense a possible duplicate).
+    receipt = SimpleUploadedFile("receipt.png", RECEIPT + f"{merchant}:{days_ago}".encode(), content_type="image/png")
+    return services.expense_create(actor=member, data=data, receipt=receipt)
 
 
 def already_loaded() -> bool:

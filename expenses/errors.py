@@ -63,5 +63,35 @@ class InvalidField(ValidationFailed):
     code = "invalid"
 
 
+class CategoryAmountExceeded(ValidationFailed):
+    code = "category_amount_exceeded"
+
+
+class CategoryReceiptRequired(ValidationFailed):
+    code = "category_receipt_required"
+
+
+class CategoryTooOld(ValidationFailed):
+    code = "category_too_old"
+
+
+class PossibleDuplicate(Conflict):
+    """A warning the employee answers by confirming "not a duplicate" (never a silent block)."""
+
+    code = "possible_duplicate"
+
+
+class RuleNotFound(NotFound):
+    code = "not_found"
+
+
+class InvalidDelegation(ValidationFailed):
+    code = "invalid_delegation"
+
+
+class DelegationNotFound(NotFound):
+    code = "not_found"
+
+
 __all__ = [name for name, value in dict(globals()).items() if isinstance(value, type)
            and issubclass(value, DomainError)]

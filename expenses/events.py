@@ -8,7 +8,7 @@ incurred (``YYYY-MM``): budgets and the monthly read model both count by it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 from uuid import UUID
@@ -48,6 +48,11 @@ class ExpenseSubmitted(ExpenseEvent):
     type: ClassVar[str] = "expense.submitted"
     approver_user_ids: list[int]
     needs_finance_approval: bool
+    # Policy (v1 events stored before the policy existed decode with these defaults)
+    policy_version: int | None = None
+    flags: list[str] = field(default_factory=list)
+    duplicate_confirmed: bool = False
+    policy_outcome: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +71,7 @@ class ExpenseApprovalRecorded(ExpenseEvent):
     approver_name: str
     step: str
     on_behalf_of_user_id: int | None = None
+    on_behalf_of_name: str = ""
     remaining_steps: list[str]
 
 
@@ -77,6 +83,7 @@ class ExpenseApproved(ExpenseEvent):
     approver_user_id: int | None
     approver_name: str
     on_behalf_of_user_id: int | None = None
+    on_behalf_of_name: str = ""
     approved_at: dt.datetime
 
 
@@ -87,4 +94,51 @@ class ExpenseRejected(ExpenseEvent):
     type: ClassVar[str] = "expense.rejected"
     rejected_by_user_id: int | None
     rejected_by_name: str
+    on_behalf_of_user_id: int | None = None
+    on_behalf_of_name: str = ""
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyChanged(DomainEvent):
+    """An organisation admin changed the expense policy; ``rules`` is the whole policy after the
+    change. It applies to expenses submitted from now on."""
+
+    type: ClassVar[str] = "policy.changed"
+    aggregate_type: ClassVar[str] = "policy"
+    aggregate_field: ClassVar[str] = "organization_id"
+
+    organization_id: int
+    version: int
+    change: str
+    changed_by: str
+    rules: dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class DelegationEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "delegation"
+    aggregate_field: ClassVar[str] = "delegation_id"
+
+    delegation_id: int
+    organization_id: int
+    delegator_user_id: int
+    delegator_name: str
+    delegate_user_id: int
+    delegate_name: str
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+@dataclass(frozen=True, kw_only=True)
+class DelegationGranted(DelegationEvent):
+    """A manager named a delegate who may approve in their place from ``starts_on`` to ``ends_on``."""
+
+    type: ClassVar[str] = "delegation.granted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DelegationEnded(DelegationEvent):
+    """A delegation was ended before its last day."""
+
+    type: ClassVar[str] = "delegation.ended"

@@ -25,6 +25,14 @@ def receipt_path(instance: Expense, filename: str) -> str:
     return f"receipts/{instance.organization_id}/{uuid.uuid4().hex}.{extension}"
 
 
+class PolicyOutcome(models.TextChoices):
+    """What automatic approval made of a submission (empty: the organisation does not auto-approve)."""
+
+    AUTO_APPROVED = "auto_approved", "Approved by the policy"
+    SAMPLED = "sampled", "Picked for a random check"
+    NOT_ELIGIBLE = "not_eligible", "Not eligible for automatic approval"
+
+
 class Expense(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="expenses")
@@ -43,6 +51,14 @@ class Expense(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change (optimistic concurrency).")
+    flags = models.JSONField(default=list, blank=True,
+                             help_text="What the policy found at submission, for the approver: "
+                                       "[{code, message, twin_id?}].")
+    duplicate_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the employee confirmed it is not a duplicate of a similar expense.")
+    policy_version = models.PositiveIntegerField(null=True, blank=True,
+                                                 help_text="The policy version the expense was submitted under.")
+    policy_outcome = models.CharField(max_length=20, choices=PolicyOutcome.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -80,6 +96,8 @@ class Approval(models.Model):
     approver = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     actor_label = models.CharField(max_length=40, blank=True,
                                    help_text="Who approved when no member did (e.g. \"policy\").")
+    on_behalf_of = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+", null=True, blank=True,
+                                     help_text="The manager whose delegate gave this approval.")
     decided_at = models.DateTimeField()
 
     class Meta:
@@ -97,7 +115,10 @@ class Approval(models.Model):
 
     @property
     def approver_name(self) -> str:
-        return self.approver.display_name if self.approver_id else self.actor_label
+        name = self.approver.display_name if self.approver_id else self.actor_label
+        if self.on_behalf_of_id:
+            return f"{name} on behalf of {self.on_behalf_of.display_name}"
+        return name
 
 
 class MonthlySpend(models.Model):
@@ -144,3 +165,116 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.projection}: {self.event_id}"
+
+
+# --- policy --------------------------------------------------------------------------------------
+
+class RuleAction(models.TextChoices):
+    BLOCK = "block", "Block the submission"
+    FLAG = "flag", "Flag it for the approver"
+
+
+class CategoryRule(models.Model):
+    """An organisation's limits for one category. A limit left empty does not apply. A violation
+    blocks the submission (with the rule's code) or flags the expense, as ``on_violation`` says."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="category_rules")
+    category = models.OneToOneField(Category, on_delete=models.CASCADE, related_name="rule")
+    max_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                     help_text="Largest amount per expense in this category.")
+    receipt_required_above = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                                 help_text="A receipt is needed above this amount.")
+    max_age_days = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="Expenses older than this many days break the rule.")
+    on_violation = models.CharField(max_length=5, choices=RuleAction.choices, default=RuleAction.BLOCK)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization", "category__name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_amount__isnull=True) | Q(max_amount__gt=0),
+                                   name="category_rule_max_amount_positive",
+                                   violation_error_message="The maximum amount must be greater than zero."),
+            models.CheckConstraint(condition=Q(receipt_required_above__isnull=True) | Q(receipt_required_above__gte=0),
+                                   name="category_rule_receipt_non_negative",
+                                   violation_error_message="The receipt threshold cannot be negative."),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule for {self.category}"
+
+
+class PolicySettings(models.Model):
+    """An organisation's automatic approval, and the number of its current policy version."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="policy")
+    auto_approve_under = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Compliant expenses under this amount are approved by the policy; empty: never.")
+    auto_approve_sample_percent = models.PositiveSmallIntegerField(
+        default=10, help_text="This share (0-100) of the expenses the policy could approve still go to the manager.")
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "policy settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(auto_approve_sample_percent__lte=100), name="policy_sample_percent",
+                                   violation_error_message="The sample is a percentage (0-100)."),
+            models.CheckConstraint(condition=Q(auto_approve_under__isnull=True) | Q(auto_approve_under__gt=0),
+                                   name="policy_auto_approve_positive",
+                                   violation_error_message="The auto-approval limit must be greater than zero."),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.organization} (v{self.version})"
+
+
+class PolicyVersion(models.Model):
+    """What the policy was after each change: expenses record the version they were submitted
+    under, so a later change never alters an expense already in flight."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="policy_versions")
+    number = models.PositiveIntegerField()
+    rules = models.JSONField()
+    change = models.CharField(max_length=200)
+    changed_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "-number"]
+        constraints = [models.UniqueConstraint(fields=["organization", "number"], name="policy_version_once")]
+
+    def __str__(self) -> str:
+        return f"{self.organization} policy v{self.number}"
+
+
+class Delegation(models.Model):
+    """A manager's stand-in while away: from ``starts_on`` to ``ends_on`` (both included, in the
+    organisation's time zone) the delegate may approve in the delegator's place. Ending it early
+    sets ``ended_at``; a delegator has at most one open delegation."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="delegations")
+    delegator = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="delegations_given")
+    delegate = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="delegations_received")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(delegator=models.F("delegate")), name="delegation_not_to_self",
+                                   violation_error_message="Nobody delegates to themselves."),
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_ends_after_start",
+                                   violation_error_message="A delegation ends on or after its first day."),
+            models.UniqueConstraint(fields=["delegator"], condition=Q(ended_at__isnull=True),
+                                    name="delegation_one_open",
+                                    violation_error_message="End the current delegation before naming another."),
+        ]
+        indexes = [models.Index(fields=["delegate", "ends_on"], name="delegation_delegate_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} -> {self.delegate} until {self.ends_on}"
+

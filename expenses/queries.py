@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from decimal import Decimal
+from functools import reduce
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 
 from organizations.models import Membership, Role
 
+from .delegation import active_delegators
 from .errors import ExpenseNotFound
-from .models import Expense, ExpenseState, MonthlySpend
+from .models import Approval, Expense, ExpenseState, MonthlySpend
 
 _BASE = ("organization", "employee__user", "cost_center", "category")
 
 
 def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     """What the caller may see: finance and admins the whole organisation, managers their
-    reporting line and their own, employees their own. Always one query."""
+    reporting line and their own, employees their own; and, while they stand in for a manager
+    (a delegation running today), what that manager sees. Always one query."""
     qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
-    if membership.role in (Role.FINANCE, Role.ADMIN):
+    seen = [membership, *active_delegators(membership)]
+    if any(m.role in (Role.FINANCE, Role.ADMIN) for m in seen):
         return qs
-    if membership.role == Role.MANAGER:
-        return qs.filter(Q(employee=membership) | Q(employee__in=_reports_of(membership)))
-    return qs.filter(employee=membership)
+    condition = Q(employee=membership)
+    for manager in (m for m in seen if m.role == Role.MANAGER):
+        condition |= Q(employee__in=_reports_of(manager))
+    return qs.filter(condition)
 
 
 def _reports_of(manager: Membership) -> RawSQL:
@@ -53,21 +59,37 @@ def _approved_in_month() -> Subquery:
     return Subquery(spent, output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def awaiting_my_approval(membership: Membership) -> QuerySet[Expense]:
+def _next_step_for(membership: Membership) -> Q | None:
+    """The submitted expenses whose next approval ``membership`` may give (None: none)."""
+    manager_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="manager"))
+    finance_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="finance"))
+    if membership.role == Role.MANAGER:
+        return Q(employee__in=_reports_of(membership)) & ~manager_done
+    if membership.role == Role.FINANCE:
+        # finance acts on the second step: expenses above the threshold whose manager approved
+        return manager_done & ~finance_done
+    if membership.role == Role.ADMIN:
+        # an admin who gave the manager approval cannot give the finance one too
+        given = Exists(Approval.objects.filter(Q(approver=membership) | Q(on_behalf_of=membership),
+                                               expense=OuterRef("pk")))
+        return ~given
+    return None
+
+
+def awaiting_my_approval(membership: Membership, *, delegators: list[Membership] | None = None) -> QuerySet[Expense]:
     """Submitted expenses the caller can act on next, oldest first, each annotated with its cost
-    centre's remaining budget for the expense's month (``remaining_budget``), in one query."""
+    centre's remaining budget for the expense's month (``remaining_budget``), in one query.
+    ``delegators``: the managers the caller stands in for today; their queues are included
+    (never the caller's own expenses, nor the delegator's own)."""
     qs = Expense.objects.filter(organization_id=membership.organization_id, state=ExpenseState.SUBMITTED)
     qs = qs.exclude(employee=membership).select_related(*_BASE)
-    if membership.role == Role.MANAGER:
-        qs = qs.filter(employee__in=_reports_of(membership)).exclude(approvals__step="manager")
-    elif membership.role == Role.FINANCE:
-        # finance acts on the second step: expenses above the threshold whose manager approved
-        qs = qs.filter(approvals__step="manager").exclude(approvals__step="finance")
-    elif membership.role == Role.ADMIN:
-        # an admin who gave the manager approval cannot give the finance one too
-        qs = qs.exclude(approvals__approver=membership)
-    else:
+    if delegators is None:
+        delegators = active_delegators(membership)
+    conditions = [q for q in [_next_step_for(membership)] if q is not None]
+    conditions += [q & ~Q(employee=d) for d in delegators if (q := _next_step_for(d)) is not None]
+    if not conditions:
         return qs.none()
+    qs = qs.filter(reduce(operator.or_, conditions))
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
     return qs.annotate(
         remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_month(), zero),
@@ -77,7 +99,8 @@ def awaiting_my_approval(membership: Membership) -> QuerySet[Expense]:
 def expense_detail(membership: Membership, expense_id: UUID | str) -> Expense:
     """One expense with its approvals; NotFound for another organisation's or an invisible one."""
     try:
-        return visible_expenses(membership).prefetch_related("approvals__approver__user").get(pk=expense_id)
+        return (visible_expenses(membership)
+                .prefetch_related("approvals__approver__user", "approvals__on_behalf_of__user").get(pk=expense_id))
     except (Expense.DoesNotExist, ValueError, DjangoValidationError):
         raise ExpenseNotFound("No such expense.") from None
 

@@ -7,6 +7,7 @@ automatic policy) can reuse the same checks, writes and events.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
 from . import errors
+from .delegation import active_delegators, delegate_user_ids
 from .events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
@@ -29,7 +31,15 @@ from .events import (
     ExpenseSubmitted,
     ExpenseWithdrawn,
 )
-from .models import Approval, ApprovalStep, Expense, ExpenseState
+from .models import Approval, ApprovalStep, Expense, ExpenseState, PolicyOutcome
+from .policy import (
+    POLICY_ACTOR,
+    auto_approval_candidate,
+    duplicate_findings,
+    enforce_category_rule,
+    sampled,
+    settings_for,
+)
 from .receipts import inspect_receipt
 from .validation import clean_amount, clean_incurred_on, clean_text
 
@@ -132,18 +142,29 @@ def expense_update(*, actor: Membership, expense_id: UUID | str, data: dict[str,
 
 
 def approver_user_ids(employee: Membership) -> list[int]:
-    """Who can approve the employee's expenses: managers up the reporting line, else the admins."""
+    """Who can approve the employee's expenses: managers up the reporting line, else the admins;
+    and whoever stands in for one of them today (a delegate), except the employee."""
     chain = [m.user_id for m in reporting_chain(employee) if m.role in (Role.MANAGER, Role.ADMIN) and m.is_active]
-    if chain:
-        return chain
-    return list(Membership.objects.filter(organization_id=employee.organization_id, role=Role.ADMIN,
-                                          is_active=True).exclude(pk=employee.pk).values_list("user_id", flat=True))
+    if not chain:
+        admins = Membership.objects.filter(organization_id=employee.organization_id, role=Role.ADMIN, is_active=True)
+        chain = list(admins.exclude(pk=employee.pk).values_list("user_id", flat=True))
+    delegates = [uid for uid in delegate_user_ids(chain, employee.organization)
+                 if uid not in chain and uid != employee.user_id]
+    return chain + sorted(set(delegates))
 
 
 @transaction.atomic
-def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> Expense:
-    """Send a draft for approval. Refuses: not the owner, not a draft, no receipt above the
-    organisation's threshold, a date that has meanwhile left the claim window."""
+def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None,
+                   confirm_not_duplicate: bool = False, rng: random.Random | None = None) -> Expense:
+    """Send a draft for approval, under the organisation's current policy.
+
+    Refuses: not the owner, not a draft, no receipt above the organisation's threshold, a date
+    that has meanwhile left the claim window, a broken blocking category rule (its code), and a
+    possible duplicate the employee has not confirmed (``possible_duplicate``, naming the twins).
+    A flagging rule or a confirmed duplicate is stored on the expense for the approver. A
+    compliant expense under the automatic-approval amount is then approved by the policy through
+    the same approval checks, writes and events as a manager's approval (actor "policy"), unless
+    it is picked for the random check (``rng`` draws; tests seed it)."""
     expense = _lock(actor, expense_id)
     _own(actor, expense)
     if expense.state != ExpenseState.DRAFT:
@@ -154,13 +175,41 @@ def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_versio
     if expense.amount > org.receipt_required_threshold and not expense.receipt:
         raise errors.ReceiptRequired(f"A receipt is required above {org.receipt_required_threshold} {org.currency}.",
                                      details={"threshold": str(org.receipt_required_threshold)})
+    findings = enforce_category_rule(expense)
+    findings += duplicate_findings(expense, confirmed=confirm_not_duplicate)
+    policy = settings_for(org.pk)
+    now = timezone.now()
+    expense.flags = [finding.as_flag() for finding in findings]
+    expense.duplicate_confirmed_at = now if any(f.code == "possible_duplicate" for f in findings) else None
+    expense.policy_version = policy.version
+    expense.policy_outcome, budget_left = _auto_approval(expense, policy, findings, rng)
     expense.state = ExpenseState.SUBMITTED
-    expense.submitted_at = timezone.now()
-    _bump(expense, "state", "submitted_at")
+    expense.submitted_at = now
+    _bump(expense, "state", "submitted_at", "flags", "duplicate_confirmed_at", "policy_version", "policy_outcome")
     publish(ExpenseSubmitted(**_facts(expense), approver_user_ids=approver_user_ids(expense.employee),
-                             needs_finance_approval=_needs_finance(expense)),
+                             needs_finance_approval=_needs_finance(expense), policy_version=policy.version,
+                             flags=[f.code for f in findings], duplicate_confirmed=bool(expense.duplicate_confirmed_at),
+                             policy_outcome=expense.policy_outcome),
             organization_id=org.pk, actor_id=actor.user_id)
+    if expense.policy_outcome == PolicyOutcome.AUTO_APPROVED:
+        step, remaining_steps, _ = check_approvable(expense)
+        do_approve(expense=expense, approver=None, actor_label=POLICY_ACTOR,
+                   decision=ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=budget_left))
     return expense
+
+
+def _auto_approval(expense: Expense, policy, findings, rng) -> tuple[str, Decimal | None]:
+    """The policy's outcome for this submission, and the budget left when it approves."""
+    if policy.auto_approve_under is None:
+        return "", None
+    if not auto_approval_candidate(expense, policy, findings):
+        return PolicyOutcome.NOT_ELIGIBLE, None
+    if sampled(policy, rng):
+        return PolicyOutcome.SAMPLED, None
+    try:
+        return PolicyOutcome.AUTO_APPROVED, check_budget(expense)
+    except errors.InsufficientBudget:
+        return PolicyOutcome.NOT_ELIGIBLE, None
 
 
 @transaction.atomic
@@ -185,7 +234,8 @@ def expense_withdraw(*, actor: Membership, expense_id: UUID | str, expected_vers
 class ApprovalDecision:
     step: str
     remaining_steps: list[str]
-    remaining_budget: Decimal
+    remaining_budget: Decimal | None
+    on_behalf_of: Membership | None = None
 
     @property
     def is_final(self) -> bool:
@@ -240,19 +290,29 @@ def check_approvable(expense: Expense) -> tuple[str, list[str], dict[str, Approv
     return pending[0], pending[1:], done
 
 
-def check_approver(actor: Membership, expense: Expense, step: str, done: dict[str, Approval]) -> None:
+def check_approver(actor: Membership, expense: Expense, step: str, done: dict[str, Approval]) -> Membership | None:
     """``actor`` may give ``step``: not their own expense, the right role and reporting line, and
     not both approvals of a two-step expense. A manager who already gave the first step and
-    clicks again lost a race with themselves: ``conflict``."""
+    clicks again lost a race with themselves: ``conflict``.
+
+    An actor who may not decide themselves may still stand in for someone who may: a delegation
+    running today. Returns that delegator (the approval is given on their behalf), else None."""
     if expense.employee_id == actor.pk:
         raise errors.OwnExpense("You cannot decide on your own expense.")
+    on_behalf_of = None
     if not _may_decide(actor, expense, step):
+        on_behalf_of = next((d for d in active_delegators(actor) if d.pk != expense.employee_id
+                             and _may_decide(d, expense, step)), None)
+    if not _may_decide(actor, expense, step) and on_behalf_of is None:
         if done and _may_decide(actor, expense, ApprovalStep.MANAGER):
             raise errors.ConcurrentChange("The manager approval was already given; finance approves next.")
         raise errors.NotAnApprover("You are not an approver of this expense.")
     manager_approval = done.get(ApprovalStep.MANAGER)
-    if step == ApprovalStep.FINANCE and manager_approval and manager_approval.approver_id == actor.pk:
-        raise errors.NotAnApprover("The second approval must come from someone else.")
+    if step == ApprovalStep.FINANCE and manager_approval:
+        first = {manager_approval.approver_id, manager_approval.on_behalf_of_id} - {None}
+        if {actor.pk, getattr(on_behalf_of, "pk", None)} & first:
+            raise errors.NotAnApprover("The second approval must come from someone else.")
+    return on_behalf_of
 
 
 def check_budget(expense: Expense) -> Decimal:
@@ -271,9 +331,10 @@ def check_budget(expense: Expense) -> Decimal:
 def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
     """Everything that must hold before ``actor`` approves the (locked) expense."""
     step, remaining_steps, done = check_approvable(expense)
-    check_approver(actor, expense, step, done)
+    on_behalf_of = check_approver(actor, expense, step, done)
     left = check_budget(expense)
-    return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left)
+    return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,
+                            on_behalf_of=on_behalf_of)
 
 
 def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Membership | None,
@@ -284,10 +345,13 @@ def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Member
     if approver is None and not actor_label:
         raise ValueError("An approval without an approving member needs an actor_label.")
     now = timezone.now()
+    delegator = decision.on_behalf_of
     Approval.objects.create(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
-                            decided_at=now)
+                            on_behalf_of=delegator, decided_at=now)
     who = dict(approver_user_id=approver.user_id if approver else None,
-               approver_name=approver.display_name if approver else actor_label)
+               approver_name=approver.display_name if approver else actor_label,
+               on_behalf_of_user_id=delegator.user_id if delegator else None,
+               on_behalf_of_name=delegator.display_name if delegator else "")
     actor = dict(organization_id=expense.organization_id, actor_id=who["approver_user_id"], actor_label=actor_label)
     if not decision.is_final:
         _bump(expense)
@@ -328,14 +392,16 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
     step, _, done = check_approvable(expense)
-    check_approver(actor, expense, step, done)
+    on_behalf_of = check_approver(actor, expense, step, done)
     now = timezone.now()
     expense.state = ExpenseState.REJECTED
     expense.decided_at = now
     expense.rejection_reason = reason
     _bump(expense, "state", "decided_at", "rejection_reason")
     publish(ExpenseRejected(**_facts(expense), rejected_by_user_id=actor.user_id,
-                            rejected_by_name=actor.display_name, reason=reason),
+                            rejected_by_name=actor.display_name, reason=reason,
+                            on_behalf_of_user_id=on_behalf_of.user_id if on_behalf_of else None,
+                            on_behalf_of_name=on_behalf_of.display_name if on_behalf_of else ""),
             organization_id=expense.organization_id, actor_id=actor.user_id)
     return expense
 

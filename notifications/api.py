@@ -63,3 +63,43 @@ class NotificationReadAllApi(APIView):
     def post(self, request):
         marked = services.notification_mark_all_read(user=request.user)
         return Response({"marked": marked, "unread": queries.unread_count(request.user)})
+
+
+class PreferenceOut(serializers.Serializer):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    in_app = serializers.BooleanField()
+    email = serializers.BooleanField()
+    digest = serializers.BooleanField(help_text="expense_submitted only: one daily digest instead of one "
+                                                "notification per submission.")
+    can_digest = serializers.BooleanField()
+
+
+class PreferenceIn(serializers.Serializer):
+    in_app = serializers.BooleanField()
+    email = serializers.BooleanField()
+    digest = serializers.BooleanField(default=False)
+
+
+class PreferenceListApi(APIView):
+    """Your notification preferences, one per kind (without a saved choice: in-app and e-mail on)."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: PreferenceOut(many=True), **error_responses(401, 403)})
+    def get(self, request):
+        return Response(PreferenceOut(queries.preferences_table(request.user), many=True).data)
+
+
+class PreferenceApi(APIView):
+    """Set your preference for one kind of notification."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(request=PreferenceIn, responses={200: PreferenceOut, **error_responses(400, 401, 403, 404, 429)})
+    def put(self, request, kind):
+        serializer = PreferenceIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.preference_set(user=request.user, kind=kind, **serializer.validated_data)
+        row = next(r for r in queries.preferences_table(request.user) if r["kind"] == kind)
+        return Response(PreferenceOut(row).data)

@@ -15,6 +15,7 @@ class Kind(models.TextChoices):
     EXPENSE_REJECTED = "expense_rejected", "Your expense was rejected"
     REIMBURSEMENT_PAID = "reimbursement_paid", "Your reimbursement was paid"
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
+    APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
 
 
 class Notification(models.Model):
@@ -48,9 +49,16 @@ class NotificationPreference(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     in_app = models.BooleanField(default=True)
     email = models.BooleanField(default=True)
+    digest = models.BooleanField(
+        default=False, help_text="Only for submissions: one daily digest instead of a notification per submission.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once"),
+            models.CheckConstraint(condition=models.Q(digest=False) | models.Q(kind="expense_submitted"),
+                                   name="notification_digest_only_for_submissions",
+                                   violation_error_message="Only submissions can be collected in a digest."),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind}: in-app {self.in_app}, e-mail {self.email}"
@@ -88,3 +96,19 @@ class EmailMessage(models.Model):
 
     def __str__(self) -> str:
         return f"mail to {self.to}: {self.subject} ({self.status})"
+
+
+class DigestSent(models.Model):
+    """An approver's daily digest, at most one per (user, day in their organisation's time zone)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    waiting = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digest_once_a_day",
+                                               violation_error_message="One digest per user and day.")]
+
+    def __str__(self) -> str:
+        return f"digest for {self.user_id} on {self.day}"

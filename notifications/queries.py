@@ -19,4 +19,6 @@ def notifications_for(user, *, unread_only: bool = False) -> QuerySet[Notificati
 def preferences_table(user) -> list[dict]:
     saved = {p.kind: p for p in NotificationPreference.objects.filter(user=user)}
     return [{"kind": kind, "label": label, "in_app": saved[kind].in_app if kind in saved else True,
-             "email": saved[kind].email if kind in saved else True} for kind, label in Kind.choices]
+             "email": saved[kind].email if kind in saved else True,
+             "digest": saved[kind].digest if kind in saved else False,
+             "can_digest": kind == Kind.EXPENSE_SUBMITTED} for kind, label in Kind.choices]

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from core.errors import NotFound
+from core.errors import NotFound, ValidationFailed
 
 from .models import EmailMessage, Kind, Notification, NotificationPreference
 
@@ -154,9 +154,13 @@ def notification_mark_all_read(*, user) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def preference_set(*, user, kind: str, in_app: bool, email: bool) -> NotificationPreference:
+def preference_set(*, user, kind: str, in_app: bool, email: bool, digest: bool = False) -> NotificationPreference:
+    """``digest`` (submissions only): one daily digest instead of a notification per submission."""
     if kind not in Kind.values:
         raise NotFound(f"No notification kind {kind!r}.")
-    pref, _ = NotificationPreference.objects.update_or_create(user=user, kind=kind,
-                                                              defaults={"in_app": in_app, "email": email})
+    if digest and kind != Kind.EXPENSE_SUBMITTED:
+        raise ValidationFailed("Only submissions can be collected in the daily digest.", code="invalid",
+                               details={"field": "digest"})
+    pref, _ = NotificationPreference.objects.update_or_create(
+        user=user, kind=kind, defaults={"in_app": in_app, "email": email, "digest": digest})
     return pref

@@ -9,6 +9,7 @@ from expenses.events import ExpenseApprovalRecorded, ExpenseApproved, ExpenseRej
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
 
+from .digest import wants_digest
 from .models import Kind
 from .services import notify
 
@@ -23,8 +24,12 @@ def _money(event) -> str:
 
 @subscriber("expense.submitted", name="notifications.expense_submitted")
 def expense_submitted(event: ExpenseSubmitted, envelope) -> None:
-    """Tells the approvers in the reporting line that an expense waits for them."""
-    notify(user_ids=event.approver_user_ids, kind=Kind.EXPENSE_SUBMITTED,
+    """Tells the approvers in the reporting line that an expense waits for them; not those who
+    chose the daily digest (it lists the expense), and nobody when the policy approved it."""
+    if event.policy_outcome == "auto_approved":
+        return
+    digest = wants_digest(event.approver_user_ids)
+    notify(user_ids=[uid for uid in event.approver_user_ids if uid not in digest], kind=Kind.EXPENSE_SUBMITTED,
            title=f"{event.employee_name} submitted {_money(event)} at {event.merchant}",
            body=f"{event.category_name}, {event.cost_center_code}, incurred {event.incurred_on}.",
            link=_expense_link(event), organization_id=event.organization_id, source_event_id=envelope.event_id)

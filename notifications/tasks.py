@@ -16,3 +16,11 @@ def resend_due_emails() -> int:
     for pk in ids:
         services.send_email(pk)
     return len(ids)
+
+
+@shared_task(name="notifications.send_approver_digests", ignore_result=True)
+def send_approver_digests() -> int:
+    """Beat: approvers' daily digests (each at most once a day, after APPROVER_DIGEST_HOUR)."""
+    from .digest import send_approver_digests as send
+
+    return send()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import dashboard, expenses, finance, notifications, ops
+from .views import dashboard, expenses, finance, notifications, ops, policy
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -16,6 +16,12 @@ urlpatterns = [
     path("expenses/<uuid:expense_id>/timeline/", expenses.expense_timeline, name="expense-timeline"),
     path("expenses/<uuid:expense_id>/receipt/", expenses.expense_receipt, name="expense-receipt"),
     path("approvals/", expenses.approval_queue, name="approval-queue"),
+    path("policy/", policy.policy_page, name="policy"),
+    path("policy/auto-approval/", policy.policy_auto_approval, name="policy-auto-approval"),
+    path("policy/categories/<int:category_id>/", policy.policy_category_rule, name="policy-category-rule"),
+    path("delegation/", policy.delegation_page, name="delegation"),
+    path("delegation/new/", policy.delegation_create, name="delegation-create"),
+    path("delegation/<int:delegation_id>/end/", policy.delegation_end, name="delegation-end"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
     path("finance/batches/", finance.batch_list, name="batch-list"),

@@ -6,6 +6,7 @@ serializers, admin) and must not depend on the commands."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,7 +27,14 @@ from organizations.tests.factories import (
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-def receipt_file(name: str = "receipt.png", content: bytes = PNG) -> SimpleUploadedFile:
+_receipts = itertools.count()
+
+
+def receipt_file(name: str = "receipt.png", content: bytes | None = None) -> SimpleUploadedFile:
+    """A valid PNG; unless ``content`` is given, a different file each call (the same file twice
+    makes the second expense a possible duplicate, which only the duplicate tests want)."""
+    if content is None:
+        content = PNG + f"#{next(_receipts)}".encode()
     return SimpleUploadedFile(name, content, content_type="image/png")
 
 
@@ -43,13 +51,18 @@ class Team:
     cost_center: object
     category: object
 
-    def expense(self, *, employee=None, amount="40.00", submit=False, receipt=True, days_ago=1, **data):
+    def expense(self, *, employee=None, amount="40.00", submit=False, receipt=True, days_ago=1,
+                not_duplicate=True, **data):
+        """A draft (or, with ``submit``, a submission) through the commands. Flow tests repeat the
+        same claim freely, so submissions confirm "not a duplicate" unless ``not_duplicate=False``
+        (the duplicate check has its own tests)."""
         employee = employee or self.employee
         values = {"cost_center_id": self.cost_center.pk, "category_id": self.category.pk, "amount": amount,
                   "merchant": "Café", "incurred_on": dt.date.today() - dt.timedelta(days=days_ago), **data}
         expense = services.expense_create(actor=employee, data=values, receipt=receipt_file() if receipt else None)
         if submit:
-            expense = services.expense_submit(actor=employee, expense_id=expense.pk)
+            expense = services.expense_submit(actor=employee, expense_id=expense.pk,
+                                              confirm_not_duplicate=not_duplicate)
         return expense
 
 

@@ -3,6 +3,8 @@ and the approval queue (the dashboard is in dashboard.py)."""
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
@@ -14,7 +16,10 @@ from accounting.queries import reimbursement_states
 from core.errors import DomainError, NotFound
 from events.queries import timeline
 from expenses import queries, services
-from expenses.models import ExpenseState
+from expenses.delegation import active_delegators
+from expenses.errors import PossibleDuplicate
+from expenses.models import ExpenseState, PolicyOutcome
+from expenses.policy import duplicate_twins
 from web.forms import ExpenseForm
 
 from .base import APPROVERS, member_required
@@ -96,12 +101,25 @@ def expense_edit(request, membership, expense_id):
     return render(request, "expenses/form.html", {"form": form, "title": "Edit draft", "expense": expense})
 
 
+SUBMITTED_MESSAGES = {
+    PolicyOutcome.AUTO_APPROVED: "Submitted and approved automatically by your organisation's policy.",
+    PolicyOutcome.SAMPLED: "Submitted for approval (picked for a random check by your manager).",
+}
+
+
 def _submit_and_redirect(request, membership, expense):
+    """Submit; a possible duplicate sends the employee back to the page, which shows the look-alike
+    expenses and asks them to confirm "not a duplicate" (a warning, never a silent block)."""
     try:
-        services.expense_submit(actor=membership, expense_id=expense.pk)
-        messages.success(request, "Submitted for approval.")
+        submitted = services.expense_submit(actor=membership, expense_id=expense.pk,
+                                            confirm_not_duplicate=request.POST.get("confirm_not_duplicate") == "1")
+    except PossibleDuplicate as warning:
+        messages.warning(request, warning.message)
+        return redirect(f"{reverse('expense-detail', args=[expense.pk])}?check=duplicate")
     except DomainError as error:
         messages.error(request, error.message)
+    else:
+        messages.success(request, SUBMITTED_MESSAGES.get(submitted.policy_outcome, "Submitted for approval."))
     return redirect("expense-detail", expense_id=expense.pk)
 
 
@@ -152,7 +170,23 @@ def _timeline(expense):
 
 def _can_decide(membership, expense) -> bool:
     return (expense.state == ExpenseState.SUBMITTED and expense.employee_id != membership.pk
-            and membership.role in APPROVERS)
+            and _approves(membership))
+
+
+def _approves(membership) -> bool:
+    """An approver by role, or standing in for one today (a delegation)."""
+    return membership.role in APPROVERS or bool(active_delegators(membership))
+
+
+def approver_required(view):
+    """Approvers by role and today's delegates; the command still checks each expense."""
+    @member_required()
+    @wraps(view)
+    def wrapper(request, membership, *args, **kwargs):
+        if not _approves(membership):
+            raise PermissionDenied("Your role cannot open this page.")
+        return view(request, membership, *args, **kwargs)
+    return wrapper
 
 
 @member_required()
@@ -166,8 +200,25 @@ def expense_detail(request, membership, expense_id):
         "timeline": entries,
         "is_owner": expense.employee_id == membership.pk,
         "remaining_budget": services.remaining_budget(expense.cost_center, expense.month),
+        "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
+        "flags": _flags(membership, expense),
     })
     return render(request, "expenses/detail.html", context)
+
+
+def context_is_duplicate_check(request, expense, membership) -> bool:
+    return (request.GET.get("check") == "duplicate" and expense.employee_id == membership.pk
+            and expense.state == ExpenseState.DRAFT)
+
+
+def _flags(membership, expense) -> list[dict]:
+    """The expense's flags, each twin marked with whether the caller may open it (a link only
+    where it works: a manager does not see another team's expense)."""
+    flags = list(expense.flags or [])
+    ids = [f["twin_id"] for f in flags if f.get("twin_id")]
+    visible = ({str(pk) for pk in queries.visible_expenses(membership).filter(pk__in=ids).values_list("pk", flat=True)}
+               if ids else set())
+    return [{**flag, "twin_visible": flag.get("twin_id") in visible} for flag in flags]
 
 
 @require_GET
@@ -205,13 +256,13 @@ def _decide(request, membership, expense_id, command, **kwargs):
 
 
 @require_POST
-@member_required(*APPROVERS)
+@approver_required
 def expense_approve(request, membership, expense_id):
     return _decide(request, membership, expense_id, services.expense_approve)
 
 
 @require_POST
-@member_required(*APPROVERS)
+@approver_required
 def expense_reject(request, membership, expense_id):
     return _decide(request, membership, expense_id, services.expense_reject, reason=request.POST.get("reason", ""))
 
@@ -231,9 +282,11 @@ def expense_receipt(request, membership, expense_id):
     return response
 
 
-@member_required(*APPROVERS)
+@approver_required
 def approval_queue(request, membership):
-    return render(request, "expenses/queue.html", {"expenses": queries.awaiting_my_approval(membership)})
+    delegators = active_delegators(membership)
+    return render(request, "expenses/queue.html", {
+        "expenses": queries.awaiting_my_approval(membership, delegators=delegators), "delegators": delegators})
 
 
 @member_required()

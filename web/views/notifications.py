@@ -50,5 +50,6 @@ def preferences(request, membership):
     for row in queries.preferences_table(request.user):
         kind = row["kind"]
         services.preference_set(user=request.user, kind=kind, in_app=f"{kind}:in_app" in request.POST,
-                                email=f"{kind}:email" in request.POST)
+                                email=f"{kind}:email" in request.POST,
+                                digest=row["can_digest"] and request.POST.get(f"{kind}:delivery") == "digest")
     return redirect("notification-list")

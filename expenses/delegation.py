@@ -1,0 +1,123 @@
+"""Approval delegation: a manager who is away names a delegate who approves in their place until
+an end date. The delegate acts *on behalf of* the manager (recorded on the approval, its event
+and the audit trail), never on their own expenses, and only while the delegation runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from events.bus import publish
+from organizations.models import Membership, Role
+
+from . import errors
+from .events import DelegationEnded, DelegationGranted
+from .models import Delegation
+from .policy import org_today
+
+MAX_DAYS = 366
+
+
+def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[Delegation]:
+    """The delegations ``delegate`` holds today (or ``on``), with their delegators."""
+    on = on or org_today(delegate.organization)
+    return list(Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on,
+                                          ends_on__gte=on, delegator__is_active=True)
+                .select_related("delegator__user", "delegator__organization"))
+
+
+def active_delegators(delegate: Membership, on: dt.date | None = None) -> list[Membership]:
+    return [d.delegator for d in active_delegations(delegate, on)]
+
+
+def delegate_user_ids(approver_user_ids: list[int], organization) -> list[int]:
+    """The delegates standing in today for any of these approvers."""
+    today = org_today(organization)
+    return list(Delegation.objects.filter(delegator__user_id__in=approver_user_ids, ended_at__isnull=True,
+                                          starts_on__lte=today, ends_on__gte=today, delegate__is_active=True)
+                .values_list("delegate__user_id", flat=True))
+
+
+def current_delegation(delegator: Membership) -> Delegation | None:
+    """The delegator's open delegation that has not run out yet (it may start in the future)."""
+    today = org_today(delegator.organization)
+    return (Delegation.objects.filter(delegator=delegator, ended_at__isnull=True, ends_on__gte=today)
+            .select_related("delegate__user").first())
+
+
+def _date(value: Any, field: str) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise errors.InvalidField(f"{value!r} is not a date (YYYY-MM-DD).", details={"field": field}) from None
+
+
+def _facts(delegation: Delegation) -> dict[str, Any]:
+    return dict(delegation_id=delegation.pk, organization_id=delegation.organization_id,
+                delegator_user_id=delegation.delegator.user_id, delegator_name=delegation.delegator.display_name,
+                delegate_user_id=delegation.delegate.user_id, delegate_name=delegation.delegate.display_name,
+                starts_on=delegation.starts_on, ends_on=delegation.ends_on)
+
+
+@transaction.atomic
+def delegation_create(*, actor: Membership, delegate_id: Any, ends_on: Any, starts_on: Any = None) -> Delegation:
+    """``actor`` (a manager or admin) names ``delegate`` (an active member of the same
+    organisation, not themselves) from ``starts_on`` (default today) to ``ends_on``. Replaces the
+    actor's current delegation. Publishes ``delegation.granted``."""
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise errors.NotAnApprover("Only a manager can name a delegate.")
+    try:
+        delegate = Membership.objects.select_related("user").get(
+            pk=int(delegate_id), organization_id=actor.organization_id, is_active=True)
+    except (Membership.DoesNotExist, TypeError, ValueError):
+        raise errors.InvalidField("Choose a member of your organisation as delegate.",
+                                  details={"field": "delegate_id"}) from None
+    if delegate.pk == actor.pk:
+        raise errors.InvalidDelegation("You cannot delegate to yourself.", details={"field": "delegate_id"})
+    today = org_today(actor.organization)
+    start = today if starts_on in (None, "") else _date(starts_on, "starts_on")
+    end = _date(ends_on, "ends_on")
+    if start < today:
+        raise errors.InvalidDelegation("A delegation cannot start in the past.", details={"field": "starts_on"})
+    if end < start:
+        raise errors.InvalidDelegation("The end date must be on or after the first day.",
+                                       details={"field": "ends_on"})
+    if (end - start).days > MAX_DAYS:
+        raise errors.InvalidDelegation(f"A delegation lasts at most {MAX_DAYS} days.", details={"field": "ends_on"})
+    Membership.objects.select_for_update().filter(pk=actor.pk).first()  # one change of the actor's at a time
+    for previous in Delegation.objects.filter(delegator=actor, ended_at__isnull=True):
+        _end(previous, actor)
+    delegation = Delegation.objects.create(organization_id=actor.organization_id, delegator=actor, delegate=delegate,
+                                           starts_on=start, ends_on=end)
+    publish(DelegationGranted(**_facts(delegation)), organization_id=actor.organization_id, actor_id=actor.user_id)
+    return delegation
+
+
+def _end(delegation: Delegation, actor: Membership) -> None:
+    delegation.ended_at = timezone.now()
+    delegation.save(update_fields=["ended_at"])
+    if delegation.ends_on >= org_today(delegation.organization):  # still running or to come: say it ended early
+        publish(DelegationEnded(**_facts(delegation)), organization_id=delegation.organization_id,
+                actor_id=actor.user_id)
+
+
+@transaction.atomic
+def delegation_end(*, actor: Membership, delegation_id: Any) -> Delegation:
+    """End a delegation now: its delegator or an organisation admin."""
+    mine = Q(delegator=actor) if actor.role != Role.ADMIN else Q()
+    try:
+        delegation = (Delegation.objects.select_for_update(of=("self",))
+                      .select_related("delegator__user", "delegate__user", "organization")
+                      .filter(mine).get(pk=int(delegation_id), organization_id=actor.organization_id))
+    except (Delegation.DoesNotExist, TypeError, ValueError):
+        raise errors.DelegationNotFound("No such delegation.") from None
+    if delegation.ended_at is not None:
+        raise errors.InvalidState("This delegation has already ended.")
+    _end(delegation, actor)
+    return delegation
