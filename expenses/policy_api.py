@@ -175,7 +175,9 @@ class DelegationEndApi(APIView):
 
     permission_classes = [IsManager]
 
-    @extend_schema(request=None, responses={200: DelegationOut, **CHANGE_ERRORS})
+    @extend_schema(request=None, responses={200: DelegationOut, **CHANGE_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent
     def post(self, request, delegation_id):
         ended = delegations.delegation_end(actor=request.membership, delegation_id=delegation_id)
         return Response(DelegationOut(ended).data)

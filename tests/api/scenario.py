@@ -3,13 +3,15 @@ every state, a payout batch, ledger entries, notifications and a dead delivery."
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from accounting import services as accounting
 from accounting.models import Account, Reimbursement
 from events import delivery as bus
 from events.models import Delivery
-from expenses import services
+from expenses import delegation, policy, services
+from expenses.models import Delegation
 from expenses.tests.factories import Team, make_team
 from notifications.models import Notification
 
@@ -31,6 +33,7 @@ class Scenario:
     account: Account
     notification: Notification
     dead_delivery: Delivery
+    delegation: Delegation
 
     def member(self, role: str):
         return {"employee": self.team.employee, "manager": self.team.manager, "finance": self.team.finance,
@@ -53,6 +56,12 @@ def build() -> Scenario:
     queued = team.expense(employee=team.colleague, amount="80.00", submit=True)
     services.expense_approve(actor=team.manager, expense_id=queued.pk)
     deliver_all()
+    # the policy has a (flagging, generous) rule and the manager a delegate, so both can be read and changed
+    policy.category_rule_set(actor=team.admin, category_id=team.category.pk,
+                             data={"max_amount": "5000.00", "on_violation": "flag"})
+    standing_in = delegation.delegation_create(actor=team.manager, delegate_id=team.colleague.pk,
+                                               ends_on=dt.date.today() + dt.timedelta(days=14))
+    deliver_all()
     dead = Delivery.objects.filter(organization_id=team.org.pk).first()
     Delivery.objects.filter(pk=dead.pk).update(status="pending")  # made dead below, not done
     Delivery.objects.filter(pk=dead.pk).update(status="dead", done_at=None)
@@ -60,4 +69,4 @@ def build() -> Scenario:
                     failed=Reimbursement.objects.get(pk=failed.pk), batch=batch,
                     account=Account.objects.get(organization=team.org, code=Account.PAYABLE),
                     notification=Notification.objects.filter(recipient=team.manager.user).first(),
-                    dead_delivery=dead)
+                    dead_delivery=dead, delegation=standing_in)

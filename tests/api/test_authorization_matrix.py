@@ -6,6 +6,8 @@ endpoints (obtain a token, health, schema, docs) answer every caller alike, anon
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -55,6 +57,19 @@ ENDPOINTS = [
     ("deliveries", "get", "/api/v1/deliveries/", None, gate(("admin",)), None),
     ("replay matching", "post", "/api/v1/deliveries/replay/", {}, gate(("admin",)), None),
     ("replay one", "post", "/api/v1/deliveries/{dead_delivery}/replay/", None, gate(("admin",)), "404admin"),
+    ("policy", "get", "/api/v1/policy/", None, ALL, None),
+    ("change policy", "patch", "/api/v1/policy/", {"auto_approve_sample_percent": 5}, gate(("admin",)), None),
+    ("policy versions", "get", "/api/v1/policy/versions/", None, ALL, None),
+    ("set category rule", "put", "/api/v1/policy/category-rules/{category}/", {"max_amount": "900.00"},
+     gate(("admin",)), "404admin"),
+    ("remove category rule", "delete", "/api/v1/policy/category-rules/{category}/", None, gate(("admin",), ok=204),
+     "404admin"),
+    ("delegations", "get", "/api/v1/delegations/", None, ALL, None),
+    ("name delegate", "post", "/api/v1/delegations/", "new_delegation", gate(("manager", "admin"), ok=201), None),
+    ("end delegation", "post", "/api/v1/delegations/{delegation}/end/", None, gate(("manager", "admin")), "404mgr"),
+    ("notification preferences", "get", "/api/v1/notifications/preferences/", None, ALL, None),
+    ("set preference", "put", "/api/v1/notifications/preferences/expense_submitted/",
+     {"in_app": True, "email": False, "digest": True}, ALL, None),
     ("revoke token", "delete", "/api/v1/auth/token/", None, dict.fromkeys(ALL, 204), None),
 ]
 # Open to anyone, anonymous included: (name, method, path, body, status for every caller). Health is
@@ -71,7 +86,8 @@ PUBLIC = [
 def _ids(s):
     return {"draft": s.draft.pk, "submitted": s.submitted.pk, "in_batch": s.in_batch.pk, "failed": s.failed.pk,
             "batch": s.batch.pk, "account": s.account.pk, "notification": s.notification.pk,
-            "dead_delivery": s.dead_delivery.pk, "month": s.submitted.month}
+            "dead_delivery": s.dead_delivery.pk, "month": s.submitted.month, "category": s.team.category.pk,
+            "delegation": s.delegation.pk}
 
 
 def _other_expected(kind, own):
@@ -79,7 +95,7 @@ def _other_expected(kind, own):
         return own
     if kind == "404":
         return dict.fromkeys(own, 404)
-    allowed = {"404fin": FIN, "404admin": ("admin",)}[kind]
+    allowed = {"404fin": FIN, "404admin": ("admin",), "404mgr": ("manager", "admin")}[kind]
     return {role: (404 if role in allowed else own[role]) for role in own}
 
 
@@ -107,6 +123,8 @@ def test_authorization_matrix(scenarios, endpoint, role, org):
     if body == "new_expense":
         body = {"cost_center_id": mine.team.cost_center.pk, "category_id": mine.team.category.pk,
                 "amount": "12.00", "merchant": "Kiosk", "incurred_on": mine.submitted.incurred_on.isoformat()}
+    if body == "new_delegation":
+        body = {"delegate_id": mine.team.colleague.pk, "ends_on": (dt.date.today() + dt.timedelta(days=7)).isoformat()}
     if method == "multipart":
         response = client.post(path, {"receipt": receipt_file()}, format="multipart")
     elif method == "get":
