@@ -37,6 +37,7 @@ class ApprovalOut(serializers.Serializer):
 class FlagOut(serializers.Serializer):
     code = serializers.CharField(help_text="possible_duplicate, category_amount_exceeded, category_receipt_required "
                                            "or category_too_old")
+    label = serializers.CharField()
     message = serializers.CharField()
     twin_id = serializers.UUIDField(required=False, help_text="The similar expense, for possible_duplicate.")
 

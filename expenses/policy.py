@@ -45,12 +45,18 @@ class Finding:
     twin_id: str | None = None
 
     def as_flag(self) -> dict[str, Any]:
-        flag = {"code": self.code, "message": self.message}
+        flag = {"code": self.code, "label": FLAG_LABELS[self.code], "message": self.message}
         if self.twin_id:
             flag["twin_id"] = self.twin_id
         return flag
 
 
+FLAG_LABELS = {
+    "possible_duplicate": "Possible duplicate",
+    "category_amount_exceeded": "Over the category limit",
+    "category_receipt_required": "Receipt missing",
+    "category_too_old": "Too old for the category",
+}
 _BLOCKING = {
     "category_amount_exceeded": errors.CategoryAmountExceeded,
     "category_receipt_required": errors.CategoryReceiptRequired,

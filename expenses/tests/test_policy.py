@@ -179,7 +179,7 @@ def test_a_possible_duplicate_is_a_warning_the_employee_confirms():
     # confirming "not a duplicate" submits it, recorded on the expense and in the event (audited)
     submitted = services.expense_submit(actor=team.employee, expense_id=twin.pk, confirm_not_duplicate=True)
     assert submitted.state == ExpenseState.SUBMITTED and submitted.duplicate_confirmed_at is not None
-    assert submitted.flags == [{"code": "possible_duplicate", "twin_id": str(first.pk),
+    assert submitted.flags == [{"code": "possible_duplicate", "label": "Possible duplicate", "twin_id": str(first.pk),
                                 "message": submitted.flags[0]["message"]}]
     payload = Event.objects.get(type="expense.submitted", aggregate_id=str(twin.pk)).payload
     assert payload["duplicate_confirmed"] is True and payload["flags"] == ["possible_duplicate"]
