@@ -18,6 +18,8 @@ PAGES = [
     ("operations", None, {"admin"}),
     ("event-catalogue", None, {"employee", "manager", "finance", "admin"}),
     ("notification-list", None, {"employee", "manager", "finance", "admin"}),
+    ("policy", None, {"employee", "manager", "finance", "admin"}),
+    ("delegation", None, {"employee", "manager", "finance", "admin"}),
     ("expense-detail", "submitted", {"employee", "manager", "finance", "admin"}),
     ("expense-status", "submitted", {"employee", "manager", "finance", "admin"}),
     ("expense-timeline", "submitted", {"employee", "manager", "finance", "admin"}),

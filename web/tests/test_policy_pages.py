@@ -1,0 +1,86 @@
+"""The policy and delegation forms: who may post them, another organisation's objects are 404,
+CSRF is required, and a refusal is shown without writing anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from events.models import Event
+from expenses.models import CategoryRule, Delegation, PolicyVersion
+
+ROLES = ["employee", "manager", "finance", "admin"]
+
+
+@pytest.fixture
+def scenarios(committed_scenarios):
+    return committed_scenarios
+
+
+def forms(scenario):
+    in_a_week = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    return {
+        "auto-approval": (reverse("policy-auto-approval"),
+                          {"auto_approve_under": "20.00", "auto_approve_sample_percent": "10"}, {"admin"}),
+        "category rule": (reverse("policy-category-rule", kwargs={"category_id": scenario.team.category.pk}),
+                          {"max_amount": "700.00", "on_violation": "flag"}, {"admin"}),
+        "name delegate": (reverse("delegation-create"),
+                          {"delegate_id": scenario.team.colleague.pk, "ends_on": in_a_week}, {"manager", "admin"}),
+        "end delegation": (reverse("delegation-end", kwargs={"delegation_id": scenario.delegation.pk}), {},
+                           {"manager", "admin"}),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["auto-approval", "category rule", "name delegate", "end delegation"])
+@pytest.mark.parametrize("role", ROLES)
+def test_policy_forms_are_for_their_roles_only(client, scenarios, form, role):
+    mine, _ = scenarios
+    url, data, allowed = forms(mine)[form]
+    client.force_login(mine.member(role).user)
+    events = Event.objects.count()
+    response = client.post(url, data)
+    if role in allowed:
+        assert response.status_code == 302
+        # policy.changed / delegation.granted / delegation.ended; the manager's new delegate also
+        # ends their current delegation (delegation.ended + delegation.granted)
+        assert Event.objects.count() == events + (2 if (form, role) == ("name delegate", "manager") else 1)
+    else:
+        assert response.status_code == 403
+        assert Event.objects.count() == events
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["category rule", "end delegation"])
+def test_another_organisations_category_or_delegation_is_404(client, scenarios, form):
+    mine, theirs = scenarios
+    url, data, _ = forms(theirs)[form]
+    client.force_login(mine.team.admin.user)
+    rules = list(CategoryRule.objects.values_list("pk", "max_amount"))
+    assert client.post(url, data).status_code == 404
+    assert list(CategoryRule.objects.values_list("pk", "max_amount")) == rules
+    assert Delegation.objects.get(pk=theirs.delegation.pk).ended_at is None
+
+
+@pytest.mark.django_db
+def test_policy_forms_need_csrf(scenarios):
+    mine, _ = scenarios
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(mine.team.admin.user)
+    url, data, _ = forms(mine)["category rule"]
+    assert client.post(url, data).status_code == 403
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_refused_change_is_shown_and_writes_nothing(client, scenarios):
+    mine, _ = scenarios
+    client.force_login(mine.team.admin.user)
+    versions = PolicyVersion.objects.count()
+    response = client.post(reverse("policy-auto-approval"), {"auto_approve_under": "abc",
+                                                              "auto_approve_sample_percent": "10"}, follow=True)
+    assert "is not an amount" in response.content.decode()
+    assert PolicyVersion.objects.count() == versions
