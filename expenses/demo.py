@@ -4,6 +4,7 @@ state — created through the real commands, so the event log and every side eff
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -12,7 +13,7 @@ from django.db import transaction
 
 from organizations.models import Category, CostCenter, Membership, Organization, Role
 
-from . import services
+from . import delegation, policy, services
 
 DEMO_PASSWORD = "outlay-demo"  # noqa: S105 - demo data only; seed_demo refuses production mode
 CATEGORIES = [("travel", "Travel"), ("meals", "Meals"), ("lodging", "Lodging"), ("software", "Software"),
@@ -101,3 +102,18 @@ def load() -> None:
     gus = globex["gus"]
     g1 = _expense(gus, "RND", "software", "99.00", "GitHub", 2)
     services.expense_submit(actor=gus, expense_id=g1.pk)
+
+    # The policy: meals above 80 EUR are flagged for the manager; compliant expenses under 30 EUR
+    # are approved automatically, with 20% still sent to the manager; a duplicate the employee
+    # confirmed; Maria's stand-in (Mark) for the coming week.
+    admin = acme["admin"]
+    meals = Category.objects.get(organization=acme["org"], code="meals")
+    policy.category_rule_set(actor=admin, category_id=meals.pk, data={"max_amount": "80.00", "on_violation": "flag"})
+    policy.policy_update(actor=admin, data={"auto_approve_under": "30.00", "auto_approve_sample_percent": 20})
+    dinner = _expense(ed, "SAL", "meals", "112.00", "Client dinner", 3)
+    services.expense_submit(actor=ed, expense_id=dinner.pk)
+    coffee = _expense(eve, "ENG", "meals", "8.40", "Coffee with a candidate", 1)
+    services.expense_submit(actor=eve, expense_id=coffee.pk, rng=random.Random(0))  # noqa: S311 - draws 84: outside the sample
+    again = _expense(ed, "ENG", "meals", "64.50", "Trattoria Roma", 2, "Second visit, same bill by chance")
+    services.expense_submit(actor=ed, expense_id=again.pk, confirm_not_duplicate=True)
+    delegation.delegation_create(actor=maria, delegate_id=mark.pk, ends_on=dt.date.today() + dt.timedelta(days=7))
