@@ -2,6 +2,8 @@
 
 ``hash = sha256(prev_hash + canonical JSON of the entry)``: changing any recorded field, or
 removing an entry, breaks every later link, and ``verify_chain`` names the first broken one.
+Removing entries at the *tail* breaks no link, so ``verify_chain`` also holds the chain's last
+entry against ``AuditChainHead``, which every append updates in the same transaction.
 """
 
 from __future__ import annotations
@@ -85,10 +87,16 @@ class ChainReport:
 
 
 def verify_chain(organization_id: int) -> ChainReport:
-    """Recompute the organisation's chain; report the first entry whose link does not hold."""
+    """Recompute the organisation's chain; report the first entry whose link does not hold, or
+    entries missing at the tail (the chain ends before the sequence and hash its head records).
+
+    The head is read first: every entry up to its ``last_sequence`` committed with it, so a
+    concurrent append (a newer head, newer entries) cannot be mistaken for a missing tail."""
+    head = AuditChainHead.objects.filter(organization_id=organization_id).first()
     prev = GENESIS
     expected_sequence = 1
     count = 0
+    head_seen = head is None or head.last_sequence == 0
     for entry in AuditEntry.objects.filter(organization_id=organization_id).order_by("sequence").iterator():
         count += 1
         if entry.sequence != expected_sequence:
@@ -98,6 +106,17 @@ def verify_chain(organization_id: int) -> ChainReport:
             return ChainReport(organization_id, count, entry.sequence, "prev_hash does not match the previous entry")
         if entry_hash(prev, entry) != entry.hash:
             return ChainReport(organization_id, count, entry.sequence, "content does not match its hash")
+        if head is not None and entry.sequence == head.last_sequence:
+            if entry.hash != head.last_hash:
+                return ChainReport(organization_id, count, entry.sequence,
+                                   "the entry's hash differs from the one the chain head records")
+            head_seen = True
         prev = entry.hash
         expected_sequence += 1
+    if head is None and count:
+        return ChainReport(organization_id, count, 1, "the chain head is missing")
+    if not head_seen:
+        return ChainReport(organization_id, count, expected_sequence,
+                           f"entries #{expected_sequence} to #{head.last_sequence} are missing at the tail "
+                           f"(the chain head records #{head.last_sequence})")
     return ChainReport(organization_id, count, None)

@@ -25,6 +25,7 @@ LOGS = ROOT / "bench" / "results" / "logs"
 
 class Stack:
     def __init__(self) -> None:
+        VAR.mkdir(exist_ok=True)  # a fresh checkout has no var/ yet (`make run` creates it, this may run first)
         self.base = Path(tempfile.mkdtemp(prefix="bench-", dir=VAR))
         self.pg: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None

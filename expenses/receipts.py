@@ -1,8 +1,13 @@
-"""Receipt uploads: type decided by the file's content (magic bytes), never by its name."""
+"""Receipt uploads: type decided by the file's content (magic bytes), never by its name.
+
+The name is only checked against the content: a file whose name claims one type while its bytes
+are another (``receipt.png`` that is a PDF, an HTML page or a polyglot) is refused, not silently
+re-typed. The name never reaches the disk (``expenses.models.receipt_path``)."""
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,6 +19,16 @@ SIGNATURES = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
 ]
+
+
+# What a file name may end with, per content type. A name without an extension is typed by its
+# content alone; a name with any other extension (.html, .svg, .exe ...) is refused.
+EXTENSIONS = {
+    "application/pdf": {"pdf"},
+    "image/png": {"png"},
+    "image/jpeg": {"jpg", "jpeg", "jpe", "jfif"},
+    "image/webp": {"webp"},
+}
 
 
 @dataclass(frozen=True)
@@ -55,4 +70,9 @@ def inspect_receipt(upload) -> ReceiptInfo:
         raise errors.InvalidReceipt("A receipt must be a PDF, PNG, JPEG or WebP file.")
     if total == 0:
         raise errors.InvalidReceipt("The receipt file is empty.")
+    name = posixpath.basename(str(getattr(upload, "name", "") or "").replace("\\", "/"))
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name.strip(".") else ""
+    if extension and extension not in EXTENSIONS[content_type]:
+        raise errors.InvalidReceipt(f"The file is named .{extension[:10]} but its content is "
+                                    f"{content_type.split('/')[-1].upper()}: rename it or upload the right file.")
     return ReceiptInfo(content_type=content_type, size=total, sha256=digest.hexdigest())

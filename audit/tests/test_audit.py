@@ -14,7 +14,7 @@ from events import delivery as bus
 from events.models import Delivery, Event
 from expenses import services
 from expenses.tests.factories import make_team
-from tests.support.maintenance import admin_connection
+from tests.support.maintenance import admin_connection, audit_triggers_lifted
 
 
 def deliver_audit(times=1):
@@ -91,6 +91,78 @@ def test_verify_audit_finds_an_entry_changed_with_triggers_disabled():
     assert exited.value.code == 1
     assert "BROKEN at entry #3" in err.getvalue()
     assert verify_chain(team.org.pk).broken_at == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_finds_entries_deleted_at_the_tail():
+    # Removing the last entries breaks no link (every remaining prev_hash still matches): only the
+    # chain head, updated with every append, shows that the chain used to be longer.
+    team = make_team()
+    full_flow(team)
+    deliver_audit()
+    assert verify_chain(team.org.pk).ok
+    with audit_triggers_lifted() as conn:
+        conn.execute("DELETE FROM audit_auditentry WHERE organization_id = %s AND sequence = 5", [team.org.pk])
+
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("verify_audit", "--organisation", str(team.org.pk), stdout=out, stderr=err)
+
+    assert exited.value.code == 1
+    assert "BROKEN at entry #5: entries #5 to #5 are missing at the tail" in err.getvalue()
+    assert AuditEntry.objects.filter(organization_id=team.org.pk).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_finds_a_chain_emptied_behind_its_head():
+    team = make_team()
+    full_flow(team)
+    deliver_audit()
+    with audit_triggers_lifted() as conn:
+        conn.execute("DELETE FROM audit_auditentry WHERE organization_id = %s", [team.org.pk])
+
+    report = verify_chain(team.org.pk)
+
+    assert (report.ok, report.entries, report.broken_at) == (False, 0, 1)
+    assert "entries #1 to #5 are missing" in report.reason
+
+
+@pytest.mark.django_db
+def test_an_append_after_the_head_was_read_is_not_a_missing_tail():
+    team = make_team()
+    team.expense(submit=True)
+    deliver_audit()
+    team.expense(submit=True)
+    deliver_audit()  # two entries, head at #2
+    assert verify_chain(team.org.pk).ok
+    # A head that lags its entries is what a verifier sees when an append commits between its two
+    # reads; the entries it has not seen yet are newer, not missing.
+    from audit.models import AuditChainHead
+
+    head = AuditChainHead.objects.get(organization_id=team.org.pk)
+    first = AuditEntry.objects.get(organization_id=team.org.pk, sequence=1)
+    AuditChainHead.objects.filter(pk=head.pk).update(last_sequence=1, last_hash=first.hash)
+    assert verify_chain(team.org.pk).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_update_trigger_is_what_stops_tampering_and_verify_audit_is_what_catches_it():
+    # With the trigger: the app's connection cannot rewrite an entry.
+    team = make_team()
+    full_flow(team)
+    deliver_audit()
+    target = AuditEntry.objects.get(organization_id=team.org.pk, sequence=2)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE audit_auditentry SET actor_label = 'someone else' WHERE id = %s", [target.pk])
+    assert AuditEntry.objects.get(pk=target.pk).actor_label == target.actor_label
+
+    # Without it (the maintenance path lifts triggers), the same statement goes through...
+    with audit_triggers_lifted() as conn:
+        assert conn.execute("UPDATE audit_auditentry SET actor_label = 'someone else' WHERE id = %s",
+                            [target.pk]).rowcount == 1
+    assert AuditEntry.objects.get(pk=target.pk).actor_label == "someone else"
+    # ...and the hash chain is the second line of defence.
+    assert verify_chain(team.org.pk).broken_at == 2
 
 
 @pytest.mark.django_db

@@ -35,6 +35,10 @@ class Scenario:
     dead_delivery: Delivery
     delegation: Delegation
 
+    @property
+    def category(self):
+        return self.team.category
+
     def member(self, role: str):
         return {"employee": self.team.employee, "manager": self.team.manager, "finance": self.team.finance,
                 "admin": self.team.admin}[role]

@@ -169,3 +169,28 @@ def test_an_unknown_request_gets_an_error_and_joins_nothing():
         return await ws.receive_json_from(timeout=3)
 
     assert _run(scenario) == {"type": "error", "message": "unknown request"}
+
+
+def test_a_member_hears_no_other_user_organisation_or_role_group():
+    # The groups are chosen by the server from the session, never from the client: what is sent
+    # to a colleague, to another organisation, or to the managers of one's own never arrives.
+    team, other = make_team(), make_team()
+    layer = get_channel_layer()
+    foreign = [f"user.{team.colleague.user_id}", f"user.{other.employee.user_id}",
+               f"org.{other.org.pk}.employee", f"org.{other.org.pk}.manager", f"org.{team.org.pk}.manager",
+               f"org.{team.org.pk}.admin", f"org.{team.org.pk}"]
+
+    @_scenario(_headers(team.employee))
+    async def scenario(ws):
+        connected, _ = await ws.connect()
+        for group in foreign:
+            await layer.group_send(group, {"type": "notifications.new", "unread": 99})
+        heard_foreign = not await ws.receive_nothing(timeout=0.5)
+        await layer.group_send(f"user.{team.employee.user_id}", {"type": "notifications.new", "unread": 1})
+        own = await ws.receive_json_from(timeout=3)
+        return connected, heard_foreign, own
+
+    connected, heard_foreign, own = _run(scenario)
+    assert connected
+    assert heard_foreign is False
+    assert own == {"type": "notifications", "unread": 1}  # the socket was listening all along

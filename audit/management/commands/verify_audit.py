@@ -1,4 +1,5 @@
-"""`manage.py verify_audit [--organisation ID]`: recompute the hash chains; exit 1 on a break."""
+"""`manage.py verify_audit [--organisation ID]`: recompute the hash chains and hold each chain's
+last entry against its head (catches entries removed at the tail); exit 1 on a break."""
 
 from django.core.management.base import BaseCommand
 
@@ -7,7 +8,8 @@ from audit.services import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit hash chain of one or every organisation."
+    help = ("Verify the audit hash chain of one or every organisation, including that no entry is missing "
+            "at its tail (the chain head records the last sequence and hash).")
 
     def add_arguments(self, parser):
         parser.add_argument("--organisation", "--organization", type=int, dest="organisation")
