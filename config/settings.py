@@ -156,7 +156,9 @@ BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers 
 BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
 
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    # A sweep not started within a few intervals is dropped: the next one does its work.
+    "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS,
+                     "options": {"expires": max(5 * OUTBOX_SWEEP_SECONDS, 10.0)}},
     "outbox-prune-attempts": {"task": "events.prune_attempts", "schedule": 3600.0},
     "purge-idempotency-keys": {"task": "core.purge_idempotency_keys", "schedule": 3600.0},
     # Checks every minute which organisations are due (PAYOUT_RUN_SECONDS since their last batch).

@@ -218,6 +218,13 @@ def sweep(batch: int | None = None) -> int:
     forward by one lease before their tasks are sent, so two sweepers never send the same row
     in one round. It selects by status and time, never by an id high-water mark (a lower id
     can commit after a higher one).
+
+    A delivery that was sent but never claimed is usually still waiting in the broker's queue
+    behind a backlog; sending it again would only lengthen the queue (a storm: each round adds
+    the whole backlog once more). So a never-claimed delivery is re-sent only when its queue
+    holds fewer messages than there are never-claimed deliveries for it, i.e. when some messages
+    must have been lost (a broker restart, a failed send); otherwise it is just looked at again
+    one lease later. Retries (claimed before) and expired leases are always sent.
     """
     from .bus import dispatch
 
@@ -227,7 +234,9 @@ def sweep(batch: int | None = None) -> int:
     with transaction.atomic():
         due = list(Delivery.objects.select_for_update(skip_locked=True)
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-                   .order_by("next_attempt_at").values_list("id", "subscriber")[:batch])
+                   .order_by("next_attempt_at").values_list("id", "subscriber", "attempts")[:batch])
+        queued_still = _probably_still_queued([(pk, name) for pk, name, attempts in due if attempts == 0])
+        due = [(pk, name) for pk, name, _ in due if pk not in queued_still]
         # A live handler holds its delivery's row lock for as long as it runs, so SKIP LOCKED
         # passes it by. An in-flight row that nobody holds, claimed more than a moment ago,
         # belongs to a worker that died: it is re-sent at once instead of after its whole lease.
@@ -241,14 +250,60 @@ def sweep(batch: int | None = None) -> int:
             Attempt.objects.filter(delivery_id__in=ids, outcome=AttemptOutcome.RUNNING).update(
                 outcome=AttemptOutcome.LOST, finished_at=now, error="worker lost or lease expired")
         rows = due + expired
-        if rows:
-            Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        if rows or queued_still:
+            Delivery.objects.filter(pk__in=[pk for pk, _ in rows] + list(queued_still)).update(
                 status=DeliveryStatus.PENDING, next_attempt_at=resend_after, leased_at=None, leased_until=None,
                 lease_token=None)
+    if queued_still:
+        logger.info("sweeper leaves %d never-claimed deliveries to the queue that still holds them",
+                    len(queued_still))
     if not rows:
         return 0
     logger.info("sweeper sends %d deliveries (%d due, %d lease expired)", len(rows), len(due), len(expired))
     return dispatch(rows)
+
+
+def _probably_still_queued(never_claimed: list[tuple[int, str]]) -> set[int]:
+    """Of these due, never-claimed deliveries, those whose queue holds at least as many messages
+    as its never-claimed deliveries (so each may still have its message there). Any doubt (the
+    broker cannot be asked) answers "not queued": sending twice is safe, losing is not."""
+    if not never_claimed:
+        return set()
+    by_queue: dict[str, list[int]] = {}
+    for pk, name in never_claimed:
+        sub = get_subscriber(name)
+        by_queue.setdefault(sub.queue if sub else "", []).append(pk)
+    waiting_subscribers: dict[str, list[str]] = {}
+    for sub in subscribers().values():
+        waiting_subscribers.setdefault(sub.queue, []).append(sub.name)
+    still = set()
+    for queue, ids in by_queue.items():
+        length = broker_queue_length(queue) if queue else None
+        if length is None:
+            continue
+        never_claimed_total = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0,
+                                                      subscriber__in=waiting_subscribers.get(queue, [])).count()
+        if length >= never_claimed_total:
+            still.update(ids)
+    return still
+
+
+def broker_queue_length(queue: str) -> int | None:
+    """Messages waiting in ``queue`` on the Redis broker (kombu keeps one list per priority
+    step, named ``queue`` and ``queue\\x06\\x16<priority>``); None if the broker cannot be asked
+    within a second."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            names = [queue] + [f"{queue}\x06\x16{priority}" for priority in range(1, 10)]
+            return sum(client.llen(name) for name in names)
+        finally:
+            client.close()
+    except redis.RedisError:
+        logger.debug("queue length of %s unknown", queue, exc_info=True)
+        return None
 
 
 def prune_attempts(older_than_days: int | None = None) -> int:

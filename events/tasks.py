@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
 from . import delivery
+
+SWEEP_LOCK = "outlay:events:sweep-lock"
 
 
 @shared_task(name="events.deliver", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -15,8 +19,19 @@ def deliver(delivery_id: int) -> str:
 
 @shared_task(name="events.sweep", ignore_result=True)
 def sweep() -> int:
-    """Beat, every few seconds: send due deliveries and those whose lease expired."""
-    return delivery.sweep()
+    """Beat, every few seconds: send due deliveries and those whose lease expired.
+
+    One sweep at a time (a Redis lock): sweeps that pile up behind a busy worker return at once
+    instead of each sending the same backlog; beat also gives each sweep message an expiry."""
+    try:
+        if not cache.add(SWEEP_LOCK, "1", timeout=settings.OUTBOX_LEASE_SECONDS):
+            return 0
+    except Exception:  # noqa: BLE001 - the lock only saves work; without Redis, sweep anyway
+        return delivery.sweep()
+    try:
+        return delivery.sweep()
+    finally:
+        cache.delete(SWEEP_LOCK)
 
 
 @shared_task(name="events.prune_attempts")

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events import delivery as bus
-from events.bus import publish
+from events.bus import dispatch, publish
 from events.models import Attempt, Delivery, DeliveryStatus, Event
 from tests.support.subscribers import Pinged
 
@@ -113,6 +113,60 @@ def test_replay_makes_a_dead_delivery_done_after_the_fault_is_fixed(effects, red
     assert bus.run_delivery(d.pk) == "done"
     assert effects("test.flaky", event.id) == 1
     assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 0  # done deliveries are never replayed
+
+
+def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_the_broker_lost(
+        effects, redis_client):
+    # given a backlog: three deliveries sent long ago, never claimed, their messages still queued
+    event = _publish("backlog")
+    redis_client.delete("events")
+    assert dispatch(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber")) == 3
+    long_ago = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
+
+    # when the sweeper runs, it sends nothing more (the queue holds a message for each)...
+    assert bus.sweep() == 0
+    assert redis_client.llen("events") == 3
+    # ...and looks at them again one lease later
+    assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=event.id))
+
+    # when the broker loses the messages (a restart without persistence), the next look resends them
+    redis_client.delete("events")
+    Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
+    assert bus.sweep() == 3 and redis_client.llen("events") == 3
+    for d in Delivery.objects.filter(event_id=event.id):
+        bus.run_delivery(d.pk)
+    assert effects("test.record", event.id) == 1
+
+
+def test_a_failed_delivery_due_for_retry_is_always_sent(effects, redis_client):
+    event = _publish("retry")
+    d = _delivery(event)
+    Delivery.objects.filter(pk=d.pk).update(attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1))
+    redis_client.delete("events")
+    for _ in range(5):  # a queue full of other messages does not hold a retry back
+        redis_client.lpush("events", b"{}")
+    assert bus.sweep() >= 1
+    assert redis_client.llen("events") > 5
+    redis_client.delete("events")
+
+
+def test_only_one_sweep_runs_at_a_time(redis_client):
+    from django.core.cache import cache
+
+    from events import tasks
+
+    event = _publish("locked")
+    Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    redis_client.delete("events")
+    cache.set(tasks.SWEEP_LOCK, "1", 30)  # another sweep is running
+    try:
+        assert tasks.sweep() == 0 and redis_client.llen("events") == 0
+    finally:
+        cache.delete(tasks.SWEEP_LOCK)
+    assert tasks.sweep() == 3
+    assert cache.get(tasks.SWEEP_LOCK) is None  # released
+    redis_client.delete("events")
 
 
 def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_client):
