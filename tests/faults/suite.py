@@ -47,8 +47,8 @@ IN_FLIGHT = 32
 # this long (a stuck system), not after a fixed time (10,000 approvals on a loaded 2-core machine
 # take a while to drain, and that is not a fault).
 DRAIN_STALL_SECONDS = 180
-# ...and it stops waiting after this long in any case, so a run that cannot drain still prints
-# its figures (and fails) instead of running for hours.
+# ...and it stops waiting after this long in all (both waits, before and after the replay), so a
+# run that cannot drain still prints its figures (and fails) instead of running for hours.
 DRAIN_MAX_SECONDS = 1200
 
 
@@ -229,6 +229,7 @@ class FaultRun:
 
         connections.close_all()
         started = time.monotonic()
+        self.drain_deadline = started + DRAIN_MAX_SECONDS
         self.wait_until_settled("after the load")
         self.dead_before_replay = dict(Delivery.objects.filter(status="dead").values_list("subscriber").annotate(
             n=Count("id")))
@@ -242,7 +243,7 @@ class FaultRun:
         DRAIN_STALL_SECONDS (the check then reports what is left)."""
         from events.models import Delivery
 
-        busy, last_progress, started = None, time.monotonic(), time.monotonic()
+        busy, last_progress = None, time.monotonic()
         while True:
             now_busy = Delivery.objects.filter(status__in=["pending", "in_flight"]).count()
             if now_busy == 0:
@@ -253,8 +254,8 @@ class FaultRun:
                 self.log(f"drain {when} STALLED: {now_busy} deliveries pending or in flight, "
                          f"none finished for {DRAIN_STALL_SECONDS} s")
                 return
-            if time.monotonic() - started > DRAIN_MAX_SECONDS:
-                self.log(f"drain {when} GAVE UP after {DRAIN_MAX_SECONDS} s: {now_busy} deliveries pending or "
+            if time.monotonic() > self.drain_deadline:
+                self.log(f"drain {when} GAVE UP ({DRAIN_MAX_SECONDS} s in all): {now_busy} deliveries pending or "
                          "in flight")
                 return
             time.sleep(1)
