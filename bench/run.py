@@ -31,6 +31,10 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 REPEATS = 1 if QUICK else 3
 IO_MS = "20"
 RESULTS = ROOT / "bench" / "results"
+ALL_SCENARIOS = ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model", "recovery")
+# BENCH_SCENARIOS=approve_latency,fanout runs only those (while working on one path; end_to_end
+# needs throughput first). The report of such a run says which scenarios it has.
+SCENARIOS = tuple(os.environ.get("BENCH_SCENARIOS", ",".join(ALL_SCENARIOS)).split(","))
 
 
 def n(full: int, quick: int) -> int:
@@ -335,8 +339,7 @@ class Bench:
     def run(self) -> Path:
         try:
             self.setup()
-            for name in ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model",
-                         "recovery"):
+            for name in SCENARIOS:
                 started = time.monotonic()
                 print(f"== {name}", flush=True)
                 getattr(self, f"scenario_{name}")()

@@ -6,6 +6,7 @@ throw-away folder under var/, so a run never touches the demo data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ LOGS = ROOT / "bench" / "results" / "logs"
 
 class Stack:
     def __init__(self) -> None:
+        VAR.mkdir(exist_ok=True)  # a fresh checkout has no var/ yet
         self.base = Path(tempfile.mkdtemp(prefix="bench-", dir=VAR))
         self.pg: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
@@ -115,6 +117,9 @@ class Stack:
             self.redis.stop()
         if self.pg:
             self.pg.stop()
+            # Keep the server's log beside the process logs: connection errors show up only there.
+            with contextlib.suppress(OSError):
+                shutil.copy(self.pg.data_dir / "server.log", LOGS / "postgres.log")
         shutil.rmtree(self.base, ignore_errors=True)
 
     @property
