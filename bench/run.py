@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -351,6 +352,10 @@ class Bench:
                 print(f"== {name}", flush=True)
                 getattr(self, f"scenario_{name}")()
                 print(f"   {time.monotonic() - started:.0f} s", flush=True)
+                # A run stopped later (timeout, Ctrl-C) still leaves every finished scenario on disk.
+                self.report["wall_seconds"] = round(time.monotonic() - begun)
+                self.report["targets"] = targets(self.report["scenarios"])
+                write_report(self.report, partial=True)
         finally:
             self.stack.close()
         self.report["finished"] = dt.datetime.now(dt.UTC).isoformat()
@@ -427,8 +432,14 @@ def machine_facts() -> dict:
             "redis": info.get("redis_version")}
 
 
-def write_report(report: dict) -> Path:
+def write_report(report: dict, *, partial: bool = False) -> Path:
+    """Write <timestamp>.md/.json and latest.*; a partial report (after each scenario) goes to
+    partial.md/.json only, so latest.* always holds the last complete run."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if partial:
+        (RESULTS / "partial.json").write_text(json.dumps(report, indent=2, default=str))
+        (RESULTS / "partial.md").write_text(render_markdown(report))
+        return RESULTS / "partial.json"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = RESULTS / f"{stamp}.json"
     json_path.write_text(json.dumps(report, indent=2, default=str))
@@ -517,7 +528,12 @@ def fmt(r: dict) -> str:
     return f"{r['median']:.1f} [{r['min']:.1f}–{r['max']:.1f}]"
 
 
+def _stop(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through Bench.run's finally: the stack is stopped
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     path = Bench().run()
     print((RESULTS / "latest.md").read_text())
     print(f"report: {path} and {path.with_suffix('.md')}")
