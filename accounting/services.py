@@ -68,8 +68,12 @@ def expense_account_for(category: Category) -> Account:
 
 
 def _account(organization_id: int, code: str) -> Account:
-    organization = Organization.objects.get(pk=organization_id)
-    ensure_chart_of_accounts(organization)
+    # Hot path (every posting): one query once the chart exists; the chart (about a dozen queries)
+    # is created only for an organisation that has none yet.
+    account = Account.objects.filter(organization_id=organization_id, code=code).first()
+    if account is not None:
+        return account
+    ensure_chart_of_accounts(Organization.objects.get(pk=organization_id))
     return Account.objects.get(organization_id=organization_id, code=code)
 
 

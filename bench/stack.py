@@ -6,6 +6,7 @@ throw-away folder under var/, so a run never touches the demo data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -52,7 +53,8 @@ class Stack:
         env = dict(os.environ)
         env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url, "LOG_LEVEL": "WARNING",
                     "API_THROTTLE_USER": "1000000/minute", "API_THROTTLE_ANON": "1000000/minute",
-                    "OUTLAY_EXTRA_SUBSCRIBERS": "bench.subscribers", "PYTHONUNBUFFERED": "1"})
+                    "OUTLAY_EXTRA_SUBSCRIBERS": "bench.subscribers", "PYTHONUNBUFFERED": "1",
+                    "DEBUG": "0"})  # measure as production runs: no query log
         env.update(extra)
         return env
 
@@ -116,6 +118,9 @@ class Stack:
             self.redis.stop()
         if self.pg:
             self.pg.stop()
+            # Keep the server's log beside the process logs: connection errors show up only there.
+            with contextlib.suppress(OSError):
+                shutil.copy(self.pg.data_dir / "server.log", LOGS / "postgres.log")
         shutil.rmtree(self.base, ignore_errors=True)
 
     @property

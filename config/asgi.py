@@ -5,6 +5,17 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django runs each ASGI request in a thread of its own (asgiref's ThreadSensitiveContext), so a
+# persistent connection is never reused: it stays open until its dead thread is collected, and
+# under concurrent load PostgreSQL runs out of connection slots (issue 9: 503s at concurrency 32).
+# Django's docs: "When using ASGI, persistent connections should be disabled." Workers and beat
+# keep CONN_MAX_AGE. Only when this module loads the settings (the web server), not when a
+# process that already has them (a test) imports it.
+from django.conf import settings as _settings
+
+if not _settings.configured:
+    os.environ["CONN_MAX_AGE"] = "0"
+
 # Django must be set up before the consumers (and their models) are imported.
 django_asgi_app = get_asgi_application()
 

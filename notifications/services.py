@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.errors import NotFound, ValidationFailed
+from events.hints import push_hint
 
 from .models import EmailMessage, Kind, Notification, NotificationPreference
 
@@ -92,13 +93,9 @@ def _queue_mails(ids: list[int]) -> None:
 def _push_unread(user_ids: list[int]) -> None:
     """Lossy live hint: the recipient's unread count changed. Never needed for correctness."""
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
         for user_id in user_ids:
             count = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
-            async_to_sync(layer.group_send)(f"user.{user_id}", {"type": "notifications.new", "unread": count})
+            push_hint(f"user.{user_id}", {"type": "notifications.new", "unread": count})
     except Exception:
         logger.debug("live hint not pushed", exc_info=True)
 
