@@ -15,6 +15,12 @@ def test_seed_demo_is_idempotent_and_covers_every_state(capsys):
     assert (Expense.objects.count(), Event.objects.count()) == (expenses, events)
     assert set(Expense.objects.values_list("state", flat=True)) == {"draft", "submitted", "approved", "rejected"}
     assert Event.objects.filter(type="expense.approval_recorded").exists()
+    # the policy features are on show: a flag, an automatic approval, a confirmed duplicate, a delegate
+    assert Expense.objects.filter(flags__contains=[{"code": "category_amount_exceeded"}]).exists()
+    assert Expense.objects.filter(policy_outcome="auto_approved", state="approved").exists()
+    assert Expense.objects.filter(duplicate_confirmed_at__isnull=False).exists()
+    assert Event.objects.filter(type="delegation.granted").exists()
+    assert Event.objects.filter(type="policy.changed").count() == 2
 
 
 @pytest.mark.django_db
