@@ -274,7 +274,11 @@ def expense_receipt(request, membership, expense_id):
     expense = _detail(membership, expense_id)
     if not expense.receipt:
         raise Http404("No receipt.")
-    response = FileResponse(expense.receipt.open("rb"), content_type=expense.receipt_content_type)
+    try:
+        stored = expense.receipt.open("rb")
+    except FileNotFoundError:  # the row names a file the storage no longer has: missing, not a crash
+        raise Http404("The receipt file is missing.") from None
+    response = FileResponse(stored, content_type=expense.receipt_content_type)
     extension = expense.receipt.name.rsplit(".", 1)[-1]
     response["Content-Disposition"] = f'attachment; filename="receipt-{expense.pk}.{extension}"'
     response["X-Content-Type-Options"] = "nosniff"
