@@ -260,12 +260,12 @@ class Bench:
             cur.execute("""
                 INSERT INTO expenses_expense (id, organization_id, employee_id, cost_center_id, category_id, amount,
                     merchant, incurred_on, description, receipt, receipt_content_type, receipt_sha256, state,
-                    rejection_reason, version, created_at, updated_at)
+                    rejection_reason, flags, policy_outcome, version, created_at, updated_at)
                 SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + (g %% 20)], (%s::bigint[])[1 + (g %% 10)],
                        (%s::bigint[])[1 + (g %% 5)], round((1 + random() * 500)::numeric, 2), 'bulk',
                        date '2025-01-01' + (g %% 540), '', '', '', '',
                        (ARRAY['approved','approved','approved','submitted','rejected'])[1 + (g %% 5)],
-                       '', 1, now(), now()
+                       '', '[]'::jsonb, '', 1, now(), now()
                 FROM generate_series(1, %s) g""", [self.org.pk, employees, ccs, cats, rows])
             cur.execute("ANALYZE expenses_expense")
             # The read model for those rows, as the subscriber would have built it.
