@@ -252,11 +252,14 @@ def sweep(batch: int | None = None) -> int:
     batch = batch or settings.OUTBOX_SWEEP_BATCH
     now = timezone.now()
     resend_after = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    # The broker is asked before any row is locked: no network round trip inside the transaction.
+    queue_lengths = {queue: broker_queue_length(queue) for queue in {sub.queue for sub in subscribers().values()}}
     with transaction.atomic():
         due = list(Delivery.objects.select_for_update(skip_locked=True)
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
                    .order_by("next_attempt_at").values_list("id", "subscriber", "attempts")[:batch])
-        queued_still = _probably_still_queued([(pk, name) for pk, name, attempts in due if attempts == 0])
+        queued_still = _probably_still_queued([(pk, name) for pk, name, attempts in due if attempts == 0],
+                                              queue_lengths)
         due = [(pk, name) for pk, name, _ in due if pk not in queued_still]
         # A live handler holds its delivery's row lock for as long as it runs, so SKIP LOCKED
         # passes it by. An in-flight row that nobody holds, claimed more than a moment ago,
@@ -284,7 +287,7 @@ def sweep(batch: int | None = None) -> int:
     return dispatch(rows)
 
 
-def _probably_still_queued(never_claimed: list[tuple[int, str]]) -> set[int]:
+def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: dict[str, int | None]) -> set[int]:
     """Of these due, never-claimed deliveries, those whose queue holds at least as many messages
     as its never-claimed deliveries (so each may still have its message there). Any doubt (the
     broker cannot be asked) answers "not queued": sending twice is safe, losing is not."""
@@ -299,7 +302,7 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]]) -> set[int]:
         waiting_subscribers.setdefault(sub.queue, []).append(sub.name)
     still = set()
     for queue, ids in by_queue.items():
-        length = broker_queue_length(queue) if queue else None
+        length = queue_lengths.get(queue)
         if length is None:
             continue
         never_claimed_total = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0,

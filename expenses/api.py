@@ -19,7 +19,7 @@ from events.queries import timeline
 from organizations.permissions import IsApprover, IsMember
 
 from . import queries, services
-from .delegation import active_delegators
+from .delegation import may_approve
 from .models import Expense, ExpenseState
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
@@ -138,8 +138,7 @@ class IsApproverOrDelegate(IsMember):
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
             return False
-        membership = request.membership
-        return membership.role in IsApprover.roles or bool(active_delegators(membership))
+        return may_approve(request.membership)
 
 
 class ExpenseFilter(django_filters.FilterSet):

@@ -34,6 +34,12 @@ def active_delegators(delegate: Membership, on: dt.date | None = None) -> list[M
     return [d.delegator for d in active_delegations(delegate, on)]
 
 
+def may_approve(membership: Membership) -> bool:
+    """An approver by role, or standing in for one today. The gate of the approval pages and
+    endpoints; the approve and reject commands still check each expense."""
+    return membership.role in (Role.MANAGER, Role.FINANCE, Role.ADMIN) or bool(active_delegators(membership))
+
+
 def delegate_user_ids(approver_user_ids: list[int], organization) -> list[int]:
     """The delegates standing in today for any of these approvers."""
     today = org_today(organization)

@@ -13,7 +13,7 @@ import datetime as dt
 import random
 import zoneinfo
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
@@ -137,9 +137,14 @@ def duplicate_findings(expense: Expense, *, confirmed: bool) -> list[Finding]:
 # --- automatic approval ---------------------------------------------------------------------------
 
 def settings_for(organization_id: int, *, lock: bool = False) -> PolicySettings:
+    """The organisation's settings. Reading writes nothing (an organisation that never changed its
+    policy gets the unsaved defaults, version 0); ``lock`` (for a change) creates the row and
+    locks it."""
+    if not lock:
+        return (PolicySettings.objects.filter(organization_id=organization_id).first()
+                or PolicySettings(organization_id=organization_id))
     PolicySettings.objects.get_or_create(organization_id=organization_id)
-    qs = PolicySettings.objects.select_for_update() if lock else PolicySettings.objects
-    return qs.get(organization_id=organization_id)
+    return PolicySettings.objects.select_for_update().get(organization_id=organization_id)
 
 
 def auto_approval_candidate(expense: Expense, policy: PolicySettings, findings: list[Finding]) -> bool:
@@ -195,13 +200,20 @@ def _money_or_none(value: Any, field: str, *, allow_zero: bool = False) -> Decim
     """An optional amount setting: empty is None (the limit does not apply)."""
     if value is None or str(value).strip() == "":
         return None
-    if allow_zero and str(value).strip() in ("0", "0.0", "0.00"):
-        return Decimal("0.00")
+    if allow_zero and _is_zero(value):
+        return Decimal("0.00")  # a threshold may be zero (always); an amount may not
     try:
         return clean_amount(value, maximum=Decimal("9999999999.99"))
     except (errors.InvalidAmount, errors.AmountTooLarge) as exc:
         raise errors.InvalidField(f"{field.replace('_', ' ').capitalize()}: {exc.message}",
                                   details={"field": field}) from None
+
+
+def _is_zero(value: Any) -> bool:
+    try:
+        return Decimal(str(value).strip()) == 0
+    except InvalidOperation:
+        return False
 
 
 def _whole_or_none(value: Any, field: str, *, maximum: int) -> int | None:

@@ -16,7 +16,7 @@ from accounting.queries import reimbursement_states
 from core.errors import DomainError, NotFound
 from events.queries import timeline
 from expenses import queries, services
-from expenses.delegation import active_delegators
+from expenses.delegation import active_delegators, may_approve
 from expenses.errors import PossibleDuplicate
 from expenses.models import ExpenseState, PolicyOutcome
 from expenses.policy import duplicate_twins
@@ -170,12 +170,7 @@ def _timeline(expense):
 
 def _can_decide(membership, expense) -> bool:
     return (expense.state == ExpenseState.SUBMITTED and expense.employee_id != membership.pk
-            and _approves(membership))
-
-
-def _approves(membership) -> bool:
-    """An approver by role, or standing in for one today (a delegation)."""
-    return membership.role in APPROVERS or bool(active_delegators(membership))
+            and may_approve(membership))
 
 
 def approver_required(view):
@@ -183,7 +178,7 @@ def approver_required(view):
     @member_required()
     @wraps(view)
     def wrapper(request, membership, *args, **kwargs):
-        if not _approves(membership):
+        if not may_approve(membership):
             raise PermissionDenied("Your role cannot open this page.")
         return view(request, membership, *args, **kwargs)
     return wrapper
