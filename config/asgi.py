@@ -6,15 +6,17 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django runs each ASGI request in a thread of its own (asgiref's ThreadSensitiveContext), so a
-# persistent connection is never reused: it stays open until its dead thread is collected, and
-# under concurrent load PostgreSQL runs out of connection slots (issue 9: 503s at concurrency 32).
-# Django's docs: "When using ASGI, persistent connections should be disabled." Workers and beat
-# keep CONN_MAX_AGE. Only when this module loads the settings (the web server), not when a
-# process that already has them (a test) imports it.
+# persistent connection (CONN_MAX_AGE) is never reused: it stays open until its dead thread is
+# collected, and under concurrent load PostgreSQL ran out of connection slots (issue 9: 503s at
+# concurrency 32). A connection per request instead costs a PostgreSQL backend start on every
+# request. The web process therefore uses a pool (DATABASE_POOL, psycopg_pool through Django's
+# own support): a request borrows an open connection and gives it back when it finishes. Only
+# when this module loads the settings (the web server), not in a process that already has them
+# (a test); DATABASE_POOL=0 in the environment turns it off.
 from django.conf import settings as _settings
 
 if not _settings.configured:
-    os.environ["CONN_MAX_AGE"] = "0"
+    os.environ.setdefault("DATABASE_POOL", "1")
 
 # Django must be set up before the consumers (and their models) are imported.
 django_asgi_app = get_asgi_application()

@@ -102,13 +102,25 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # `python -m config.embedded` sets DATABASE_URL when it starts the embedded server.
+# DATABASE_POOL=1 (the web process: config/asgi.py turns it on) keeps a psycopg pool of open
+# connections per process, handed to each request and taken back at its end. Without it an ASGI
+# request pays for a new connection (CONN_MAX_AGE must be 0 there, see config/asgi.py). Workers
+# and beat run one task at a time per process and keep one persistent connection instead.
+DATABASE_POOL = os.environ.get("DATABASE_POOL", "0") == "1"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgres://outlay@127.0.0.1:5432/outlay"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "600")),
+        conn_max_age=0 if DATABASE_POOL else int(os.environ.get("CONN_MAX_AGE", "600")),
         conn_health_checks=True,
     )
 }
+if DATABASE_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
+        "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "16")),
+        # A request waits this long for a free connection, then fails (503) instead of hanging.
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and channel layer ---------------------------------------------------

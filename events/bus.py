@@ -2,9 +2,11 @@
 
 This is the transactional outbox. The event row and one delivery row per current subscriber
 are written by one SQL statement inside the command's transaction, so they commit or roll back
-with the state change. After commit one Celery task per delivery goes to the broker; if the
-broker cannot be reached the rows simply wait and the sweeper sends them later. Nothing that
-leaves the database happens before commit.
+with the state change. After commit one message goes to the broker: an ``events.fan_out`` task
+carrying the event's deliveries, which a worker turns into one ``events.deliver`` task per
+subscriber (``dispatch``). The request pays for one broker message however many subscribers
+there are. If the broker cannot be reached the rows simply wait and the sweeper sends them
+later. Nothing that leaves the database happens before commit.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.utils import timezone
 from .context import current
 from .errors import InvalidEvent, NotInTransaction
 from .models import Delivery, Event
-from .registry import get_subscriber, subscribers_for
+from .registry import FANOUT_QUEUE, get_subscriber, subscribers_for
 from .types import DomainEvent, event_type
 
 logger = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
         # Measurement only (bench/): the naive synchronous design, every subscriber inside the request.
         transaction.on_commit(lambda: _run_inline(deliveries), robust=True)
     elif deliveries:
-        transaction.on_commit(lambda: dispatch(deliveries), robust=True)
+        transaction.on_commit(lambda: announce(deliveries), robust=True)
     row = Event(id=params["id"], type=event.type, version=event.version, occurred_at=now,
                 organization_id=organization_id, aggregate_type=event.aggregate_type,
                 aggregate_id=event.aggregate_id, sequence=sequence, actor_id=actor_id,
@@ -101,12 +103,29 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
     return row
 
 
+def announce(deliveries: list[tuple[int, str]]) -> bool:
+    """After commit: send one ``events.fan_out`` message for these (delivery id, subscriber)
+    pairs; a worker sends their delivery tasks. Never raises: with the broker down the rows are
+    marked due now and left to the sweeper. Returns whether the message went out."""
+    from .tasks import fan_out
+
+    try:
+        fan_out.apply_async(([[delivery_id, name] for delivery_id, name in deliveries],), queue=FANOUT_QUEUE,
+                            retry=False)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the rows to the sweeper
+        logger.warning("broker unreachable, %d deliveries left to the sweeper: %s", len(deliveries), exc)
+        _mark_due_now([delivery_id for delivery_id, _ in deliveries])
+        return False
+
+
 def dispatch(deliveries: Iterable[tuple[int, str]]) -> int:
-    """Send one delivery task per (delivery id, subscriber name); return how many were sent.
+    """Send one delivery task per (delivery id, subscriber name) to its subscriber's queue; return
+    how many were sent. Runs in workers (fan-out, sweeper) and after a replay.
 
     Never raises: with the broker down it logs, marks the unsent deliveries due now, and
     returns, so the sweeper sends them as soon as the broker is back. The connection and
-    publish timeouts are bounded in settings, so a request never hangs here.
+    publish timeouts are bounded in settings, so nothing hangs here.
     """
     from .tasks import deliver
 
@@ -123,11 +142,15 @@ def dispatch(deliveries: Iterable[tuple[int, str]]) -> int:
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the rows to the sweeper
         unsent = [delivery_id for delivery_id, _ in deliveries[sent:]]
         logger.warning("broker unreachable, %d deliveries left to the sweeper: %s", len(unsent), exc)
-        try:
-            Delivery.objects.filter(pk__in=unsent, status="pending").update(next_attempt_at=timezone.now())
-        except Exception:
-            logger.exception("could not mark unsent deliveries due")
+        _mark_due_now(unsent)
     return sent
+
+
+def _mark_due_now(delivery_ids: list[int]) -> None:
+    try:
+        Delivery.objects.filter(pk__in=delivery_ids, status="pending").update(next_attempt_at=timezone.now())
+    except Exception:
+        logger.exception("could not mark unsent deliveries due")
 
 
 def _run_inline(deliveries: list[tuple[int, str]]) -> None:

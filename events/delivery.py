@@ -16,6 +16,7 @@ The guarantees, and where each comes from:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -35,7 +36,7 @@ from .context import TraceContext, tracing
 from .events import DeliveryDead
 from .hints import push_hint
 from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, Event
-from .registry import Subscriber, get_subscriber, subscribers
+from .registry import FANOUT_QUEUE, Subscriber, get_subscriber, subscribers
 from .types import event_type
 
 logger = logging.getLogger(__name__)
@@ -86,19 +87,42 @@ def lease_for(sub: Subscriber | None) -> timedelta:
     return timedelta(seconds=(sub.timeout if sub else 30) + settings.OUTBOX_LEASE_MARGIN_SECONDS)
 
 
+# The claim is one statement in autocommit (it was a transaction of four round trips): lock the
+# row if it is claimable and nobody holds it (SKIP LOCKED: a live handler holds it), mark the
+# attempts of a worker that lost its lease, take the lease, start an attempt, and return the
+# event with it. No row back means "not yours"; ``_why_not_claimed`` then says why.
 _CLAIM = """
-WITH d AS (
-    UPDATE events_delivery SET status = 'in_flight', attempts = attempts + 1, leased_at = %(now)s,
-                               leased_until = %(until)s, lease_token = %(token)s
+WITH c AS (
+    SELECT id, status FROM events_delivery
     WHERE id = %(id)s
+      AND (status = 'pending' OR (status = 'in_flight' AND (leased_until IS NULL OR leased_until <= %(now)s)))
+    FOR UPDATE SKIP LOCKED
+), lost AS (
+    UPDATE events_attempt SET outcome = 'lost', finished_at = %(now)s, error = 'worker lost or lease expired'
+    WHERE delivery_id IN (SELECT id FROM c WHERE status = 'in_flight') AND outcome = 'running'
+), d AS (
+    UPDATE events_delivery
+    SET status = 'in_flight', attempts = events_delivery.attempts + 1, leased_at = %(now)s,
+        leased_until = %(now)s + make_interval(secs => COALESCE(
+            (SELECT s.secs FROM unnest(%(names)s::text[], %(secs)s::float8[]) AS s(name, secs)
+             WHERE s.name = events_delivery.subscriber), %(default_secs)s)),
+        lease_token = %(token)s
+    FROM c WHERE events_delivery.id = c.id
+    RETURNING events_delivery.id, events_delivery.subscriber, events_delivery.event_id
+), a AS (
+    INSERT INTO events_attempt (delivery_id, number, started_at, outcome, error, traceback, worker)
+    SELECT d.id, (SELECT count(*) FROM events_attempt x WHERE x.delivery_id = d.id) + 1, %(now)s, 'running', '', '',
+           %(worker)s
+    FROM d
     RETURNING id
 )
-INSERT INTO events_attempt (delivery_id, number, started_at, outcome, error, traceback, worker)
-SELECT d.id, (SELECT count(*) FROM events_attempt a WHERE a.delivery_id = d.id) + 1, %(now)s, 'running', '', '',
-       %(worker)s
-FROM d
-RETURNING id
+SELECT a.id, d.subscriber, e.id, e.type, e.version, e.occurred_at, e.organization_id, e.aggregate_type,
+       e.aggregate_id, e.sequence, e.actor_id, e.actor_label, e.correlation_id, e.causation_id, e.payload, e.origin
+FROM d CROSS JOIN a JOIN events_event e ON e.id = d.event_id
 """
+
+# The handler's transaction starts by locking the delivery, and only if the lease is still ours.
+_LOCK_OWN_LEASE = "SELECT 1 FROM events_delivery WHERE id = %s AND lease_token = %s FOR UPDATE"
 
 _MARK_DONE = """
 WITH a AS (
@@ -110,62 +134,75 @@ WHERE id = %(id)s
 """
 
 
+def _claim_params(delivery_id: int, token: uuid.UUID, now: datetime, worker: str) -> dict:
+    leases = {name: lease_for(sub).total_seconds() for name, sub in subscribers().items()}
+    return {"id": delivery_id, "now": now, "token": token, "worker": worker[:200], "names": list(leases),
+            "secs": list(leases.values()), "default_secs": lease_for(None).total_seconds()}
+
+
+def _why_not_claimed(delivery_id: int, now: datetime) -> str:
+    row = Delivery.objects.filter(pk=delivery_id).values_list("status", "leased_until").first()
+    if row is None:
+        return "skipped: unknown delivery"
+    status, leased_until = row
+    if status in (DeliveryStatus.DONE, DeliveryStatus.DEAD):
+        return f"skipped: already {status}"
+    if status == DeliveryStatus.IN_FLIGHT and leased_until and leased_until > now:
+        return "skipped: leased by another worker"
+    return "skipped: locked by another worker"
+
+
 def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
-    """Handle one delivery; return what happened ("done", "failed", "dead", "skipped: ...")."""
+    """Handle one delivery; return what happened ("done", "failed", "dead", "skipped: ...").
+
+    Three round trips around the handler's own statements: the claim (autocommit), then in one
+    transaction the lock on our own lease, the handler, and "done"."""
     token = uuid.uuid4()
     now = timezone.now()
-    with transaction.atomic():
-        # The event comes with the claim (one round trip fewer); only the delivery row is locked.
-        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("event")
-                    .filter(pk=delivery_id).first())
-        if delivery is None:
-            return "skipped: locked by another worker or unknown"
-        if delivery.status in (DeliveryStatus.DONE, DeliveryStatus.DEAD):
-            return f"skipped: already {delivery.status}"
-        if delivery.status == DeliveryStatus.IN_FLIGHT and delivery.leased_until and delivery.leased_until > now:
-            return "skipped: leased by another worker"
-        if delivery.status == DeliveryStatus.IN_FLIGHT:
-            _mark_running_attempts_lost(delivery, now)
-        sub = get_subscriber(delivery.subscriber)
-        delivery.status = DeliveryStatus.IN_FLIGHT
-        delivery.attempts += 1
-        delivery.leased_at = now
-        delivery.leased_until = now + lease_for(sub)
-        delivery.lease_token = token
-        # The claim and its attempt row in one statement (it was three round trips).
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM, {"id": delivery_id, "now": now, "until": delivery.leased_until, "token": token,
-                                    "worker": worker[:200]})
-            attempt_id = cursor.fetchone()[0]
-    row = delivery.event
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, _claim_params(delivery_id, token, now, worker))
+        claimed = cursor.fetchone()
+    if claimed is None:
+        return _why_not_claimed(delivery_id, now)
+    attempt_id, subscriber_name, *event_columns = claimed
+    row = _event_row(event_columns)
+    sub = get_subscriber(subscriber_name)
     ctx = TraceContext(correlation_id=row.correlation_id, causation_id=row.id, delivery_id=delivery_id)
     try:
         if sub is None:
-            raise LookupError(f"no subscriber named {delivery.subscriber!r} is registered in this process")
+            raise LookupError(f"no subscriber named {subscriber_name!r} is registered in this process")
         typed = event_type(row.type).from_payload(row.payload)
         with tracing(ctx), transaction.atomic():
-            locked = Delivery.objects.select_for_update().get(pk=delivery_id)
-            if locked.lease_token != token:
-                return "skipped: lease taken over"
+            with connection.cursor() as cursor:
+                cursor.execute(_LOCK_OWN_LEASE, [delivery_id, token])
+                if cursor.fetchone() is None:
+                    return "skipped: lease taken over"
             if settings.BENCH_SUBSCRIBER_IO_MS:  # measurement only: simulated I/O in every handler
                 time.sleep(settings.BENCH_SUBSCRIBER_IO_MS / 1000)
             sub.handler(typed, Envelope.of(row, delivery_id))
-            finished = timezone.now()
-            locked.status = DeliveryStatus.DONE
-            locked.done_at = finished
-            locked.leased_until = None
-            locked.lease_token = None
-            locked.last_error = ""
             # "done" and the attempt's outcome in one statement, in the handler's transaction.
             with connection.cursor() as cursor:
-                cursor.execute(_MARK_DONE, {"id": delivery_id, "attempt": attempt_id, "now": finished})
-            transaction.on_commit(lambda: _push_hint(row, locked), robust=True)
-        logger.info("delivered %s to %s", row.type, delivery.subscriber,
+                cursor.execute(_MARK_DONE, {"id": delivery_id, "attempt": attempt_id, "now": timezone.now()})
+            transaction.on_commit(lambda: _push_hint(row, subscriber_name, DeliveryStatus.DONE.value), robust=True)
+        logger.info("delivered %s to %s", row.type, subscriber_name,
                     extra={"delivery_id": delivery_id, "event_id": str(row.id)})
         return "done"
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
         with tracing(ctx):
             return _record_failure(delivery_id, token, attempt_id, sub, exc, traceback.format_exc())
+
+
+def _event_row(columns: list) -> Event:
+    """An Event from the claim's columns (jsonb arrives as text on Django's psycopg connection)."""
+    (event_id, type_, version, occurred_at, organization_id, aggregate_type, aggregate_id, sequence, actor_id,
+     actor_label, correlation_id, causation_id, payload, origin) = columns
+    row = Event(id=event_id, type=type_, version=version, occurred_at=occurred_at, organization_id=organization_id,
+                aggregate_type=aggregate_type, aggregate_id=aggregate_id, sequence=sequence, actor_id=actor_id,
+                actor_label=actor_label, correlation_id=correlation_id, causation_id=causation_id,
+                payload=json.loads(payload) if isinstance(payload, str) else payload,
+                origin=json.loads(origin) if isinstance(origin, str) else origin)
+    row._state.adding = False
+    return row
 
 
 def _record_failure(delivery_id: int, token: uuid.UUID, attempt_id: int, sub: Subscriber | None,
@@ -212,21 +249,15 @@ def _announce_dead(delivery: Delivery, error: str) -> None:
             organization_id=delivery.organization_id, actor_label="event bus")
 
 
-def _mark_running_attempts_lost(delivery: Delivery, now: datetime) -> None:
-    Attempt.objects.filter(delivery=delivery, outcome=AttemptOutcome.RUNNING).update(
-        outcome=AttemptOutcome.LOST, finished_at=now, error="worker lost or lease expired")
-
-
 def aggregate_group(aggregate_type: str, aggregate_id: str) -> str:
     """The channel-layer group that hears about an aggregate's deliveries."""
     return f"{aggregate_type}.{aggregate_id}".replace(":", "-")[:99]
 
 
-def _push_hint(row: Event, delivery: Delivery) -> None:
+def _push_hint(row: Event, subscriber: str, status: str) -> None:
     """A lossy hint for open pages: "this effect landed, re-read". Never required for correctness."""
     push_hint(aggregate_group(row.aggregate_type, row.aggregate_id), {
-        "type": "events.delivery", "event_type": row.type, "subscriber": delivery.subscriber,
-        "status": delivery.status,
+        "type": "events.delivery", "event_type": row.type, "subscriber": subscriber, "status": status,
     })
 
 
@@ -253,7 +284,8 @@ def sweep(batch: int | None = None) -> int:
     now = timezone.now()
     resend_after = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     # The broker is asked before any row is locked: no network round trip inside the transaction.
-    queue_lengths = {queue: broker_queue_length(queue) for queue in {sub.queue for sub in subscribers().values()}}
+    queue_lengths = {queue: broker_queue_length(queue)
+                     for queue in {sub.queue for sub in subscribers().values()} | {FANOUT_QUEUE}}
     with transaction.atomic():
         due = list(Delivery.objects.select_for_update(skip_locked=True)
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
@@ -290,9 +322,17 @@ def sweep(batch: int | None = None) -> int:
 def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: dict[str, int | None]) -> set[int]:
     """Of these due, never-claimed deliveries, those whose queue holds at least as many messages
     as its never-claimed deliveries (so each may still have its message there). Any doubt (the
-    broker cannot be asked) answers "not queued": sending twice is safe, losing is not."""
+    broker cannot be asked) answers "not queued": sending twice is safe, losing is not.
+
+    A fan-out message still waiting stands for up to one delivery per subscriber, so each counts
+    as that many: an overestimate, whose only cost is that a lost message waits until the
+    fan-out backlog is worked off."""
     if not never_claimed:
         return set()
+    fanout_waiting = queue_lengths.get(FANOUT_QUEUE)
+    if fanout_waiting is None:
+        return set()
+    per_fanout = len(subscribers())
     by_queue: dict[str, list[int]] = {}
     for pk, name in never_claimed:
         sub = get_subscriber(name)
@@ -307,7 +347,7 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: 
             continue
         never_claimed_total = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0,
                                                       subscriber__in=waiting_subscribers.get(queue, [])).count()
-        if length >= never_claimed_total:
+        if length + per_fanout * fanout_waiting >= never_claimed_total:
             still.update(ids)
     return still
 

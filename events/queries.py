@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Prefetch
+from django.db.models import Count, Min, Prefetch, Subquery
 from django.utils import timezone
 
 from .models import Attempt, Delivery, DeliveryStatus, Event
@@ -53,6 +53,15 @@ def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str) ->
                                       attempt_log=list(d.attempt_log.all())))
         entries.append(TimelineEntry(event=event, deliveries=lines))
     return entries
+
+
+def latest_effects(*, organization_id: int, aggregate_type: str, aggregate_id: str) -> dict[str, str]:
+    """Each subscriber's delivery status for the aggregate's latest event, in one query (the
+    answer to "did the effects of what I just did land?"). Scoped to the caller's organisation."""
+    latest = (Event.objects.filter(organization_id=organization_id, aggregate_type=aggregate_type,
+                                   aggregate_id=str(aggregate_id)).order_by("-sequence").values("id")[:1])
+    return dict(Delivery.objects.filter(event_id=Subquery(latest)).order_by("subscriber")
+                .values_list("subscriber", "status"))
 
 
 def status_counts(*, organization_id: int | None = None) -> list[dict]:

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 ALL_EVENTS = "*"
 DEFAULT_QUEUE = "events"
+# An event's one fan-out message (see ``events.bus``) shares the default queue, so every worker
+# that runs deliveries takes it; the sweeper counts it as one delivery per subscriber.
+FANOUT_QUEUE = DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,15 @@ def deliver(delivery_id: int) -> str:
     return delivery.run_delivery(delivery_id)
 
 
+@shared_task(name="events.fan_out", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def fan_out(deliveries: list[list]) -> int:
+    """Send one ``events.deliver`` task per [delivery id, subscriber] of a committed event (the
+    request sent only this one message). Sending twice is harmless: deliveries run once."""
+    from .bus import dispatch
+
+    return dispatch((delivery_id, name) for delivery_id, name in deliveries)
+
+
 @shared_task(name="events.sweep", ignore_result=True)
 def sweep() -> int:
     """Beat, every few seconds: send due deliveries and those whose lease expired.

@@ -4,7 +4,7 @@ have their own serializers."""
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
 from core.errors import ValidationFailed
 from core.idempotency import idempotent
-from events.queries import timeline
+from events.queries import latest_effects, timeline
 from organizations.permissions import IsApprover, IsMember
 
 from . import queries, services
@@ -71,10 +71,13 @@ class ExpenseDetailOut(ExpenseOut):
 
     def get_effects(self, obj) -> dict[str, str]:
         """Each subscriber's delivery status for the expense's latest event."""
-        entries = timeline(organization_id=obj.organization_id, aggregate_type="expense", aggregate_id=str(obj.pk))
-        if not entries:
-            return {}
-        return {line.subscriber: line.status for line in entries[-1].deliveries}
+        return latest_effects(organization_id=obj.organization_id, aggregate_type="expense", aggregate_id=str(obj.pk))
+
+
+def detail_data(expense: Expense) -> dict:
+    """``ExpenseDetailOut`` of an expense, its approvals and their names fetched in one query."""
+    prefetch_related_objects([expense], queries.approvals_with_names())
+    return ExpenseDetailOut(expense).data
 
 
 class QueueItemOut(ExpenseOut):
@@ -176,7 +179,7 @@ class ExpenseListCreateApi(ListAPIView):
     def post(self, request):
         data = _valid(ExpenseCreateIn, request)
         expense = services.expense_create(actor=request.membership, data=data)
-        return Response(ExpenseDetailOut(expense).data, status=201)
+        return Response(detail_data(expense), status=201)
 
 
 class AwaitingApprovalApi(ListAPIView):
@@ -207,7 +210,7 @@ class ExpenseDetailApi(APIView):
         version = data.pop("version", None)
         expense = services.expense_update(actor=request.membership, expense_id=expense_id, data=data,
                                           expected_version=version)
-        return Response(ExpenseDetailOut(expense).data)
+        return Response(detail_data(expense))
 
 
 class ExpenseReceiptApi(APIView):
@@ -223,7 +226,7 @@ class ExpenseReceiptApi(APIView):
         data = _valid(ReceiptIn, request)
         expense = services.expense_update(actor=request.membership, expense_id=expense_id, data={},
                                           receipt=data["receipt"])
-        return Response(ExpenseDetailOut(expense).data)
+        return Response(detail_data(expense))
 
 
 def _command_view(name: str, command, input_serializer, doc: str):
@@ -236,9 +239,9 @@ def _command_view(name: str, command, input_serializer, doc: str):
         def post(self, request, expense_id):
             data = dict(_valid(input_serializer, request))
             version = data.pop("version", None)
-            with transaction.atomic():
-                expense = command(actor=request.membership, expense_id=expense_id, expected_version=version, **data)
-            return Response(ExpenseDetailOut(expense).data)
+            # Each command is its own transaction (@transaction.atomic): no savepoint inside another.
+            expense = command(actor=request.membership, expense_id=expense_id, expected_version=version, **data)
+            return Response(detail_data(expense))
 
     CommandApi.__name__ = CommandApi.__qualname__ = f"Expense{name.capitalize()}Api"
     return CommandApi

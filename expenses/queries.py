@@ -9,7 +9,7 @@ from functools import reduce
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 
@@ -96,11 +96,16 @@ def awaiting_my_approval(membership: Membership, *, delegators: list[Membership]
     ).order_by("submitted_at")
 
 
+def approvals_with_names() -> Prefetch:
+    """An expense's approvals with their approvers' and delegators' names: one query."""
+    return Prefetch("approvals", queryset=Approval.objects.select_related("approver__user", "on_behalf_of__user")
+                    .order_by("decided_at", "pk"))
+
+
 def expense_detail(membership: Membership, expense_id: UUID | str) -> Expense:
     """One expense with its approvals; NotFound for another organisation's or an invisible one."""
     try:
-        return (visible_expenses(membership)
-                .prefetch_related("approvals__approver__user", "approvals__on_behalf_of__user").get(pk=expense_id))
+        return visible_expenses(membership).prefetch_related(approvals_with_names()).get(pk=expense_id)
     except (Expense.DoesNotExist, ValueError, DjangoValidationError):
         raise ExpenseNotFound("No such expense.") from None
 

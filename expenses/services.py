@@ -7,6 +7,7 @@ automatic policy) can reuse the same checks, writes and events.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -260,8 +261,11 @@ def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False)
     if lock:
         budget = CostCenter.objects.select_for_update().values_list("monthly_budget", flat=True).get(pk=cost_center.pk)
     year, mon = (int(part) for part in month.split("-"))
+    first = dt.date(year, mon, 1)
+    after = dt.date(year + mon // 12, mon % 12 + 1, 1)
+    # A date range (not year/month extraction) so expense_budget_idx answers it from the index alone.
     spent = (Expense.objects.filter(cost_center_id=cost_center.pk, state=ExpenseState.APPROVED,
-                                    incurred_on__year=year, incurred_on__month=mon)
+                                    incurred_on__gte=first, incurred_on__lt=after)
              .aggregate(total=Sum("amount"))["total"] or Decimal("0"))
     return budget - spent
 

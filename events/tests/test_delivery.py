@@ -139,6 +139,51 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
     assert effects("test.record", event.id) == 1
 
 
+def _queued_tasks(redis_client, queue="events") -> list[tuple[str, list]]:
+    """(task name, args) of every message waiting in a broker queue, oldest first."""
+    import base64
+    import json
+
+    messages = [json.loads(raw) for raw in reversed(redis_client.lrange(queue, 0, -1))]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+
+
+def test_a_committed_event_sends_one_fan_out_message_which_sends_one_task_per_subscriber(
+        effects, redis_client, django_capture_on_commit_callbacks):
+    from events import tasks
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        event = publish(Pinged(key="fan"), organization_id=1)
+
+    deliveries = sorted(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber"))
+    ((name, args),) = _queued_tasks(redis_client)  # the request sent one message, not three
+    assert name == "events.fan_out" and sorted(map(tuple, args[0])) == deliveries
+
+    redis_client.delete("events")
+    assert tasks.fan_out(args[0]) == 3  # what the worker does with it
+    assert sorted(args for _, args in _queued_tasks(redis_client)) == sorted([pk] for pk, _ in deliveries)
+    assert {name for name, _ in _queued_tasks(redis_client)} == {"events.deliver"}
+    redis_client.delete("events")
+
+
+def test_the_sweeper_counts_a_waiting_fan_out_message_as_its_deliveries(effects, redis_client,
+                                                                          django_capture_on_commit_callbacks):
+    # given an event whose one fan-out message still waits behind a backlog, past its lease
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        event = publish(Pinged(key="fan-wait"), organization_id=1)
+    assert redis_client.llen("events") == 1
+    Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    # then the sweeper leaves its three deliveries to it
+    assert bus.sweep() == 0 and redis_client.llen("events") == 1
+
+    # and once the broker has lost it, the next look sends all three
+    redis_client.delete("events")
+    Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert bus.sweep() == 3 and redis_client.llen("events") == 3
+    redis_client.delete("events")
+
+
 def test_a_failed_delivery_due_for_retry_is_always_sent(effects, redis_client):
     event = _publish("retry")
     d = _delivery(event)

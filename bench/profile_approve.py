@@ -1,0 +1,91 @@
+"""Profile the approve request in one process: where does ``POST /api/v1/expenses/{id}/approve/`` spend its time?
+
+    python -m config.embedded --ephemeral -- python bench/profile_approve.py [approvals]
+
+Sends the requests through Django's full middleware and DRF stack (the test client: no HTTP
+server, no ASGI thread hop) with token authentication, the real after-commit fan-out message
+to the embedded Redis, and prints wall time and SQL statements per request, then the top
+functions by cumulative and own time under cProfile. The server side of the same request is
+measured by scenario 1 of ``bench/run.py``.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import os
+import pstats
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", "--no-input", verbosity=0)
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from expenses.models import Expense
+    from organizations.models import Category, CostCenter, Membership, Organization, Role
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    org = Organization.objects.create(name="Profile", slug="profile-approve", currency="EUR",
+                                      second_approval_threshold=Decimal("1000000"),
+                                      receipt_required_threshold=Decimal("1000000"),
+                                      max_expense_amount=Decimal("1000000"), expense_window_days=3650)
+    users = get_user_model().objects
+    admin = Membership.objects.create(user=users.create_user("pa-admin"), organization=org, role=Role.ADMIN)
+    employee = Membership.objects.create(user=users.create_user("pa-emp"), organization=org, role=Role.EMPLOYEE,
+                                         reports_to=admin)
+    cc = CostCenter.objects.create(organization=org, code="CC", name="CC", monthly_budget=Decimal("1e9"))
+    cat = Category.objects.create(organization=org, code="cat", name="Cat")
+    rows = Expense.objects.bulk_create([
+        Expense(organization=org, employee=employee, cost_center=cc, category=cat, amount=Decimal("1.00"),
+                merchant="p", incurred_on=dt.date.today(), state="submitted", submitted_at=dt.datetime.now(dt.UTC))
+        for _ in range(count)])
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin.user).key}")
+    warm, measured = rows[:20], rows[20:]
+    for row in warm:
+        assert client.post(f"/api/v1/expenses/{row.pk}/approve/").status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        for row in measured:
+            client.post(f"/api/v1/expenses/{row.pk}/approve/")
+        seconds = time.perf_counter() - started
+    print(f"{len(measured)} approve requests: {seconds / len(measured) * 1000:.2f} ms and "
+          f"{len(queries) / len(measured):.1f} SQL statements per request (no profiler)")
+    for query in queries.captured_queries[: len(queries) // len(measured)]:
+        print("   ", query["sql"][:150])
+
+    more = Expense.objects.bulk_create([
+        Expense(organization=org, employee=employee, cost_center=cc, category=cat, amount=Decimal("1.00"),
+                merchant="p", incurred_on=dt.date.today(), state="submitted", submitted_at=dt.datetime.now(dt.UTC))
+        for _ in range(len(measured))])
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for row in more:
+        client.post(f"/api/v1/expenses/{row.pk}/approve/")
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(20)
+
+
+if __name__ == "__main__":
+    main()
