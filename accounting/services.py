@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -86,31 +86,28 @@ class Line:
     credit: Decimal = Decimal("0")
 
 
-@transaction.atomic
 def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Sequence[Line],
                  source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None
                  ) -> JournalEntry | None:
     """Post a balanced entry. Returns None if an entry for ``source_event_id`` already exists.
 
     Refuses an unbalanced entry or one with fewer than two lines (``unbalanced_entry``);
-    PostgreSQL refuses it as well, at commit."""
+    PostgreSQL refuses it as well, at commit. Runs in the caller's transaction when there is one,
+    without a savepoint of its own (two round trips fewer on every posting): a duplicate that
+    slipped past the check (only two deliveries of one event at once could) fails the caller's
+    transaction on the unique source event, and the retry then finds the entry and returns None."""
     debits = sum((line.debit for line in lines), Decimal("0"))
     credit_total = sum((line.credit for line in lines), Decimal("0"))
     if len(lines) < 2 or debits != credit_total:
         raise UnbalancedEntry(f"An entry needs two or more lines and equal sides (debits {debits}, credits "
                               f"{credit_total}).")
-    if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
-        return None
-    try:
-        with transaction.atomic():
-            entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
-                                                source_event_id=source_event_id, reversal_of=reversal_of)
-    except IntegrityError:
-        if source_event_id is not None:  # a concurrent duplicate won the race: nothing to do
+    with transaction.atomic(savepoint=False):
+        if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
             return None
-        raise
-    JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
-                                                 credit=line.credit) for line in lines])
+        entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
+                                            source_event_id=source_event_id, reversal_of=reversal_of)
+        JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
+                                                     credit=line.credit) for line in lines])
     return entry
 
 
@@ -131,8 +128,10 @@ def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -
 
 def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     """Dr the category's expense account, Cr reimbursements payable (once per event)."""
-    category = Category.objects.get(pk=event.category_id, organization_id=event.organization_id)
-    expense_account = expense_account_for(category)
+    expense_account = (Account.objects.filter(organization_id=event.organization_id, category_id=event.category_id)
+                       .first()
+                       or expense_account_for(Category.objects.get(pk=event.category_id,
+                                                                   organization_id=event.organization_id)))
     payable = _account(event.organization_id, Account.PAYABLE)
     return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
@@ -156,15 +155,13 @@ def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
     key = f"reimburse-{event.expense_id}"
     if Reimbursement.objects.filter(idempotency_key=key).exists():
         return None
-    try:
-        with transaction.atomic():
-            return Reimbursement.objects.create(
-                organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
-                employee_user_id=event.employee_user_id, payee_name=event.employee_name,
-                payee_email=event.employee_email, amount=event.amount, currency=event.currency,
-                source_event_id=event_id)
-    except IntegrityError:
-        return None
+    # No savepoint: a duplicate that slips past the check fails the delivery on the unique key,
+    # and its retry returns above.
+    return Reimbursement.objects.create(
+        organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
+        employee_user_id=event.employee_user_id, payee_name=event.employee_name,
+        payee_email=event.employee_email, amount=event.amount, currency=event.currency,
+        source_event_id=event_id)
 
 
 def _require_finance(actor: Membership) -> None:

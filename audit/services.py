@@ -12,8 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-
 from .models import AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
@@ -38,15 +36,24 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
 
 
+def _locked_head(organization_id: int) -> AuditChainHead:
+    """The organisation's chain head, locked FOR UPDATE (one query once the chain exists)."""
+    head = AuditChainHead.objects.select_for_update().filter(organization_id=organization_id).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(organization_id=organization_id)
+        head = AuditChainHead.objects.select_for_update().get(organization_id=organization_id)
+    return head
+
+
 def audit_append(*, event, envelope) -> AuditEntry | None:
     """Record one event at the tip of its organisation's chain; None if it is already recorded.
 
     The chain head is locked FOR UPDATE, so concurrent appends (two workers) queue up and the
     chain never forks; ``event_id`` is unique, so a redelivered event is not recorded twice."""
+    head = _locked_head(envelope.organization_id)
+    # Under the head lock every append of the organisation waits its turn, so this check cannot race.
     if AuditEntry.objects.filter(event_id=envelope.event_id).exists():
         return None
-    head, _ = AuditChainHead.objects.get_or_create(organization_id=envelope.organization_id)
-    head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
     origin = envelope.origin or {}
     entry = AuditEntry(
         organization_id=envelope.organization_id, sequence=head.last_sequence + 1,
@@ -61,13 +68,7 @@ def audit_append(*, event, envelope) -> AuditEntry | None:
     # verifies later.
     entry.payload = json.loads(json.dumps(entry.payload))
     entry.hash = entry_hash(head.last_hash, entry)
-    try:
-        with transaction.atomic():
-            entry.save()
-    except IntegrityError:
-        if AuditEntry.objects.filter(event_id=envelope.event_id).exists():
-            return None
-        raise
+    entry.save(force_insert=True)
     head.last_sequence = entry.sequence
     head.last_hash = entry.hash
     head.save(update_fields=["last_sequence", "last_hash"])

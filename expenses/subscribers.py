@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from decimal import Decimal
+
+from django.db import connection
 
 from events.registry import subscriber
 
 from .events import ExpenseApproved, ExpenseEvent, ExpenseRejected, ExpenseSubmitted, ExpenseWithdrawn
-from .models import MonthlySpend, ProcessedEvent
 
 PROJECTION = "monthly_spend"
 
@@ -21,21 +21,38 @@ _CHANGES = {
 }
 
 
+# Applying an event is two statements: record it as processed (nothing more happens if it was),
+# then add its deltas to its row, created on first use (INSERT ... ON CONFLICT DO UPDATE).
+_MARK_PROCESSED = """
+INSERT INTO expenses_processedevent (projection, event_id) VALUES (%s, %s)
+ON CONFLICT (projection, event_id) DO NOTHING RETURNING 1
+"""
+_ADD = """
+INSERT INTO expenses_monthlyspend (organization_id, month, cost_center_id, cost_center_code, category_id,
+                                   category_name, submitted_count, approved_count, rejected_count, approved_total)
+VALUES (%(org)s, %(month)s, %(cc)s, %(cc_code)s, %(cat)s, %(cat_name)s, %(submitted)s, %(approved)s,
+        %(rejected)s, %(total)s)
+ON CONFLICT (organization_id, month, cost_center_id, category_id) DO UPDATE SET
+    submitted_count = expenses_monthlyspend.submitted_count + EXCLUDED.submitted_count,
+    approved_count = expenses_monthlyspend.approved_count + EXCLUDED.approved_count,
+    rejected_count = expenses_monthlyspend.rejected_count + EXCLUDED.rejected_count,
+    approved_total = expenses_monthlyspend.approved_total + EXCLUDED.approved_total
+"""
+
+
 def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
     """Apply one event to the read model once; return False if it was applied before."""
-    try:
-        with transaction.atomic():
-            ProcessedEvent.objects.create(projection=PROJECTION, event_id=event_id)
-    except IntegrityError:
-        return False
-    row, _ = MonthlySpend.objects.select_for_update().get_or_create(
-        organization_id=event.organization_id, month=event.month, cost_center_id=event.cost_center_id,
-        category_id=event.category_id,
-        defaults={"cost_center_code": event.cost_center_code, "category_name": event.category_name})
-    changes = {field: F(field) + delta for field, delta in _CHANGES[event.type].items()}
-    if event.type == ExpenseApproved.type:
-        changes["approved_total"] = F("approved_total") + event.amount
-    MonthlySpend.objects.filter(pk=row.pk).update(**changes)
+    changes = _CHANGES[event.type]
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_PROCESSED, [PROJECTION, event_id])
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute(_ADD, {
+            "org": event.organization_id, "month": event.month, "cc": event.cost_center_id,
+            "cc_code": event.cost_center_code, "cat": event.category_id, "cat_name": event.category_name,
+            "submitted": changes.get("submitted_count", 0), "approved": changes.get("approved_count", 0),
+            "rejected": changes.get("rejected_count", 0),
+            "total": event.amount if event.type == ExpenseApproved.type else Decimal("0")})
     return True
 
 
