@@ -88,7 +88,7 @@ class Stack:
     def start_workers(self, count: int = 1, concurrency: int = 2, **env: str) -> None:
         for i in range(count):
             self.spawn(f"worker{i}", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel",
-                                      "WARNING", "--queues", "default,events", "--concurrency", str(concurrency),
+                                      "WARNING", "--queues", "default,events,fanout", "--concurrency", str(concurrency),
                                       "--without-mingle", "--without-gossip", "--hostname", f"bench{i}@%h"], **env)
         time.sleep(3)
 

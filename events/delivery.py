@@ -40,7 +40,12 @@ from .registry import FANOUT_QUEUE, Subscriber, get_subscriber, subscribers
 from .types import event_type
 
 logger = logging.getLogger(__name__)
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_name() -> str:
+    """Host and pid of this process, asked at each attempt: a prefork worker's children are forked
+    after this module is imported, so a name computed at import would be their parent's."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 
@@ -152,7 +157,7 @@ def _why_not_claimed(delivery_id: int, now: datetime) -> str:
     return "skipped: locked by another worker"
 
 
-def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
+def run_delivery(delivery_id: int, *, worker: str | None = None) -> str:
     """Handle one delivery; return what happened ("done", "failed", "dead", "skipped: ...").
 
     Three round trips around the handler's own statements: the claim (autocommit), then in one
@@ -160,7 +165,7 @@ def run_delivery(delivery_id: int, *, worker: str = WORKER_NAME) -> str:
     token = uuid.uuid4()
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, _claim_params(delivery_id, token, now, worker))
+        cursor.execute(_CLAIM, _claim_params(delivery_id, token, now, worker or worker_name()))
         claimed = cursor.fetchone()
     if claimed is None:
         return _why_not_claimed(delivery_id, now)
@@ -324,15 +329,14 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: 
     as its never-claimed deliveries (so each may still have its message there). Any doubt (the
     broker cannot be asked) answers "not queued": sending twice is safe, losing is not.
 
-    A fan-out message still waiting stands for up to one delivery per subscriber, so each counts
-    as that many: an overestimate, whose only cost is that a lost message waits until the
-    fan-out backlog is worked off."""
+    A fan-out message still waiting stands for up to one delivery per subscriber of the queue, so
+    each counts as that many: an overestimate, whose only cost is that a lost message waits until
+    the fan-out backlog (usually none: fan-out tasks are quick) is worked off."""
     if not never_claimed:
         return set()
     fanout_waiting = queue_lengths.get(FANOUT_QUEUE)
     if fanout_waiting is None:
         return set()
-    per_fanout = len(subscribers())
     by_queue: dict[str, list[int]] = {}
     for pk, name in never_claimed:
         sub = get_subscriber(name)
@@ -345,9 +349,10 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: 
         length = queue_lengths.get(queue)
         if length is None:
             continue
+        names = waiting_subscribers.get(queue, [])
         never_claimed_total = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0,
-                                                      subscriber__in=waiting_subscribers.get(queue, [])).count()
-        if length + per_fanout * fanout_waiting >= never_claimed_total:
+                                                      subscriber__in=names).count()
+        if length + len(names) * fanout_waiting >= never_claimed_total:
             still.update(ids)
     return still
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 ALL_EVENTS = "*"
 DEFAULT_QUEUE = "events"
-# An event's one fan-out message (see ``events.bus``) shares the default queue, so every worker
-# that runs deliveries takes it; the sweeper counts it as one delivery per subscriber.
-FANOUT_QUEUE = DEFAULT_QUEUE
+# An event's one fan-out message (see ``events.bus``) has a queue of its own, so the sweeper can
+# tell how many of them wait (each stands for up to one delivery per subscriber) apart from the
+# delivery messages. Every worker that runs deliveries also consumes it.
+FANOUT_QUEUE = "fanout"
 
 
 @dataclass(frozen=True)

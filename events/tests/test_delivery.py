@@ -105,7 +105,7 @@ def test_replay_makes_a_dead_delivery_done_after_the_fault_is_fixed(effects, red
         bus.run_delivery(d.pk)
     redis_client.delete("test:fail:test.flaky")
 
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
     assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 1
     assert redis_client.llen("events") == 1  # sent to the broker's `events` queue after commit
     d.refresh_from_db()
@@ -119,7 +119,7 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
         effects, redis_client):
     # given a backlog: three deliveries sent long ago, never claimed, their messages still queued
     event = _publish("backlog")
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")  # this test sends the delivery messages itself
     assert dispatch(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber")) == 3
     long_ago = timezone.now() - timedelta(seconds=1)
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
@@ -131,7 +131,7 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
     assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=event.id))
 
     # when the broker loses the messages (a restart without persistence), the next look resends them
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
     assert bus.sweep() == 3 and redis_client.llen("events") == 3
     for d in Delivery.objects.filter(event_id=event.id):
@@ -156,14 +156,14 @@ def test_a_committed_event_sends_one_fan_out_message_which_sends_one_task_per_su
         event = publish(Pinged(key="fan"), organization_id=1)
 
     deliveries = sorted(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber"))
-    ((name, args),) = _queued_tasks(redis_client)  # the request sent one message, not three
+    assert redis_client.llen("events") == 0
+    ((name, args),) = _queued_tasks(redis_client, "fanout")  # the request sent one message, not three
     assert name == "events.fan_out" and sorted(map(tuple, args[0])) == deliveries
 
-    redis_client.delete("events")
     assert tasks.fan_out(args[0]) == 3  # what the worker does with it
     assert sorted(args for _, args in _queued_tasks(redis_client)) == sorted([pk] for pk, _ in deliveries)
     assert {name for name, _ in _queued_tasks(redis_client)} == {"events.deliver"}
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
 
 
 def test_the_sweeper_counts_a_waiting_fan_out_message_as_its_deliveries(effects, redis_client,
@@ -171,29 +171,29 @@ def test_the_sweeper_counts_a_waiting_fan_out_message_as_its_deliveries(effects,
     # given an event whose one fan-out message still waits behind a backlog, past its lease
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         event = publish(Pinged(key="fan-wait"), organization_id=1)
-    assert redis_client.llen("events") == 1
+    assert redis_client.llen("fanout") == 1
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
     # then the sweeper leaves its three deliveries to it
-    assert bus.sweep() == 0 and redis_client.llen("events") == 1
+    assert bus.sweep() == 0 and redis_client.llen("fanout") == 1 and redis_client.llen("events") == 0
 
     # and once the broker has lost it, the next look sends all three
-    redis_client.delete("events")
+    redis_client.delete("fanout")
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     assert bus.sweep() == 3 and redis_client.llen("events") == 3
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
 
 
 def test_a_failed_delivery_due_for_retry_is_always_sent(effects, redis_client):
     event = _publish("retry")
     d = _delivery(event)
     Delivery.objects.filter(pk=d.pk).update(attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1))
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
     for _ in range(5):  # a queue full of other messages does not hold a retry back
         redis_client.lpush("events", b"{}")
     assert bus.sweep() >= 1
     assert redis_client.llen("events") > 5
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
 
 
 def test_only_one_sweep_runs_at_a_time(redis_client):
@@ -203,7 +203,7 @@ def test_only_one_sweep_runs_at_a_time(redis_client):
 
     event = _publish("locked")
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
     cache.set(tasks.SWEEP_LOCK, "1", 30)  # another sweep is running
     try:
         assert tasks.sweep() == 0 and redis_client.llen("events") == 0
@@ -211,7 +211,7 @@ def test_only_one_sweep_runs_at_a_time(redis_client):
         cache.delete(tasks.SWEEP_LOCK)
     assert tasks.sweep() == 3
     assert cache.get(tasks.SWEEP_LOCK) is None  # released
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
 
 
 def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_client):
@@ -219,7 +219,7 @@ def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_c
     Delivery.objects.filter(event_id=due.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     Delivery.objects.filter(event_id=expired.id).update(status=DeliveryStatus.IN_FLIGHT,
                                                         leased_until=timezone.now() - timedelta(seconds=1))
-    redis_client.delete("events")
+    redis_client.delete("events", "fanout")
     sent = bus.sweep()
     assert sent == 6 and redis_client.llen("events") == 6  # three subscribers each for `due` and `expired`
     assert set(Delivery.objects.filter(event_id__in=[due.id, expired.id]).values_list("status", flat=True)) == {

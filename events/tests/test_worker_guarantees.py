@@ -125,8 +125,8 @@ def test_failing_subscriber_goes_dead_alone_and_replay_finishes_it(effects, redi
 
 def test_lost_message_is_resent_by_the_sweeper(effects, redis_client, celery_processes):
     events = _publish(2)
-    assert redis_client.llen("events") == 2  # one fan-out message per event (three subscribers each)
-    redis_client.delete("events")  # published to the broker, never consumed: lost
+    assert redis_client.llen("fanout") == 2  # one fan-out message per event (three subscribers each)
+    redis_client.delete("fanout")  # published to the broker, never consumed: lost
 
     celery_processes.worker()
     celery_processes.beat()

@@ -146,7 +146,7 @@ class FaultRun:
     def start_processes(self) -> None:
         self.stack.start_web(workers=2, **self.env())
         self.stack.spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
-                                    "-Q", "default,events", "-c", "2", "--without-mingle", "--without-gossip",
+                                    "-Q", "default,events,fanout", "-c", "2", "--without-mingle", "--without-gossip",
                                     "-n", "fault-main@%h"], **self.env())
         self.stack.spawn("slow-worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
                                          "-Q", "slow", "-c", "1", "--without-mingle", "--without-gossip",
@@ -175,7 +175,7 @@ class FaultRun:
                     proc.wait(10)
                     self.log("worker SIGKILLed (pool children included)")
                     self.stack.spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l",
-                                                "WARNING", "-Q", "default,events", "-c", "2", "--without-mingle",
+                                                "WARNING", "-Q", "default,events,fanout", "-c", "2", "--without-mingle",
                                                 "--without-gossip", "-n", "fault-main@%h"], **self.env())
                     self.log("worker restarted")
                 next_kill = elapsed + max(4.0, duration / 6)

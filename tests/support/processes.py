@@ -86,7 +86,8 @@ class CeleryProcess:
         self.log.close()
 
 
-def start_worker(*, concurrency: int = 2, queues: str = "default,events", track=None, **env: str) -> CeleryProcess:
+def start_worker(*, concurrency: int = 2, queues: str = "default,events,fanout", track=None,
+                 **env: str) -> CeleryProcess:
     worker = CeleryProcess("worker", [
         "--loglevel", "INFO", "--queues", queues, "--concurrency", str(concurrency),
         "--pool", "prefork", "--without-mingle", "--without-gossip", "--hostname", f"w{next(_counter)}@%h",
