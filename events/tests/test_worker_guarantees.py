@@ -150,3 +150,39 @@ def test_subscriber_added_later_is_backfilled_from_the_log_once(effects, celery_
         wait_until(lambda: effects(late_subscriber.NAME, fresh.id) == 1, message="live delivery to the new subscriber")
     finally:
         unregister(late_subscriber.NAME)
+
+
+def _sessions_opened() -> int:
+    """Connections PostgreSQL has accepted into this database since its statistics began."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_a_worker_keeps_its_database_connection_and_replaces_a_broken_one(effects, celery_processes):
+    from django.db import connection
+
+    # given a worker that keeps connections (as in production; the other tests' workers do not)
+    celery_processes.worker(concurrency=1, CONN_MAX_AGE="600")
+    _publish(1)
+    wait_until(_all_done, message="the first deliveries")
+
+    # when it runs 40 more tasks (10 fan-outs, 30 deliveries)
+    before = _sessions_opened()
+    events = _publish(10, note="reuse")
+    wait_until(_all_done, message="ten more events delivered")
+
+    # then it opened no new connection (Celery's fixup alone would open two per task)
+    assert _sessions_opened() - before <= 1
+
+    # and when PostgreSQL drops the worker's connection, the next task opens a new one and delivers
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+    later = _publish(2, note="after the drop")
+    wait_until(_all_done, message="deliveries after the connection was dropped")
+    for event in [*events, *later]:
+        assert effects("test.record", event.id) == 1
