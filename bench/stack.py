@@ -90,7 +90,20 @@ class Stack:
             self.spawn(f"worker{i}", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel",
                                       "WARNING", "--queues", "default,events,fanout", "--concurrency", str(concurrency),
                                       "--without-mingle", "--without-gossip", "--hostname", f"bench{i}@%h"], **env)
-        time.sleep(3)
+        self.wait_for_workers(count)
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        """Until every worker node answers a ping: a scenario that starts its load while a node is
+        still booting measures the boot (the first deliveries wait seconds), not the system."""
+        from celery import current_app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if len(current_app.control.ping(timeout=1.0) or []) >= count:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"{count} worker node(s) did not answer a ping within {timeout:.0f} s")
 
     def stop_workers(self) -> None:
         for name in [n for n in self.procs if n.startswith("worker")]:
