@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import reduce
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from django.db.models import DecimalField, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
@@ -110,10 +112,36 @@ def expense_detail(membership: Membership, expense_id: UUID | str) -> Expense:
         raise ExpenseNotFound("No such expense.") from None
 
 
-def expense_summary_by_month(organization_id: int, month: str) -> list[MonthlySpend]:
-    """Monthly spend per cost centre and category, from the read model only."""
-    return list(MonthlySpend.objects.filter(organization_id=organization_id, month=month)
-                .order_by("cost_center_code", "category_name"))
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of the monthly summary (the read model's columns the readers use)."""
+
+    month: str
+    cost_center_id: int
+    cost_center_code: str
+    category_id: int
+    category_name: str
+    submitted_count: int
+    approved_count: int
+    rejected_count: int
+    approved_total: Decimal
+
+
+_SUMMARY = f"""
+SELECT {", ".join(field.name for field in fields(SummaryRow))}
+FROM expenses_monthlyspend WHERE organization_id = %s AND month = %s
+ORDER BY cost_center_code, category_name
+"""
+
+
+def expense_summary_by_month(organization_id: int, month: str) -> list[SummaryRow]:
+    """Monthly spend per cost centre and category, from the read model only.
+
+    The read model exists to answer this fast, so it is read with one plain statement into plain
+    rows: building ORM instances cost four times the query itself (issue 9, scenario 6)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY, [organization_id, month])
+        return [SummaryRow(*row) for row in cursor.fetchall()]
 
 
 def budget_usage(membership: Membership, month: str) -> list[dict]:
