@@ -12,12 +12,10 @@ measured by scenario 1 of ``bench/run.py``.
 from __future__ import annotations
 
 import cProfile
-import datetime as dt
 import os
 import pstats
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,28 +35,14 @@ def main() -> None:
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", "--no-input", verbosity=0)
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from expenses.models import Expense
-    from organizations.models import Category, CostCenter, Membership, Organization, Role
+    from bench.profile_data import profile_org
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    org = Organization.objects.create(name="Profile", slug="profile-approve", currency="EUR",
-                                      second_approval_threshold=Decimal("1000000"),
-                                      receipt_required_threshold=Decimal("1000000"),
-                                      max_expense_amount=Decimal("1000000"), expense_window_days=3650)
-    users = get_user_model().objects
-    admin = Membership.objects.create(user=users.create_user("pa-admin"), organization=org, role=Role.ADMIN)
-    employee = Membership.objects.create(user=users.create_user("pa-emp"), organization=org, role=Role.EMPLOYEE,
-                                         reports_to=admin)
-    cc = CostCenter.objects.create(organization=org, code="CC", name="CC", monthly_budget=Decimal("1e9"))
-    cat = Category.objects.create(organization=org, code="cat", name="Cat")
-    rows = Expense.objects.bulk_create([
-        Expense(organization=org, employee=employee, cost_center=cc, category=cat, amount=Decimal("1.00"),
-                merchant="p", incurred_on=dt.date.today(), state="submitted", submitted_at=dt.datetime.now(dt.UTC))
-        for _ in range(count)])
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin.user).key}")
+    data = profile_org("profile-approve")
+    rows = data.submitted_expenses(count)
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=data.admin.user).key}")
     warm, measured = rows[:20], rows[20:]
     for row in warm:
         assert client.post(f"/api/v1/expenses/{row.pk}/approve/").status_code == 200
@@ -73,10 +57,7 @@ def main() -> None:
     for query in queries.captured_queries[: len(queries) // len(measured)]:
         print("   ", query["sql"][:150])
 
-    more = Expense.objects.bulk_create([
-        Expense(organization=org, employee=employee, cost_center=cc, category=cat, amount=Decimal("1.00"),
-                merchant="p", incurred_on=dt.date.today(), state="submitted", submitted_at=dt.datetime.now(dt.UTC))
-        for _ in range(len(measured))])
+    more = data.submitted_expenses(len(measured))
     profiler = cProfile.Profile()
     profiler.enable()
     for row in more:

@@ -11,12 +11,10 @@ the broker side is measured by the no-op scenario of ``bench/run.py``.
 from __future__ import annotations
 
 import cProfile
-import datetime as dt
 import os
 import pstats
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,29 +31,14 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     call_command("migrate", "--no-input", verbosity=0)
-    from django.contrib.auth import get_user_model
-
+    from bench.profile_data import profile_org
     from events import bus
     from events.delivery import run_delivery
-    from expenses.models import Expense
     from expenses.services import expense_approve
-    from organizations.models import Category, CostCenter, Membership, Organization, Role
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    org = Organization.objects.create(name="Profile", slug="profile", currency="EUR",
-                                      second_approval_threshold=Decimal("1000000"),
-                                      receipt_required_threshold=Decimal("1000000"),
-                                      max_expense_amount=Decimal("1000000"), expense_window_days=3650)
-    users = get_user_model().objects
-    admin = Membership.objects.create(user=users.create_user("p-admin"), organization=org, role=Role.ADMIN)
-    employee = Membership.objects.create(user=users.create_user("p-emp"), organization=org, role=Role.EMPLOYEE,
-                                         reports_to=admin)
-    cc = CostCenter.objects.create(organization=org, code="CC", name="CC", monthly_budget=Decimal("1e9"))
-    cat = Category.objects.create(organization=org, code="cat", name="Cat")
-    rows = Expense.objects.bulk_create([
-        Expense(organization=org, employee=employee, cost_center=cc, category=cat, amount=Decimal("1.00"),
-                merchant="p", incurred_on=dt.date.today(), state="submitted", submitted_at=dt.datetime.now(dt.UTC))
-        for _ in range(count)])
+    data = profile_org("profile-delivery")
+    admin, rows = data.admin, data.submitted_expenses(count)
 
     sent: list[tuple[int, str]] = []
     bus.announce = lambda deliveries: sent.extend(deliveries) or True  # no broker in this profile

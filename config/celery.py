@@ -17,8 +17,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Celery's Django fixup closes every database connection before and after each task, unless
-# CELERY_DB_REUSE_MAX is set (read under that literal name): a new PostgreSQL backend twice per
-# delivery, a fifth of a worker's time in the issue 9 profile. Its reuse mode instead never
+# CELERY_DB_REUSE_MAX is set (read under that literal name): a new PostgreSQL backend for every
+# task, 12% of a worker's samples under py-spy (issue 9). Its reuse mode instead never
 # closes a connection that broke (a PostgreSQL restart) until the count runs out. So the fixup's
 # count is made endless and each task starts and ends with Django's own rule, as a request does:
 # close the connection if it errored or is older than CONN_MAX_AGE, and health-check it on reuse.

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .context import TraceContext, tracing
@@ -341,18 +341,21 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: 
     for pk, name in never_claimed:
         sub = get_subscriber(name)
         by_queue.setdefault(sub.queue if sub else "", []).append(pk)
-    waiting_subscribers: dict[str, list[str]] = {}
-    for sub in subscribers().values():
-        waiting_subscribers.setdefault(sub.queue, []).append(sub.name)
+    queue_of = {sub.name: sub.queue for sub in subscribers().values()}
+    subscribers_of: dict[str, int] = {}
+    for queue in queue_of.values():
+        subscribers_of[queue] = subscribers_of.get(queue, 0) + 1
+    # Never-claimed deliveries per queue, in one query for all queues.
+    never_claimed_in: dict[str, int] = {}
+    for name, n in (Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0, subscriber__in=list(queue_of))
+                    .values_list("subscriber").annotate(n=Count("id"))):
+        never_claimed_in[queue_of[name]] = never_claimed_in.get(queue_of[name], 0) + n
     still = set()
     for queue, ids in by_queue.items():
         length = queue_lengths.get(queue)
         if length is None:
             continue
-        names = waiting_subscribers.get(queue, [])
-        never_claimed_total = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0,
-                                                      subscriber__in=names).count()
-        if length + len(names) * fanout_waiting >= never_claimed_total:
+        if length + subscribers_of.get(queue, 0) * fanout_waiting >= never_claimed_in.get(queue, 0):
             still.update(ids)
     return still
 
