@@ -54,15 +54,18 @@ def ensure_chart_of_accounts(organization: Organization) -> None:
                                   defaults={"name": "Cash at bank", "kind": AccountKind.ASSET})
     Account.objects.get_or_create(organization=organization, code=Account.PAYABLE,
                                   defaults={"name": "Reimbursements payable", "kind": AccountKind.LIABILITY})
-    for category in Category.objects.filter(organization=organization):
-        expense_account_for(category)
+    for category_id in Category.objects.filter(organization=organization).values_list("pk", flat=True):
+        expense_account_for(organization.pk, category_id)
 
 
-def expense_account_for(category: Category) -> Account:
-    account = Account.objects.filter(category=category).first()
+def expense_account_for(organization_id: int, category_id: int) -> Account:
+    """The category's expense account: one query once it exists; the category is read (in its
+    organisation) only to create it."""
+    account = Account.objects.filter(organization_id=organization_id, category_id=category_id).first()
     if account is None:
+        category = Category.objects.get(pk=category_id, organization_id=organization_id)
         account, _ = Account.objects.get_or_create(
-            organization_id=category.organization_id, code=f"6{category.pk:05d}",
+            organization_id=organization_id, code=f"6{category.pk:05d}",
             defaults={"name": f"Expenses: {category.name}", "kind": AccountKind.EXPENSE, "category": category})
     return account
 
@@ -128,10 +131,7 @@ def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -
 
 def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     """Dr the category's expense account, Cr reimbursements payable (once per event)."""
-    expense_account = (Account.objects.filter(organization_id=event.organization_id, category_id=event.category_id)
-                       .first()
-                       or expense_account_for(Category.objects.get(pk=event.category_id,
-                                                                   organization_id=event.organization_id)))
+    expense_account = expense_account_for(event.organization_id, event.category_id)
     payable = _account(event.organization_id, Account.PAYABLE)
     return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
