@@ -63,6 +63,14 @@ class ExpenseWithdrawn(ExpenseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpenseDeleted(ExpenseEvent):
+    """The employee deleted a draft (never a submitted or decided expense). The expense row is
+    gone; the event and its audit entry keep that it existed."""
+
+    type: ClassVar[str] = "expense.deleted"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExpenseApprovalRecorded(ExpenseEvent):
     """One required approval was given but another is still needed (e.g. finance above the threshold)."""
 

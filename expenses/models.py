@@ -83,6 +83,23 @@ class Expense(models.Model):
     def month(self) -> str:
         return self.incurred_on.strftime("%Y-%m")
 
+    @property
+    def awaiting(self) -> str:
+        """The approval step a submitted expense waits for (``manager`` or ``finance``), else "".
+        Reads the approvals: prefetch them for a list."""
+        if self.state != ExpenseState.SUBMITTED:
+            return ""
+        given = {approval.step for approval in self.approvals.all()}
+        return ApprovalStep.FINANCE if ApprovalStep.MANAGER in given else ApprovalStep.MANAGER
+
+    @property
+    def state_label(self) -> str:
+        """What the state is called on every page and in the API: "Waiting for finance" once the
+        manager approved an expense that needs the second, finance approval."""
+        if self.awaiting == ApprovalStep.FINANCE:
+            return "Waiting for finance"
+        return self.get_state_display()
+
 
 class ApprovalStep(models.TextChoices):
     MANAGER = "manager", "Manager"

@@ -65,9 +65,10 @@ def expense_rejected(event: ExpenseRejected, envelope) -> None:
 
 @subscriber("reimbursement.paid", name="notifications.reimbursement_paid")
 def reimbursement_paid(event: ReimbursementPaid, envelope) -> None:
-    """Tells the employee their reimbursement was paid."""
+    """Tells the employee which expense's reimbursement was paid."""
+    what = f" for {event.merchant}" + (f" ({event.incurred_on})" if event.incurred_on else "") if event.merchant else ""
     notify(user_ids=[event.employee_user_id], kind=Kind.REIMBURSEMENT_PAID,
-           title=f"Paid: {_money(event)} reimbursed", body="Finance confirmed the payment.",
+           title=f"Paid: {_money(event)} reimbursed{what}", body="Finance confirmed the payment.",
            link=f"/expenses/{event.expense_id}/", organization_id=event.organization_id,
            source_event_id=envelope.event_id)
 

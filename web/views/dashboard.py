@@ -27,7 +27,8 @@ def spend_chart(budgets: list[dict], rows: list) -> dict:
     spend stacked by category on it. All numbers are computed here so the SVG template only
     places shapes (no inline script, nothing for the CSP to refuse)."""
     categories = sorted({row.category_name for row in rows if row.approved_total})
-    colour = {name: i % PALETTE_SIZE for i, name in enumerate(categories)}
+    # A category keeps its colour from month to month: it follows the category, not its rank.
+    colour = {row.category_name: category_colour(row.category_id) for row in rows}
     by_cost_center: dict[str, list] = defaultdict(list)
     for row in rows:
         if row.approved_total:
@@ -50,6 +51,10 @@ def spend_chart(budgets: list[dict], rows: list) -> dict:
                      "budget_width": round(float(usage["budget"]) * scale, 1), "segments": segments})
     return {"bars": bars, "width": CHART_WIDTH, "height": 16 + ROW_HEIGHT * len(bars), "label_width": LABEL_WIDTH,
             "value_x": CHART_WIDTH - 4, "legend": [{"name": name, "colour": colour[name]} for name in categories]}
+
+
+def category_colour(category_id: int) -> int:
+    return category_id % PALETTE_SIZE
 
 
 @member_required(*APPROVERS)
