@@ -18,7 +18,7 @@ from core.idempotency import idempotent
 from events.queries import latest_effects, timeline
 from organizations.permissions import IsApprover, IsMember
 
-from . import bulk, queries, services
+from . import bulk, comments, queries, services
 from .delegation import may_approve
 from .models import Expense, ExpenseState
 
@@ -385,3 +385,59 @@ ExpenseBulkRejectApi = _bulk_view(
     "reject", lambda actor, data: bulk.expense_bulk_reject(actor=actor, ids=data["ids"], reason=data["reason"]),
     BulkRejectIn, "Reject several expenses with one reason; as bulk approve. A missing reason refuses the whole "
     "request (reason_required).")
+
+
+# --- questions and comments ---------------------------------------------------------------------
+
+class CommentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["comment", "question"],
+                                   help_text="question: the approver returned the expense with it")
+    author = serializers.CharField(source="author.display_name")
+    author_id = serializers.IntegerField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CommentIn(serializers.Serializer):
+    body = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True)
+
+
+class ReturnIn(VersionIn):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True,
+                                   help_text="The question the employee answers before submitting again.")
+
+
+class ExpenseCommentsApi(APIView):
+    """The expense's thread (GET), and a new comment in it (POST); for anyone who may see it."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: CommentOut(many=True), **error_responses(401, 403, 404)})
+    def get(self, request, expense_id):
+        _, thread = comments.comments_for(request.membership, expense_id)
+        return Response(CommentOut(thread, many=True).data)
+
+    @extend_schema(request=CommentIn, responses={201: CommentOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent
+    def post(self, request, expense_id):
+        data = _valid(CommentIn, request)
+        comment = comments.comment_add(actor=request.membership, expense_id=expense_id, body=data["body"])
+        return Response(CommentOut(comment).data, status=201)
+
+
+class ExpenseReturnApi(APIView):
+    """Return a submitted expense to its employee as a draft, with a question (approvers of the
+    next step, as for rejecting). Publishes expense.returned; the employee answers and resubmits."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(request=ReturnIn, responses={200: ExpenseDetailOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER], operation_id="expenses_return")
+    @idempotent
+    def post(self, request, expense_id):
+        data = dict(_valid(ReturnIn, request))
+        expense = comments.expense_return(actor=request.membership, expense_id=expense_id, reason=data["reason"],
+                                          expected_version=data.get("version"))
+        return Response(detail_data(expense))

@@ -101,6 +101,32 @@ class Expense(models.Model):
         return self.get_state_display()
 
 
+class CommentKind(models.TextChoices):
+    COMMENT = "comment", "Comment"
+    QUESTION = "question", "Returned with a question"
+
+
+class Comment(models.Model):
+    """One message in an expense's thread: a comment by anyone who may see the expense, or the
+    question an approver returned it with. Written only by ``expenses.comments``."""
+
+    expense = models.ForeignKey(Expense, on_delete=models.CASCADE, related_name="comments")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=CommentKind.choices, default=CommentKind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["expense", "created_at"], name="comment_expense_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="comment_not_empty",
+                                              violation_error_message="A comment says something.")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.expense_id}"
+
+
 class ApprovalStep(models.TextChoices):
     MANAGER = "manager", "Manager"
     FINANCE = "finance", "Finance"

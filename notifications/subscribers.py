@@ -5,7 +5,14 @@ from __future__ import annotations
 from accounting.events import ReimbursementPaid
 from events.events import DeliveryDead
 from events.registry import subscriber
-from expenses.events import ExpenseApprovalRecorded, ExpenseApproved, ExpenseRejected, ExpenseSubmitted
+from expenses.events import (
+    ExpenseApprovalRecorded,
+    ExpenseApproved,
+    ExpenseCommented,
+    ExpenseRejected,
+    ExpenseReturned,
+    ExpenseSubmitted,
+)
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
 
@@ -61,6 +68,26 @@ def expense_rejected(event: ExpenseRejected, envelope) -> None:
            title=f"Rejected: {_money(event)} at {event.merchant}",
            body=f"{event.rejected_by_name}: {event.reason}", link=_expense_link(event),
            organization_id=event.organization_id, source_event_id=envelope.event_id)
+
+
+@subscriber("expense.commented", name="notifications.expense_commented")
+def expense_commented(event: ExpenseCommented, envelope) -> None:
+    """Tells the expense's participants (employee, approvers, earlier writers; never the author)
+    what was written."""
+    notify(user_ids=event.participant_user_ids, kind=Kind.EXPENSE_COMMENTED,
+           title=f"{event.author_name} wrote about {_money(event)} at {event.merchant}", body=event.body,
+           link=f"{_expense_link(event)}#comments", organization_id=event.organization_id,
+           source_event_id=envelope.event_id)
+
+
+@subscriber("expense.returned", name="notifications.expense_returned")
+def expense_returned(event: ExpenseReturned, envelope) -> None:
+    """Tells the employee their expense came back as a draft, with the approver's question."""
+    notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_RETURNED,
+           title=f"Question about {_money(event)} at {event.merchant}",
+           body=f"{event.returned_by_name} asks: {event.question}\nAnswer on the expense page and submit it again.",
+           link=f"{_expense_link(event)}#comments", organization_id=event.organization_id,
+           source_event_id=envelope.event_id)
 
 
 @subscriber("reimbursement.paid", name="notifications.reimbursement_paid")

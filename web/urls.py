@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import dashboard, expense_form, expenses, finance, notifications, ops, policy, queue
+from .views import comments, dashboard, expense_form, expenses, finance, notifications, ops, policy, queue
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("expenses/<uuid:expense_id>/withdraw/", expenses.expense_withdraw, name="expense-withdraw"),
     path("expenses/<uuid:expense_id>/approve/", expenses.expense_approve, name="expense-approve"),
     path("expenses/<uuid:expense_id>/reject/", expenses.expense_reject, name="expense-reject"),
+    path("expenses/<uuid:expense_id>/comments/", comments.expense_comment, name="expense-comment"),
+    path("expenses/<uuid:expense_id>/return/", comments.expense_return, name="expense-return"),
     path("expenses/<uuid:expense_id>/status/", expenses.expense_status, name="expense-status"),
     path("expenses/<uuid:expense_id>/timeline/", expenses.expense_timeline, name="expense-timeline"),
     path("expenses/<uuid:expense_id>/receipt/", expenses.expense_receipt, name="expense-receipt"),

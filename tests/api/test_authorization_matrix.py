@@ -36,6 +36,11 @@ ENDPOINTS = [
     # One result per id: another organisation's id is answered "not_found" inside a 200, never decided.
     ("bulk approve", "post", "/api/v1/expenses/bulk-approve/", "bulk", gate(("manager", "finance", "admin")), None),
     ("bulk reject", "post", "/api/v1/expenses/bulk-reject/", "bulk", gate(("manager", "finance", "admin")), None),
+    ("comments", "get", "/api/v1/expenses/{submitted}/comments/", None, ALL, "404"),
+    ("comment", "post", "/api/v1/expenses/{submitted}/comments/", {"body": "Which client?"}, dict.fromkeys(ALL, 201),
+     "404"),
+    ("return", "post", "/api/v1/expenses/{submitted}/return/", {"reason": "Which client?"}, gate(("manager", "admin")),
+     "404"),
     ("withdraw", "post", "/api/v1/expenses/{submitted}/withdraw/", {}, gate(("employee",)), "404"),
     ("approve", "post", "/api/v1/expenses/{submitted}/approve/", {}, gate(("manager", "admin")), "404"),
     ("reject", "post", "/api/v1/expenses/{submitted}/reject/", {"reason": "no"}, gate(("manager", "admin")), "404"),

@@ -106,3 +106,29 @@ def test_the_receipt_is_previewed_beside_the_decision_image_inline_and_pdf_sandb
     assert headers["content-type"] == "application/pdf" and headers["x-content-type-options"] == "nosniff"
     assert headers["content-security-policy"].startswith("default-src 'none'; sandbox")
     assert headers["content-disposition"].startswith("inline") and headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_return_with_a_question_the_employee_answers_in_the_thread_and_resubmits(login):
+    team = make_team()
+    expense = team.expense(submit=True, merchant="Taxi")
+    manager = login(team.manager)
+    manager.goto(f"/expenses/{expense.pk}/")
+    manager.fill("#return-question", "Which client was this for?")
+    manager.click("#return-button")
+    manager.wait_for_selector("text=Returned to the employee")
+    assert Expense.objects.get(pk=expense.pk).state == "draft"
+
+    employee = login(team.employee)
+    employee.goto(f"/expenses/{expense.pk}/")
+    assert "Which client was this for?" in employee.inner_text("#returned-question")
+    employee.fill("#comment-body", "ACME, the kick-off meeting")
+    employee.click("#comment-button")
+    employee.wait_for_selector("#comments li[data-kind=comment]")
+    thread = employee.locator("#comments li").all_inner_texts()
+    assert len(thread) == 2 and "Which client" in thread[0] and "ACME, the kick-off meeting" in thread[1]
+    employee.click("text=Submit for approval")
+    employee.wait_for_selector("#expense-status [data-state='submitted']")
+
+    manager.goto(f"/expenses/{expense.pk}/")
+    assert "ACME, the kick-off meeting" in manager.inner_text("#comments")
+    assert manager.locator("#approve-button").is_visible()

@@ -19,7 +19,7 @@ from django.urls import URLPattern, reverse
 
 from accounting.models import PayoutBatch
 from events.models import Delivery
-from expenses.models import Delegation, Expense, PolicySettings
+from expenses.models import Comment, Delegation, Expense, PolicySettings
 from expenses.tests.factories import PNG
 from notifications.models import Notification
 from web import urls as web_urls
@@ -43,6 +43,10 @@ def expense_state(which):
 
 def expense_exists(which):
     return lambda s: Expense.objects.filter(pk=getattr(s, which).pk).exists()
+
+
+def comment_count(s):
+    return Comment.objects.filter(expense_id=s.submitted.pk).count()
 
 
 def batch_state(s):
@@ -95,6 +99,10 @@ PAGES = [
     # (not the owner, not an approver of this expense) with a message; the probe proves nothing moved.
     ("expense-submit", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_state("draft"), ("employee",)),
     ("expense-delete", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_exists("draft"), ("employee",)),
+    ("expense-comment", "post", "submitted", {"body": "Which client?"}, gate(MEMBERS, ok=302), "404", comment_count,
+     MEMBERS),
+    ("expense-return", "post", "submitted", {"reason": "Which client?"}, gate(APPROVERS, ok=302), "404gate",
+     expense_state("submitted"), ("manager", "admin")),
     ("expense-withdraw", "post", "submitted", {}, gate(MEMBERS, ok=302), "404", expense_state("submitted"),
      ("employee",)),
     ("expense-approve", "post", "submitted", {}, gate(APPROVERS, ok=302), "404gate", expense_state("submitted"),

@@ -16,7 +16,7 @@ from events.queries import timeline
 from expenses import queries, services
 from expenses.delegation import may_approve
 from expenses.errors import PossibleDuplicate
-from expenses.models import ExpenseState, PolicyOutcome
+from expenses.models import CommentKind, ExpenseState, PolicyOutcome
 from expenses.policy import duplicate_twins
 
 from .base import APPROVERS, member_required
@@ -30,11 +30,12 @@ EFFECT_LABELS = {
     "notifications.expense_approved": "Employee notified",
     "notifications.expense_rejected": "Employee notified",
     "notifications.finance_approval_needed": "Finance asked for the second approval",
+    "notifications.expense_returned": "Employee asked",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
-DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected")
+DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")
 UNSETTLED = ("pending", "in_flight")
 
 
@@ -170,6 +171,7 @@ def expense_detail(request, membership, expense_id):
     states = reimbursement_states(membership.organization_id, [expense.pk])
     context = status_context(membership, expense, entries=entries)
     technical = sees_technical_timeline(membership)
+    thread = list(expense.comments.select_related("author__user"))
     context.update({
         "reimbursement_state": states.get(expense.pk, ""),
         "reimbursement_label": reimbursement_label(states.get(expense.pk, "")),
@@ -180,6 +182,9 @@ def expense_detail(request, membership, expense_id):
         "remaining_budget": services.remaining_budget(expense.cost_center, expense.month),
         "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
         "flags": _flags(membership, expense),
+        "thread": thread,
+        "question": next((c for c in reversed(thread) if c.kind == CommentKind.QUESTION), None)
+        if expense.state == ExpenseState.DRAFT else None,
     })
     return render(request, "expenses/detail.html", context)
 
