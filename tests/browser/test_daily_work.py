@@ -274,3 +274,20 @@ def test_confirm_paid_asks_first_with_the_total(login):
     page.wait_for_selector("text=Batch confirmed as paid")
     batch.refresh_from_db()
     assert batch.state == "confirmed"
+
+
+def test_filters_give_a_shareable_url_that_shows_the_same_list(login):
+    team = make_team()
+    team.expense(merchant="Taxi Berlin", amount="30.00")
+    team.expense(merchant="Hotel", amount="90.00")
+    page = login(team.employee)
+    page.goto("/expenses/")
+    page.fill("#id_q", "taxi")
+    page.select_option("#sort", "-amount")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/expenses/?*q=taxi*")
+    assert page.locator("#expense-table td.title").all_inner_texts() == ["Taxi Berlin"]
+    shared = login(team.employee)
+    shared.goto(page.url)  # the same URL, another window: the same list, the form filled in
+    assert shared.locator("#expense-table tbody tr").count() == 1
+    assert shared.input_value("#id_q") == "taxi"
