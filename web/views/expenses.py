@@ -186,6 +186,8 @@ def expense_detail(request, membership, expense_id):
         "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
         "flags": _flags(membership, expense),
         "thread": thread,
+        # a row naming a file the storage no longer has shows that, not a broken image
+        "receipt_missing": bool(expense.receipt) and not expense.receipt.storage.exists(expense.receipt.name),
         "question": next((c for c in reversed(thread) if c.kind == CommentKind.QUESTION), None)
         if expense.state == ExpenseState.DRAFT else None,
     })
