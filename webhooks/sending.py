@@ -164,10 +164,11 @@ def send_one(delivery_id: int, token: str) -> str:
     headers = message.headers_for(webhook_id=webhook_id, body=body, secrets=signing_secrets(endpoint_id, now),
                                   now=timezone.now())
     response = transport.post(endpoint.url, body, headers)
-    verdict = judge(response, attempts)
+    finished = timezone.now()
+    verdict = judge(response, attempts, now=finished)
     with transaction.atomic():
         WebhookAttempt.objects.filter(pk=attempt_id).update(
-            outcome=verdict.outcome, finished_at=timezone.now(), status_code=response.status,
+            outcome=verdict.outcome, finished_at=finished, status_code=response.status,
             duration_ms=response.duration_ms, response_body=response.body, error=response.error[:500],
             retry_after_seconds=response.retry_after)
         ours = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, lease_token=token).first()
@@ -213,8 +214,8 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float | None
     return delay
 
 
-def judge(response: transport.Response, attempts: int) -> Verdict:
-    """What a try's answer means for the webhook and its endpoint."""
+def judge(response: transport.Response, attempts: int, *, now: dt.datetime | None = None) -> Verdict:
+    """What a try's answer (received at ``now``) means for the webhook and its endpoint."""
     outcome = WebhookAttempt.Outcome
     if response.blocked:
         return Verdict(WebhookStatus.DEAD, outcome.BLOCKED, endpoint_failed=False)
@@ -228,7 +229,8 @@ def judge(response: transport.Response, attempts: int) -> Verdict:
     delay = retry_delay(attempts, response.retry_after if code in RETRY_AFTER_STATUSES else None)
     if delay is None:
         return Verdict(WebhookStatus.DEAD, outcome.FAILED)
-    return Verdict(WebhookStatus.FAILED, outcome.FAILED, next_attempt_at=timezone.now() + dt.timedelta(seconds=delay))
+    return Verdict(WebhookStatus.FAILED, outcome.FAILED,
+                   next_attempt_at=(now or timezone.now()) + dt.timedelta(seconds=delay))
 
 
 _FAILURE = """

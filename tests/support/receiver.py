@@ -46,6 +46,7 @@ class Receiver:
         self.answer = answer or (lambda call: Answer())
         self.calls: list[Call] = []
         self.accepted: dict[str, dict] = {}
+        self.accepted_order: list[str] = []
         self.duplicates = 0
         self._lock = threading.Lock()
         receiver = self
@@ -68,8 +69,8 @@ class Receiver:
                                 time.monotonic())
                     receiver.calls.append(call)
                 reply = receiver.answer(call)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                # A receiver processes first and answers after: a slow answer to an accepted
+                # webhook is what a sender that dies (or times out) mid-send leaves behind.
                 with receiver._lock:
                     call.answered = reply.status
                     if 200 <= reply.status < 300 and verified:
@@ -77,6 +78,9 @@ class Receiver:
                             receiver.duplicates += 1
                         else:
                             receiver.accepted[call.webhook_id] = call.document
+                            receiver.accepted_order.append(call.webhook_id)
+                if reply.delay:
+                    time.sleep(reply.delay)
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
