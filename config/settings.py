@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
         "ReimbursementStateEnum": "accounting.models.ReimbursementState",
         "PayoutBatchStateEnum": "accounting.models.PayoutBatch.State",
         "DeliveryStatusEnum": "events.models.DeliveryStatus",
+        "WebhookStatusEnum": "webhooks.models.WebhookStatus",
+        "WebhookAttemptOutcomeEnum": "webhooks.models.WebhookAttempt.Outcome",
     },
     # /api/v1/health/ is a plain Django view (config.health.readyz, shared with /readyz), which the
     # generator cannot see: it is documented here, completely (the common-errors hook skips it).

@@ -65,6 +65,8 @@ def run_config(scenario: Scenario) -> str:
         "path.account_id": [scenario.account.pk],
         "path.category_id": [scenario.team.category.pk],
         "path.delegation_id": [scenario.delegation.pk],
+        "path.endpoint_id": [str(scenario.webhook_endpoint.pk)],
+        "path.webhook_delivery_id": [scenario.webhook_delivery.pk],
         "path.kind": ["expense_submitted", "expense_approved"],
         "body.delegate_id": [scenario.team.colleague.pk],
         "body.cost_center_id": [scenario.team.cost_center.pk],

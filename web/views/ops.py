@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from events import delivery as bus
 from events.queries import catalogue, dead_letters, status_counts
 from organizations.models import Role
+from webhooks.queries import endpoint_health
 
 from .base import member_required
 
@@ -17,7 +18,8 @@ from .base import member_required
 def operations(request, membership):
     return render(request, "ops/operations.html", {
         "rows": status_counts(organization_id=membership.organization_id),
-        "dead": dead_letters(organization_id=membership.organization_id)[:100]})
+        "dead": dead_letters(organization_id=membership.organization_id)[:100],
+        "webhooks": endpoint_health(membership.organization_id)})
 
 
 @require_POST
