@@ -25,9 +25,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
-## bench: the benchmark report (bench/results/latest.md); never part of `make test`
+## bench: the benchmark report (bench/results/latest.md), then the webhooks one
+##        (bench/results/webhooks-*.md); never part of `make test`
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) -m config.embedded --ephemeral -- $(PY) bench/webhooks.py
 
 ## faults: the long fault suite (10,000 approvals under injected faults); prints every figure
 faults: $(STAMP)
