@@ -40,4 +40,8 @@ def schedule() -> int:
                 break
     finally:
         cache.delete(SCHEDULE_LOCK)
+    # A kick that came between our last look and the unlock found the lock held and left only
+    # the flag: send it on, or it would wait for the next beat tick.
+    if cache.get(SCHEDULE_AGAIN):
+        schedule.apply_async(retry=False)
     return total

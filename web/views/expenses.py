@@ -34,6 +34,7 @@ EFFECT_LABELS = {
     "notifications.finance_approval_needed": "Finance asked for the second approval",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
+    "webhooks.enqueue": "Webhooks queued",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
 DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected")
