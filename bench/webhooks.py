@@ -142,7 +142,8 @@ def main() -> None:
         assert len(receiver.accepted) >= count and all(c.verified_with == [0] for c in receiver.calls)
         waits = [(a - c).total_seconds() * 1000 for c, a in WebhookAttempt.objects.filter(
             delivery__endpoint=healthy).values_list("delivery__created_at", "started_at")]
-        durations = list(WebhookAttempt.objects.filter(delivery__endpoint=healthy).values_list("duration_ms", flat=True))
+        durations = list(WebhookAttempt.objects.filter(delivery__endpoint=healthy)
+                         .values_list("duration_ms", flat=True))
         report["throughput"] = {"webhooks": count, "seconds": round(took, 2), "per_s": round(count / took, 1),
                                 "request_ms_p50": statistics.median(durations),
                                 "queued_to_started_ms_p50": round(statistics.median(waits), 1)}
