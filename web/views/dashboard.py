@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -56,7 +55,7 @@ def spend_chart(budgets: list[dict], rows: list) -> dict:
 def dashboard(request, membership):
     month = request.GET.get("month", "")
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        month = dt.date.today().strftime("%Y-%m")
+        month = membership.organization.today().strftime("%Y-%m")
     rows = queries.expense_summary_by_month(membership.organization_id, month)
     budgets = queries.budget_usage(membership, month)
     return render(request, "expenses/dashboard.html", {
