@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "accounting",
     "notifications",
     "audit",
+    "observability",
     "webhooks",
 ]
 
@@ -78,6 +79,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# --- Observability (README: Observability) ----------------------------------------------------------
+# /metrics answers only a bearer of this token, and is 404 without one; the HTTP and bus
+# instruments count only while it is set, so an unset token costs nothing.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN:
+    MIDDLEWARE.insert(0, "observability.metrics.HttpMetricsMiddleware")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -164,6 +173,7 @@ OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2"))
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
+OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
@@ -204,6 +214,9 @@ CELERY_BEAT_SCHEDULE = {
     "resend-due-emails": {"task": "notifications.resend_due_emails", "schedule": 30.0},
     # Checks every five minutes whose digest is due (local time past APPROVER_DIGEST_HOUR, none sent today).
     "approver-digests": {"task": "notifications.send_approver_digests", "schedule": 300.0},
+    # The operations page's charts: one row per subscriber per minute (observability.rollup).
+    "outbox-rollup": {"task": "observability.roll_up_outbox", "schedule": 60.0,
+                      "options": {"expires": 55.0}},
     # Claims due webhooks (first tries, retries, expired leases); also kicked after each commit.
     "webhooks-schedule": {"task": "webhooks.schedule", "schedule": WEBHOOK_SCHEDULE_SECONDS,
                           "options": {"expires": max(5 * WEBHOOK_SCHEDULE_SECONDS, 5.0)}},
@@ -348,11 +361,20 @@ LOGGING = {
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
-            "correlation_id=%(correlation_id)s delivery_id=%(delivery_id)s event_id=%(event_id)s",
+            "correlation_id=%(correlation_id)s delivery_id=%(delivery_id)s event_id=%(event_id)s "
+            "trace_id=%(trace_id)s",
+        },
+        # LOG_FORMAT=json: one JSON object per line (python-json-logger), the same fields by name.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(delivery_id)s "
+                   "%(event_id)s %(trace_id)s %(span_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["correlation"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain",
+                    "filters": ["correlation"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

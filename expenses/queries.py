@@ -159,5 +159,23 @@ def budget_usage(membership: Membership, month: str) -> list[dict]:
     return rows
 
 
+def months_ending(last_month: str, count: int) -> list[str]:
+    """``count`` months as ``YYYY-MM``, oldest first, the last being ``last_month``."""
+    year, month = (int(part) for part in last_month.split("-"))
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def spend_trend(organization_id: int, last_month: str, months: int = 12) -> tuple[list[str], list[dict]]:
+    """Approved spend per month and cost centre over the ``months`` months ending with
+    ``last_month``, from the read model only (one grouped query on its organisation x month
+    index): the months, and rows of ``month``, ``cost_center_code`` and ``total``."""
+    span = months_ending(last_month, months)
+    rows = list(MonthlySpend.objects.filter(organization_id=organization_id, month__gte=span[0], month__lte=span[-1])
+                .values("month", "cost_center_code").annotate(total=Sum("approved_total"))
+                .order_by("month", "cost_center_code"))
+    return span, rows
+
+
 def current_month() -> str:
     return dt.date.today().strftime("%Y-%m")
