@@ -132,3 +132,24 @@ def test_replaying_a_webhook_still_in_line_is_a_409(admin):
     response = _client(admin).post(f"/api/v1/webhooks/deliveries/{row.pk}/replay/")
     assert response.status_code == 409 and response.json()["code"] == "webhook_in_line"
     assert WebhookDelivery.objects.get(pk=row.pk).status == WebhookStatus.PENDING
+
+
+def test_the_django_admin_adds_an_endpoint_through_the_command_and_shows_the_secret_once(admin, client):
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_superuser("root", "root@example.com", "pw-unused-here")
+    client.force_login(staff)
+    response = client.post("/admin/webhooks/endpoint/add/", {
+        "organization": admin.organization_id, "url": "https://hooks.example.com/admin",
+        "event_types": "expense.approved, expense.rejected", "description": "ERP", "enabled": "on"}, follow=True)
+    assert response.status_code == 200
+    endpoint = Endpoint.objects.get()
+    assert endpoint.event_types == ["expense.approved", "expense.rejected"] and endpoint.created_by == staff
+    shown = [str(m) for m in response.context["messages"] if "whsec_" in str(m)]
+    assert len(shown) == 1
+    secret = shown[0].split(": ")[-1]
+    assert services.signing_secrets(endpoint.pk, timezone.now()) == [secret]
+    refused = client.post("/admin/webhooks/endpoint/add/", {
+        "organization": admin.organization_id, "url": "https://10.0.0.1/x", "event_types": "", "enabled": "on"})
+    assert refused.status_code == 200 and "not a public address" in refused.content.decode()
+    assert Endpoint.objects.count() == 1
