@@ -166,10 +166,6 @@ OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAY
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
-# Switches that exist only for the benchmarks (bench/): never set them in production.
-BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
-BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
-
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started within a few intervals is dropped: the next one does its work.
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS,

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import PermissionDenied
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
 
 from . import errors
