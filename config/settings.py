@@ -182,10 +182,6 @@ OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOUR
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
-# Switches that exist only for the benchmarks (bench/): never set them in production.
-BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
-BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
-
 # --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
 WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)

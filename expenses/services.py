@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
