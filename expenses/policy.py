@@ -184,7 +184,7 @@ def record_policy_change(organization_id: int, *, change: str, changed_by: str, 
     rules = snapshot(organization_id)
     PolicyVersion.objects.create(organization_id=organization_id, number=policy.version, rules=rules,
                                  change=change[:200], changed_by=changed_by[:150])
-    publish(PolicyChanged(organization_id=organization_id, version=policy.version, change=change[:200],
+    publish(PolicyChanged(organization_id=organization_id, policy_version=policy.version, change=change[:200],
                           changed_by=changed_by[:150], rules=rules),
             organization_id=organization_id, actor_id=actor_id, actor_label="" if actor_id else changed_by[:40])
     return policy.version

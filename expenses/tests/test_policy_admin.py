@@ -28,5 +28,5 @@ def test_saving_and_deleting_a_rule_in_the_admin_publishes_policy_changes(admin_
                                                              (2, f"admin:{admin_user.username}")]
     assert versions[0].rules["category_rules"][team.category.code]["max_amount"] == "75.00"
     events = list(Event.objects.filter(type="policy.changed").order_by("occurred_at"))
-    assert [e.payload["version"] for e in events] == [1, 2]
+    assert [e.payload["policy_version"] for e in events] == [1, 2]
     assert events[0].actor_label == f"admin:{admin_user.username}"[:40]
