@@ -93,7 +93,11 @@ def _lock(actor: Membership, expense_id: UUID | str) -> Expense:
 
 
 def _check_version(expense: Expense, expected_version: int | None) -> None:
-    if expected_version is not None and int(expected_version) != expense.version:
+    if expected_version is None:
+        return
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise errors.InvalidField("The version must be a whole number.", details={"field": "version"})
+    if expected_version != expense.version:
         raise errors.ConcurrentChange("The expense changed since you loaded it; reload and try again.",
                                       details={"version": expense.version})
 

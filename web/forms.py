@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from organizations.queries import categories_for, cost_centers_for
@@ -23,3 +25,16 @@ class ExpenseForm(forms.Form):
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
 
+    def clean(self):
+        """The draft's version travels in a hidden input the template writes (not a field, so it
+        is not drawn): a tampered one is a message, never an ``int()`` of the raw string."""
+        cleaned = super().clean()
+        raw = self.data.get("version")
+        if raw in (None, ""):
+            cleaned["version"] = None
+        elif re.fullmatch(r"[0-9]{1,9}", raw):
+            cleaned["version"] = int(raw)
+        else:
+            raise forms.ValidationError("This form was changed or is out of date; reload the page and try again.",
+                                        code="invalid_version")
+        return cleaned

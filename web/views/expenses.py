@@ -57,8 +57,7 @@ def expense_list(request, membership):
 
 
 def _form_data(form) -> dict:
-    data = {k: v for k, v in form.cleaned_data.items() if k != "receipt"}
-    return data
+    return {k: v for k, v in form.cleaned_data.items() if k not in ("receipt", "version")}
 
 
 @member_required()
@@ -92,7 +91,7 @@ def expense_edit(request, membership, expense_id):
         try:
             services.expense_update(actor=membership, expense_id=expense.pk, data=_form_data(form),
                                     receipt=form.cleaned_data.get("receipt"),
-                                    expected_version=request.POST.get("version") or None)
+                                    expected_version=form.cleaned_data["version"])
         except DomainError as error:
             form.add_error(None, error.message)
         else:
