@@ -368,7 +368,9 @@ SPECTACULAR_SETTINGS = {
             "Health": {"type": "object", "required": ["status", "checks"], "properties": {
                 "status": {"type": "string", "enum": ["ok", "fail"]},
                 "checks": {"type": "object", "additionalProperties": {"type": "string"},
-                           "description": "database, redis, worker, beat: \"ok\" or \"fail: <why>\""}}},
+                           "description": "database, redis: \"ok\" or \"fail: <why>\"; worker, beat: "
+                                          "\"ok\", \"down\" (no recent heartbeat: stopped or "
+                                          "restarting) or \"fail: redis unreachable\""}}},
         },
     },
 }
