@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "axes",  # the one lock-out for every way in (core/lockout.py)
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "accounting",
     "notifications",
     "audit",
+    "access",
     "observability",
     "webhooks",
 ]
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "config.errors.ProductErrorPages",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "events.middleware.CorrelationIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out log-in (any of them: web, admin, token) into core.lockout.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # --- Observability (README: Observability) ----------------------------------------------------------
@@ -98,6 +103,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["web.templatetags.formats"],  # {% money %} and {% day %} on every page
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -177,10 +183,6 @@ OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOUR
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
-# Switches that exist only for the benchmarks (bench/): never set them in production.
-BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
-BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
-
 # --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
 WEBHOOK_QUEUE = "webhooks"
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
@@ -239,6 +241,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# django-axes (core/lockout.py): its backend refuses a locked-out account or address before the
+# password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "core.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = "core.lockout.failure_limit"
+AXES_COOLOFF_TIME = "core.lockout.window"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lock-out are refused and not counted: the end shown to the user holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful log-in; failures are what we need
+AXES_VERBOSE = False
+# Addresses or networks of our reverse proxies. Only a request whose direct peer is one of them has
+# its X-Forwarded-For (and, in production, X-Forwarded-Proto) believed (core/client_ip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -348,7 +370,9 @@ SPECTACULAR_SETTINGS = {
             "Health": {"type": "object", "required": ["status", "checks"], "properties": {
                 "status": {"type": "string", "enum": ["ok", "fail"]},
                 "checks": {"type": "object", "additionalProperties": {"type": "string"},
-                           "description": "database, redis, worker, beat: \"ok\" or \"fail: <why>\""}}},
+                           "description": "database, redis: \"ok\" or \"fail: <why>\"; worker, beat: "
+                                          "\"ok\", \"down\" (no recent heartbeat: stopped or "
+                                          "restarting) or \"fail: redis unreachable\""}}},
         },
     },
 }
@@ -388,7 +412,9 @@ LOGGING = {
 
 # --- Production hardening (what `check --deploy` asks for) --------------------------------------
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXIES:
+        # Only behind our proxy: a client talking to us directly could otherwise claim https.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
