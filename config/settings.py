@@ -163,6 +163,12 @@ OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2"))
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
+OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "50"))  # deliveries one claim takes from a backlog
+OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "1"))  # one drain task's time before it yields
+OUTBOX_DRAIN_FLAG_SECONDS = float(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "10"))
+OUTBOX_BACKFILL_BATCH = int(os.environ.get("OUTBOX_BACKFILL_BATCH", "5000"))
+OUTBOX_BACKFILL_MAX_WAITING = int(os.environ.get("OUTBOX_BACKFILL_MAX_WAITING", "20000"))
+OUTBOX_BACKFILL_PAUSE_SECONDS = float(os.environ.get("OUTBOX_BACKFILL_PAUSE_SECONDS", "0.5"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
