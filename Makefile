@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 ## run: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL are set), migrate, demo data,
-##      then web + worker + beat under honcho on http://127.0.0.1:$(PORT)
+##      then web + worker + beat under supervisor (restarted when they die) on http://127.0.0.1:$(PORT)
 run: $(STAMP)
 	PORT=$(PORT) $(PY) -m config.embedded -- $(PY) -m config.launch
 
