@@ -1,6 +1,6 @@
 """`make run`, after the embedded services are up: migrate, load demo data, start every process.
 
-Runs honcho with the Procfile (web, worker, beat) in the foreground; Ctrl-C or SIGTERM stops
+Runs honcho with the Procfile (web, worker, webhooks worker, beat) in the foreground; Ctrl-C or SIGTERM stops
 them all, and `config.embedded` then stops PostgreSQL and Redis.
 """
 

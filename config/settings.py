@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "notifications",
     "audit",
     "observability",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,28 @@ APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local
 BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
 BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
 
+# --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
+WEBHOOK_QUEUE = "webhooks"
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "15"))
+# Seconds before each try: the first at once, then like Svix (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env_list("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000")]
+WEBHOOK_RETRY_JITTER = float(os.environ.get("WEBHOOK_RETRY_JITTER", "0.1"))  # +-10% of each delay
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_AFTER_MAX_SECONDS", "86400"))
+WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = int(os.environ.get("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", "4"))
+WEBHOOK_BREAKER_THRESHOLD = int(os.environ.get("WEBHOOK_BREAKER_THRESHOLD", "10"))
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = float(os.environ.get("WEBHOOK_BREAKER_COOLDOWN_SECONDS", "60"))
+WEBHOOK_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOK_DISABLE_AFTER_SECONDS", str(5 * 86400)))
+WEBHOOK_SECRET_OVERLAP_SECONDS = float(os.environ.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400"))
+WEBHOOK_MAX_RESPONSE_BYTES = int(os.environ.get("WEBHOOK_MAX_RESPONSE_BYTES", "65536"))  # read at most
+WEBHOOK_RESPONSE_KEEP_BYTES = 2048  # kept per attempt
+WEBHOOK_SCHEDULE_SECONDS = float(os.environ.get("WEBHOOK_SCHEDULE_SECONDS", "1"))
+WEBHOOK_SCHEDULE_BATCH = int(os.environ.get("WEBHOOK_SCHEDULE_BATCH", "500"))
+WEBHOOK_LEASE_MARGIN_SECONDS = float(os.environ.get("WEBHOOK_LEASE_MARGIN_SECONDS", "5"))
+# Encrypts the signing secrets at rest (Fernet); derived from SECRET_KEY unless set.
+WEBHOOK_SECRETS_KEY = os.environ.get("WEBHOOK_SECRETS_KEY", "")
+
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started within a few intervals is dropped: the next one does its work.
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS,
@@ -194,6 +217,9 @@ CELERY_BEAT_SCHEDULE = {
     # The operations page's charts: one row per subscriber per minute (observability.rollup).
     "outbox-rollup": {"task": "observability.roll_up_outbox", "schedule": 60.0,
                       "options": {"expires": 55.0}},
+    # Claims due webhooks (first tries, retries, expired leases); also kicked after each commit.
+    "webhooks-schedule": {"task": "webhooks.schedule", "schedule": WEBHOOK_SCHEDULE_SECONDS,
+                          "options": {"expires": max(5 * WEBHOOK_SCHEDULE_SECONDS, 5.0)}},
 }
 
 CHANNEL_LAYERS = {

@@ -8,6 +8,7 @@ from events.registry import subscriber
 from expenses.events import ExpenseApprovalRecorded, ExpenseApproved, ExpenseRejected, ExpenseSubmitted
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
+from webhooks.events import WebhookEndpointDisabled
 
 from .digest import wants_digest
 from .models import Kind
@@ -80,4 +81,14 @@ def delivery_dead(event: DeliveryDead, envelope) -> None:
            title=f"Side effect failed: {event.subscriber} on {event.event_type}",
            body=f"{event.error}\nReplay it once the cause is fixed.",
            link=f"/admin/events/delivery/{event.delivery_id}/change/", organization_id=envelope.organization_id,
+           source_event_id=envelope.event_id)
+
+
+@subscriber("webhook.endpoint_disabled", name="notifications.webhook_endpoint_disabled")
+def webhook_endpoint_disabled(event: WebhookEndpointDisabled, envelope) -> None:
+    """Tells the organisation's admins that the system disabled a webhook endpoint, and why."""
+    admins = [m.user_id for m in members_with_role(envelope.organization_id, Role.ADMIN)]
+    notify(user_ids=admins, kind=Kind.DELIVERY_DEAD, title=f"Webhook endpoint disabled: {event.url}"[:200],
+           body=f"{event.reason}. Fix the receiver, enable the endpoint again and re-send what it missed.",
+           link=f"/webhooks/{event.endpoint_id}/", organization_id=envelope.organization_id,
            source_event_id=envelope.event_id)

@@ -19,7 +19,7 @@ def test_a_delegates_approval_is_audited_as_approved_by_x_on_behalf_of_y():
     team = make_team()
     expense = team.expense(submit=True)
     delegation.delegation_create(actor=team.manager, delegate_id=team.colleague.pk,
-                                 ends_on=dt.date.today() + dt.timedelta(days=2))
+                                 ends_on=team.org.today() + dt.timedelta(days=2))
     services.expense_approve(actor=team.colleague, expense_id=expense.pk)
     for pk in Delivery.objects.filter(subscriber="audit.record").values_list("pk", flat=True):
         bus.run_delivery(pk)

@@ -83,7 +83,7 @@ def run_command(team, action, expense, choice):
         cost_center, category, days_ago, amount = choice
         services.expense_update(actor=team.employee, expense_id=expense.pk, data={
             "cost_center_id": cost_center.pk, "category_id": category.pk, "amount": amount,
-            "incurred_on": dt.date.today() - dt.timedelta(days=days_ago)})
+            "incurred_on": team.org.today() - dt.timedelta(days=days_ago)})
 
 
 # Below and above the 1000.00 second-approval threshold, equally often.

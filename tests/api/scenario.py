@@ -64,7 +64,7 @@ def build() -> Scenario:
     policy.category_rule_set(actor=team.admin, category_id=team.category.pk,
                              data={"max_amount": "5000.00", "on_violation": "flag"})
     standing_in = delegation.delegation_create(actor=team.manager, delegate_id=team.colleague.pk,
-                                               ends_on=dt.date.today() + dt.timedelta(days=14))
+                                               ends_on=team.org.today() + dt.timedelta(days=14))
     deliver_all()
     dead = Delivery.objects.filter(organization_id=team.org.pk).first()
     Delivery.objects.filter(pk=dead.pk).update(status="pending")  # made dead below, not done

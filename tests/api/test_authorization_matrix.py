@@ -124,7 +124,8 @@ def test_authorization_matrix(scenarios, endpoint, role, org):
         body = {"cost_center_id": mine.team.cost_center.pk, "category_id": mine.team.category.pk,
                 "amount": "12.00", "merchant": "Kiosk", "incurred_on": mine.submitted.incurred_on.isoformat()}
     if body == "new_delegation":
-        body = {"delegate_id": mine.team.colleague.pk, "ends_on": (dt.date.today() + dt.timedelta(days=7)).isoformat()}
+        in_a_week = mine.team.org.today() + dt.timedelta(days=7)
+        body = {"delegate_id": mine.team.colleague.pk, "ends_on": in_a_week.isoformat()}
     if method == "multipart":
         response = client.post(path, {"receipt": receipt_file()}, format="multipart")
     elif method == "get":

@@ -132,7 +132,7 @@ class FaultRun:
                                                        monthly_budget=per_cc.quantize(Decimal("0.01")))
                              for i in range(5)]
         category = Category.objects.create(organization=org, code="travel", name="Travel")
-        today = dt.date.today()
+        today = org.today()
         now = dt.datetime.now(dt.UTC)
         rows = [Expense(organization=org, employee=employees[i % 10], cost_center=self.cost_centers[i % 5],
                         category=category, amount=Decimal("10.00"), merchant="fault", incurred_on=today,

@@ -11,7 +11,7 @@ from expenses.tests.factories import make_team
 from organizations.tests.factories import CategoryFactory
 from tests.api.scenario import deliver_all
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def test_dashboard_stacks_approved_spend_by_category_from_the_read_model(client):

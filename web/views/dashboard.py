@@ -105,7 +105,7 @@ def _nice_ceiling(value: Decimal) -> Decimal:
 def dashboard(request, membership):
     month = request.GET.get("month", "")
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        month = dt.date.today().strftime("%Y-%m")
+        month = membership.organization.today().strftime("%Y-%m")
     rows = queries.expense_summary_by_month(membership.organization_id, month)
     budgets = queries.budget_usage(membership, month)
     trend_months, trend_rows = queries.spend_trend(membership.organization_id, month)
