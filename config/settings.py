@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "axes",  # the one lock-out for every way in (core/lockout.py)
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "accounting",
     "notifications",
     "audit",
+    "access",
     "observability",
     "webhooks",
 ]
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out log-in (any of them: web, admin, token) into core.lockout.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # --- Observability (README: Observability) ----------------------------------------------------------
@@ -239,6 +243,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# django-axes (core/lockout.py): its backend refuses a locked-out account or address before the
+# password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "core.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = "core.lockout.failure_limit"
+AXES_COOLOFF_TIME = "core.lockout.window"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lock-out are refused and not counted: the end shown to the user holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful log-in; failures are what we need
+AXES_VERBOSE = False
+# Addresses or networks of our reverse proxies. Only a request whose direct peer is one of them has
+# its X-Forwarded-For (and, in production, X-Forwarded-Proto) believed (core/client_ip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -386,7 +410,9 @@ LOGGING = {
 
 # --- Production hardening (what `check --deploy` asks for) --------------------------------------
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXIES:
+        # Only behind our proxy: a client talking to us directly could otherwise claim https.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     REIMBURSEMENT_PAID = "reimbursement_paid", "Your reimbursement was paid"
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
     APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
+    ACCOUNT_LOCKED = "account_locked", "Your account was locked after failed log-ins"
 
 
 class Notification(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from access.events import AccountLockedOut
 from accounting.events import ReimbursementPaid
 from events.events import DeliveryDead
 from events.registry import subscriber
@@ -92,3 +93,15 @@ def webhook_endpoint_disabled(event: WebhookEndpointDisabled, envelope) -> None:
            body=f"{event.reason}. Fix the receiver, enable the endpoint again and re-send what it missed.",
            link=f"/webhooks/{event.endpoint_id}/", organization_id=envelope.organization_id,
            source_event_id=envelope.event_id)
+
+
+@subscriber("account.locked_out", name="notifications.account_locked_out")
+def account_locked_out(event: AccountLockedOut, envelope) -> None:
+    """Tells the account's owner (in the app and by mail) that their log-in is locked, until
+    when, and from which address the failures came: if it was not them, someone guesses."""
+    notify(user_ids=[event.user_id], kind=Kind.ACCOUNT_LOCKED,
+           title=f"Your log-in is locked until {event.locked_until:%Y-%m-%d %H:%M %Z}",
+           body=f"{event.failures} failed log-in attempts from {event.ip_address or 'an unknown address'} "
+                f"({event.path}). If that was not you, tell your administrator and change your password "
+                "once the lock-out ends.",
+           link="/", organization_id=envelope.organization_id, source_event_id=envelope.event_id)
