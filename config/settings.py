@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "config.errors.ProductErrorPages",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "events.middleware.CorrelationIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -180,10 +181,6 @@ OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAY
 OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
-
-# Switches that exist only for the benchmarks (bench/): never set them in production.
-BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
-BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
 
 # --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
 WEBHOOK_QUEUE = "webhooks"

@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
+handler403 = "config.errors.permission_denied"
 handler404 = "config.errors.not_found"
 handler500 = "config.errors.server_error"

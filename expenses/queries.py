@@ -50,7 +50,8 @@ def _reports_of(manager: Membership) -> RawSQL:
 
 
 def my_expenses(membership: Membership) -> QuerySet[Expense]:
-    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-created_at")
+    """The caller's own expenses, newest date first (then newest created)."""
+    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-incurred_on", "-created_at")
 
 
 def _approved_in_month() -> Subquery:
@@ -153,7 +154,7 @@ def budget_usage(membership: Membership, month: str) -> list[dict]:
              .values("cost_center_id").annotate(total=Sum("approved_total"))}
     rows = []
     for cc in cost_centers_for(membership):
-        used = spent.get(cc.pk, Decimal("0"))
+        used = spent.get(cc.pk, Decimal("0.00"))
         rows.append({"cost_center": cc, "budget": cc.monthly_budget, "used": used, "left": cc.monthly_budget - used,
                      "percent": int(used * 100 / cc.monthly_budget) if cc.monthly_budget else 0})
     return rows

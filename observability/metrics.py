@@ -134,7 +134,7 @@ class QueueCollector(Collector):
         self.queues = queues
 
     def collect(self):
-        from events.delivery import broker_queue_length
+        from events.sending import broker_queue_length
 
         family = GaugeMetricFamily("celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue_name"])
         for queue in self.queues:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
-from events.bus import publish
+from events.publishing import publish
 
 from . import secrets
 from .events import WebhookEndpointDisabled, WebhookTestRequested

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from events.bus import publish
-from events.delivery import run_delivery
 from events.models import Delivery
+from events.publishing import publish
+from events.running import run_delivery
 from expenses.models import MonthlySpend
 from expenses.queries import months_ending
 from expenses.tests.factories import make_team

@@ -12,9 +12,9 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from events.bus import publish
 from events.context import TraceContext, tracing
 from events.models import Delivery
+from events.publishing import publish
 from tests.support.processes import wait_until
 from tests.support.subscribers import Pinged
 

@@ -12,8 +12,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from events.bus import publish
 from events.models import Delivery, DeliveryStatus
+from events.publishing import publish
 from tests.support.processes import wait_until
 from tests.support.subscribers import Pinged
 

@@ -27,7 +27,8 @@ def spend_chart(budgets: list[dict], rows: list) -> dict:
     spend stacked by category on it. All numbers are computed here so the SVG template only
     places shapes (no inline script, nothing for the CSP to refuse)."""
     categories = sorted({row.category_name for row in rows if row.approved_total})
-    colour = {name: i % PALETTE_SIZE for i, name in enumerate(categories)}
+    # A category keeps its colour from month to month: it follows the category, not its rank.
+    colour = {row.category_name: category_colour(row.category_id) for row in rows}
     by_cost_center: dict[str, list] = defaultdict(list)
     for row in rows:
         if row.approved_total:
@@ -99,6 +100,10 @@ def _nice_ceiling(value: Decimal) -> Decimal:
         if value <= power * step:
             return power * step
     return power * 10
+
+
+def category_colour(category_id: int) -> int:
+    return category_id % PALETTE_SIZE
 
 
 @member_required(*APPROVERS)

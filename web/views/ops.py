@@ -7,7 +7,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from events import delivery as bus
+from events import replaying
+from events.models import DeliveryStatus
 from events.queries import catalogue, dead_letters, status_counts
 from observability.queries import DAY, HOUR, outbox_history
 from organizations.models import Role
@@ -58,8 +59,9 @@ def operations(request, membership):
 @member_required(Role.ADMIN)
 def replay(request, membership):
     ids = [int(i) for i in request.POST.getlist("delivery") if i.isdigit() and len(i) < 18]
-    scope = bus.deliveries_matching(ids=ids or None, status="dead").filter(organization_id=membership.organization_id)
-    count = bus.replay(scope)
+    scope = replaying.deliveries_matching(ids=ids or None, status=DeliveryStatus.DEAD).filter(
+        organization_id=membership.organization_id)
+    count = replaying.replay(scope)
     messages.success(request, f"{count} deliveries replayed.")
     return redirect("operations")
 
