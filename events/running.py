@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from core.after_commit import send_on_commit
 
-from . import sql
+from . import instruments, spans, sql
 from .context import TraceContext, tracing
 from .envelope import Envelope
 from .events import DeliveryDead
@@ -102,6 +102,14 @@ def run_delivery(delivery_id: int, *, worker: str | None = None) -> str:
         return _why_not_claimed(delivery_id, now)
     attempt_id, subscriber_name, *event_columns = claimed
     row = _event_row(event_columns)
+    with spans.delivery_span(subscriber_name, delivery_id, row.origin):
+        outcome = _handle(delivery_id, token, attempt_id, subscriber_name, row)
+    instruments.attempt_finished(subscriber_name, outcome, row.occurred_at)
+    return outcome
+
+
+def _handle(delivery_id: int, token: uuid.UUID, attempt_id: int, subscriber_name: str, row: Event) -> str:
+    """The claimed delivery's handler and "done" in one transaction, or its failure recorded."""
     sub = get_subscriber(subscriber_name)
     ctx = TraceContext(correlation_id=row.correlation_id, causation_id=row.id, delivery_id=delivery_id)
     try:
