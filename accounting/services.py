@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
 
 from .events import PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid

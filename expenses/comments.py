@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Membership
 
 from . import errors

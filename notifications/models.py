@@ -18,6 +18,7 @@ class Kind(models.TextChoices):
     EXPENSE_RETURNED = "expense_returned", "Your expense was returned with a question"
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
     APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
+    ACCOUNT_LOCKED = "account_locked", "Your account was locked after failed log-ins"
 
 
 class Notification(models.Model):

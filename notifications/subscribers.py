@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from access.events import AccountLockedOut
 from accounting.events import ReimbursementPaid
 from events.events import DeliveryDead
 from events.registry import subscriber
@@ -15,6 +16,7 @@ from expenses.events import (
 )
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
+from webhooks.events import WebhookEndpointDisabled
 
 from .digest import wants_digest
 from .models import Kind
@@ -109,3 +111,25 @@ def delivery_dead(event: DeliveryDead, envelope) -> None:
            body=f"{event.error}\nReplay it once the cause is fixed.",
            link=f"/admin/events/delivery/{event.delivery_id}/change/", organization_id=envelope.organization_id,
            source_event_id=envelope.event_id)
+
+
+@subscriber("webhook.endpoint_disabled", name="notifications.webhook_endpoint_disabled")
+def webhook_endpoint_disabled(event: WebhookEndpointDisabled, envelope) -> None:
+    """Tells the organisation's admins that the system disabled a webhook endpoint, and why."""
+    admins = [m.user_id for m in members_with_role(envelope.organization_id, Role.ADMIN)]
+    notify(user_ids=admins, kind=Kind.DELIVERY_DEAD, title=f"Webhook endpoint disabled: {event.url}"[:200],
+           body=f"{event.reason}. Fix the receiver, enable the endpoint again and re-send what it missed.",
+           link=f"/webhooks/{event.endpoint_id}/", organization_id=envelope.organization_id,
+           source_event_id=envelope.event_id)
+
+
+@subscriber("account.locked_out", name="notifications.account_locked_out")
+def account_locked_out(event: AccountLockedOut, envelope) -> None:
+    """Tells the account's owner (in the app and by mail) that their log-in is locked, until
+    when, and from which address the failures came: if it was not them, someone guesses."""
+    notify(user_ids=[event.user_id], kind=Kind.ACCOUNT_LOCKED,
+           title=f"Your log-in is locked until {event.locked_until:%Y-%m-%d %H:%M %Z}",
+           body=f"{event.failures} failed log-in attempts from {event.ip_address or 'an unknown address'} "
+                f"({event.path}). If that was not you, tell your administrator and change your password "
+                "once the lock-out ends.",
+           link="/", organization_id=envelope.organization_id, source_event_id=envelope.event_id)

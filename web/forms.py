@@ -18,7 +18,7 @@ class ExpenseForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     receipt = forms.FileField(required=False, help_text="PDF, PNG, JPEG or WebP, up to 10 MB",
                               widget=forms.FileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
-    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    version = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
 
     def __init__(self, *args, membership, require_version: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,7 +12,7 @@ from expenses.models import Approval, Comment, Expense, MonthlySpend
 from expenses.tests.factories import make_team
 from organizations.models import Role
 from organizations.tests.factories import MembershipFactory
-from tests.api.scenario import deliver_all
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_return_sends_it_back_as_a_draft_with_the_question_and_the_employee_resu
     services.expense_approve(actor=team.manager, expense_id=expense.pk)  # finance is next
 
     comments.expense_return(actor=team.finance, expense_id=expense.pk, reason="Which project?")
-    deliver_all()
+    run_deliveries()
 
     expense.refresh_from_db()
     assert (expense.state, expense.submitted_at, expense.approvals.count()) == ("draft", None, 0)

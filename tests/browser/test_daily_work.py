@@ -23,14 +23,14 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 FOCUSED_ID = "document.activeElement && document.activeElement.id"
 
 
-def _yesterday() -> str:
-    return (dt.date.today() - dt.timedelta(days=1)).isoformat()
+def _yesterday(team) -> str:
+    return (team.org.today() - dt.timedelta(days=1)).isoformat()
 
 
 def _fill_expense(page, team, *, merchant="Taxi Berlin", amount="37.20", receipt=True):
     page.fill("#id_merchant", merchant)
     page.fill("#id_amount", amount)
-    page.fill("#id_incurred_on", _yesterday())
+    page.fill("#id_incurred_on", _yesterday(team))
     page.select_option("#id_cost_center_id", str(team.cost_center.pk))
     page.select_option("#id_category_id", str(team.category.pk))
     if receipt:

@@ -21,7 +21,7 @@ def fill_expense(page, team, amount: str, *, days_ago: int = 1) -> None:
     page.goto("/expenses/new/")
     page.fill("#id_merchant", "Taxi Berlin")
     page.fill("#id_amount", amount)
-    page.fill("#id_incurred_on", (dt.date.today() - dt.timedelta(days=days_ago)).isoformat())
+    page.fill("#id_incurred_on", (team.org.today() - dt.timedelta(days=days_ago)).isoformat())
     page.select_option("#id_cost_center_id", str(team.cost_center.pk))
     page.select_option("#id_category_id", str(team.category.pk))
 
@@ -113,7 +113,7 @@ def test_a_manager_names_a_delegate_who_approves_on_their_behalf(login):
     offered = manager.locator("#delegate option").evaluate_all("options => options.map(o => o.value)")
     assert str(team.colleague.pk) not in offered and str(team.finance.pk) in offered  # approvers only
     manager.select_option("#delegate", str(stand_in.pk))
-    manager.fill("#ends-on", (dt.date.today() + dt.timedelta(days=5)).isoformat())
+    manager.fill("#ends-on", (team.org.today() + dt.timedelta(days=5)).isoformat())
     manager.click("#my-delegation button.primary")
     manager.wait_for_selector("text=Delegate named", timeout=5000)
     assert Delegation.objects.get().delegate_id == stand_in.pk

@@ -18,7 +18,7 @@ from expenses.models import Expense
 from expenses.queries import SummaryRow
 from expenses.tests.factories import PNG, make_team
 from notifications.models import Kind, Notification
-from tests.api.scenario import deliver_all
+from tests.support.deliveries import run_deliveries
 from web.views.dashboard import spend_chart
 
 pytestmark = pytest.mark.django_db
@@ -90,10 +90,10 @@ def test_the_paid_notice_names_the_expense():
     team = make_team()
     expense = team.expense(submit=True, merchant="Hotel Adlon")
     services.expense_approve(actor=team.manager, expense_id=expense.pk)
-    deliver_all()
+    run_deliveries()
     batch = accounting.payout_run(organization=team.org)
     accounting.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
-    deliver_all()
+    run_deliveries()
     notice = Notification.objects.get(kind=Kind.REIMBURSEMENT_PAID, recipient=team.employee.user)
     assert notice.title == f"Paid: 40.00 EUR reimbursed for Hotel Adlon ({expense.incurred_on})"
 

@@ -77,7 +77,7 @@ def delegation_open(s):
     return Delegation.objects.get(pk=s.delegation.pk).ended_at is None
 
 
-IN_A_WEEK = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+IN_A_WEEK = "in a week"  # from the organisation's today, when the page is posted
 
 
 # (url name, method, url kwarg -> scenario object, POST body, {role: status} in the own organisation,
@@ -180,7 +180,8 @@ def test_page_authorization(client, scenarios, page, role, org):
     if body and "ids" in body:
         body = {**body, "ids": str(target.submitted.pk)}
     if body and "delegate_id" in body:  # a member of the caller's own organisation
-        body = {**body, "delegate_id": str(mine.team.colleague.pk)}
+        body = {**body, "delegate_id": str(mine.team.colleague.pk),
+                "ends_on": (mine.team.org.today() + dt.timedelta(days=7)).isoformat()}
     if role != "anonymous":
         client.force_login(mine.member(role).user)
     if name == "expense-receipt":  # the scenarios' files were written under another test's MEDIA_ROOT

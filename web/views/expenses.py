@@ -34,6 +34,7 @@ EFFECT_LABELS = {
     "notifications.expense_returned": "Employee asked",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
+    "webhooks.enqueue": "Webhooks queued",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
 DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")

@@ -78,11 +78,11 @@ def delegation_page(request, membership):
                                             role__in=(Role.MANAGER, Role.FINANCE, Role.ADMIN))
                   .exclude(pk=membership.pk).select_related("user").order_by("user__username"))
     held = (Delegation.objects.filter(delegate=membership, ended_at__isnull=True,
-                                      ends_on__gte=policy.org_today(membership.organization))
+                                      ends_on__gte=membership.organization.today())
             .select_related("delegator__user"))
     return render(request, "policy/delegation.html", {
         "current": current, "candidates": candidates, "held": held, "can_delegate": membership.role in MANAGERS,
-        "today": policy.org_today(membership.organization)})
+        "today": membership.organization.today()})
 
 
 @require_POST
