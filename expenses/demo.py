@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import struct
+import zlib
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -18,8 +20,26 @@ from . import delegation, policy, services
 DEMO_PASSWORD = "outlay-demo"  # noqa: S105 - demo data only; seed_demo refuses production mode
 CATEGORIES = [("travel", "Travel"), ("meals", "Meals"), ("lodging", "Lodging"), ("software", "Software"),
               ("office", "Office supplies")]
-# A tiny valid PNG, so demo receipts pass the content check.
-RECEIPT = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+def _receipt_png(width: int = 120, height: int = 160) -> bytes:
+    """A small drawable PNG that looks like a till slip (grey lines on paper), so the receipt
+    preview shows something; each demo expense appends its own bytes after IEND (ignored by
+    image readers) to keep the files distinct."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = []
+    for y in range(height):
+        ink = y % 14 in (6, 7) and 10 < y < height - 10
+        line = b"".join(b"\x70\x70\x70" if ink and 12 < x < width - (40 if y % 28 < 14 else 12) else b"\xfa\xf7\xf0"
+                        for x in range(width))
+        rows.append(b"\x00" + line)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
+# A valid PNG, so demo receipts pass the content check and draw in the preview.
+RECEIPT = _receipt_png()
 
 
 def _user(username: str, first: str, last: str, *, superuser: bool = False):

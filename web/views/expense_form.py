@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, NotFound
-from expenses import services
+from expenses import queries, services
 from expenses.errors import PossibleDuplicate
 from expenses.models import ExpenseState
 from web import pending_receipts
@@ -38,6 +38,13 @@ ERROR_FIELDS = {"invalid_amount": "amount", "amount_too_large": "amount", "futur
                 "too_old": "incurred_on", "receipt_required": "receipt", "invalid_receipt": "receipt",
                 "category_amount_exceeded": "amount", "category_receipt_required": "receipt",
                 "category_too_old": "incurred_on"}
+
+
+def _with_visibility(membership, twins: list[dict]) -> list[dict]:
+    """Each look-alike marked with whether the caller may open it (a link only where it works)."""
+    ids = [t["id"] for t in twins]
+    visible = {str(pk) for pk in queries.visible_expenses(membership).filter(pk__in=ids).values_list("pk", flat=True)}
+    return [{**twin, "visible": twin["id"] in visible} for twin in twins]
 
 
 def _save(request, membership, form, expense, receipt):
@@ -73,7 +80,7 @@ def _form_page(request, membership, expense=None):
             try:
                 saved = _save(request, membership, form, expense, receipt)
             except PossibleDuplicate as warning:
-                twins = warning.details.get("twins", [])
+                twins = _with_visibility(membership, warning.details.get("twins", []))
             except NotFound:
                 raise Http404("No such expense.") from None
             except DomainError as error:
