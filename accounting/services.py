@@ -136,7 +136,8 @@ def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
                         source_event_id=event_id,
-                        lines=[Line(expense_account, debit=event.amount), Line(payable, credit=event.amount)])
+                        lines=[Line(expense_account, debit=event.booked_amount),
+                               Line(payable, credit=event.booked_amount)])
 
 
 def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | None:
@@ -160,7 +161,7 @@ def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
     return Reimbursement.objects.create(
         organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
         employee_user_id=event.employee_user_id, payee_name=event.employee_name,
-        payee_email=event.employee_email, amount=event.amount, currency=event.currency,
+        payee_email=event.employee_email, amount=event.booked_amount, currency=event.booked_currency,
         source_event_id=event_id)
 
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "core",
     "organizations",
     "events",
+    "money",
     "expenses",
     "accounting",
     "notifications",
@@ -165,6 +166,10 @@ OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
+# Daily reference rates (ECB daily XML) fetched by beat; empty: no fetching (import_rates and finance still work).
+EXCHANGE_RATES_URL = os.environ.get("EXCHANGE_RATES_URL", "")
+EXCHANGE_RATES_FETCH_SECONDS = float(os.environ.get("EXCHANGE_RATES_FETCH_SECONDS", "3600"))
+EXCHANGE_RATES_TIMEOUT_SECONDS = float(os.environ.get("EXCHANGE_RATES_TIMEOUT_SECONDS", "10"))
 
 # Switches that exist only for the benchmarks (bench/): never set them in production.
 BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
@@ -182,6 +187,10 @@ CELERY_BEAT_SCHEDULE = {
     # Checks every five minutes whose digest is due (local time past APPROVER_DIGEST_HOUR, none sent today).
     "approver-digests": {"task": "notifications.send_approver_digests", "schedule": 300.0},
 }
+if EXCHANGE_RATES_URL:
+    # Hourly by default: the ECB publishes once a working day (about 16:00 CET); a fetch is idempotent.
+    CELERY_BEAT_SCHEDULE["fetch-exchange-rates"] = {"task": "money.fetch_rates",
+                                                    "schedule": EXCHANGE_RATES_FETCH_SECONDS}
 
 CHANNEL_LAYERS = {
     "default": {

@@ -57,7 +57,7 @@ def _approved_in_month() -> Subquery:
     spent = (Expense.objects.filter(cost_center_id=OuterRef("cost_center_id"), state=ExpenseState.APPROVED)
              .annotate(y=ExtractYear("incurred_on"), m=ExtractMonth("incurred_on"))
              .filter(y=ExtractYear(OuterRef("incurred_on")), m=ExtractMonth(OuterRef("incurred_on")))
-             .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+             .values("cost_center_id").annotate(total=Sum("org_amount")).values("total"))
     return Subquery(spent, output_field=DecimalField(max_digits=14, decimal_places=2))
 
 

@@ -10,7 +10,9 @@ class ExpenseForm(forms.Form):
     the form and the API refuse exactly the same things with the same messages."""
 
     merchant = forms.CharField(max_length=200)
-    amount = forms.CharField(max_length=32, help_text="In your organisation's currency, e.g. 12.50")
+    amount = forms.CharField(max_length=32, help_text="As on the receipt, e.g. 12.50")
+    currency = forms.CharField(max_length=3, help_text="ISO 4217 code as on the receipt (EUR, USD, JPY, ...); "
+                                                       "converted at the rate of the date")
     incurred_on = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
     cost_center_id = forms.TypedChoiceField(label="Cost centre", coerce=int)
     category_id = forms.TypedChoiceField(label="Category", coerce=int)
@@ -22,4 +24,5 @@ class ExpenseForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
+        self.fields["currency"].initial = membership.organization.currency
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounting.queries import reimbursement_states
+from core.currencies import plain
 from core.errors import DomainError, NotFound
 from events.queries import timeline
 from expenses import queries, services
@@ -84,7 +85,8 @@ def expense_edit(request, membership, expense_id):
     expense = _detail(membership, expense_id)
     if expense.employee_id != membership.pk or expense.state != ExpenseState.DRAFT:
         raise PermissionDenied("Only your own drafts can be edited.")
-    initial = {"merchant": expense.merchant, "amount": expense.amount, "incurred_on": expense.incurred_on,
+    initial = {"merchant": expense.merchant, "amount": plain(expense.amount, expense.currency),
+               "currency": expense.currency, "incurred_on": expense.incurred_on,
                "cost_center_id": expense.cost_center_id, "category_id": expense.category_id,
                "description": expense.description}
     form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership, initial=initial)
