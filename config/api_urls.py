@@ -10,6 +10,7 @@ from core.auth_api import TokenApi
 from events import api as events
 from expenses import api as expenses
 from expenses import policy_api
+from money import api as money
 from notifications import api as notifications
 
 urlpatterns = [
@@ -30,6 +31,9 @@ urlpatterns = [
     path("policy/category-rules/<int:category_id>/", policy_api.CategoryRuleApi.as_view(), name="api-category-rule"),
     path("delegations/", policy_api.DelegationListApi.as_view(), name="api-delegations"),
     path("delegations/<int:delegation_id>/end/", policy_api.DelegationEndApi.as_view(), name="api-delegation-end"),
+    path("exchange-rates/", money.ExchangeRateListCreateApi.as_view(), name="api-exchange-rates"),
+    path("members/<int:membership_id>/bank-details/", money.BankDetailsApi.as_view(), name="api-bank-details"),
+    path("organization/debtor-account/", money.DebtorAccountApi.as_view(), name="api-debtor-account"),
     path("reimbursements/", accounting.ReimbursementListApi.as_view(), name="api-reimbursements"),
     path("reimbursements/<uuid:reimbursement_id>/fail/", accounting.ReimbursementFailApi.as_view(),
          name="api-reimbursement-fail"),

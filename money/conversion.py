@@ -3,8 +3,10 @@
 The rate is the reference rate of that day or, when the day has none (a weekend, a holiday),
 of the latest earlier day within ``LOOKBACK_DAYS``; an organisation's own rate for a day wins
 over the reference rate of that day. Reference rates are quoted against the base (EUR), so a
-pair without the base goes through it: USD -> GBP = (EUR -> GBP) / (EUR -> USD), both legs of
-the same day. The rate used is kept to ``RATE_DECIMALS`` decimals (half up) and the converted
+pair without the base goes through it: USD -> GBP = (EUR -> GBP) / (EUR -> USD), each leg the
+latest within the window (reference legs are published together, so they share their day; a
+leg finance set may be of a later day) and ``rate_date`` the earlier of the two. The rate used
+is kept to ``RATE_DECIMALS`` decimals (half up) and the converted
 amount is the amount times that rate, rounded half up once to the organisation currency's minor
 unit: anyone can recompute ``org_amount`` from the stored ``amount`` and ``exchange_rate``.
 """
@@ -50,22 +52,18 @@ def describe(amount, currency, org_amount, org_currency, rate, rate_date) -> str
             f"at {format_rate(rate)} on {rate_date.isoformat()}")
 
 
-def _legs(organization_id: int | None, quotes: set[str], on: dt.date) -> tuple[dt.date, dict[str, tuple]] | None:
-    """The latest day in the look-back window that has a rate for every quote: (day, {quote:
-    (rate, source)}), the organisation's own rate preferred on a day that has both."""
+def _legs(organization_id: int | None, quotes: set[str], on: dt.date) -> dict[str, tuple] | None:
+    """For each quote its latest rate in the look-back window: {quote: (rate, day, source)}, the
+    organisation's own rate preferred on a day that has both; None when a quote has none."""
     rows = (ExchangeRate.objects
             .filter(Q(organization__isnull=True) | Q(organization_id=organization_id), base=BASE_CURRENCY,
                     quote__in=quotes, date__lte=on, date__gte=on - dt.timedelta(days=LOOKBACK_DAYS))
-            .values_list("date", "quote", "rate", "source", "organization_id"))
-    days: dict[dt.date, dict[str, tuple]] = {}
-    for day, quote, rate, source, org in rows:
-        legs = days.setdefault(day, {})
-        if quote not in legs or org is not None:
-            legs[quote] = (rate, source)
-    for day in sorted(days, reverse=True):
-        if set(days[day]) >= quotes:
-            return day, days[day]
-    return None
+            .order_by("quote", "-date", "organization_id")  # NULLS LAST: the organisation's row first
+            .values_list("quote", "rate", "date", "source"))
+    legs: dict[str, tuple] = {}
+    for quote, rate, day, source in rows:
+        legs.setdefault(quote, (rate, day, source))
+    return legs if set(legs) == quotes else None
 
 
 def rate_between(*, currency: str, org_currency: str, on: dt.date,
@@ -80,11 +78,12 @@ def rate_between(*, currency: str, org_currency: str, on: dt.date,
         raise ExchangeRateMissing(
             f"No {currency}/{org_currency} exchange rate for {on.isoformat()} or the {LOOKBACK_DAYS} days before.",
             details={"currency": currency, "org_currency": org_currency, "date": on.isoformat()})
-    day, legs = found
+    legs = found
     into = legs[org_currency][0] if org_currency != BASE_CURRENCY else Decimal(1)
     out_of = legs[currency][0] if currency != BASE_CURRENCY else Decimal(1)
     rate = (into / out_of).quantize(Decimal(1).scaleb(-RATE_DECIMALS), rounding=ROUND_HALF_UP)
-    source = RateSource.MANUAL if any(src == RateSource.MANUAL for _, src in legs.values()) else RateSource.ECB
+    day = min(day for _, day, _ in legs.values())
+    source = RateSource.MANUAL if any(src == RateSource.MANUAL for _, _, src in legs.values()) else RateSource.ECB
     return rate, day, str(source)
 
 

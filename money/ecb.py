@@ -64,9 +64,8 @@ def parse_hist_csv(text: str) -> list[ReferenceRate]:
     if not rows or not rows[0] or rows[0][0].strip() != "Date":
         raise RatesFileInvalid("Not an ECB eurofxref-hist CSV: the first column must be Date.")
     header = rows[0][1:]
-    while header and not header[-1].strip():
-        header.pop()  # the trailing comma
-    codes = [_code(c, "header") for c in header]
+    trailing = bool(header) and not header[-1].strip()  # the ECB ends every line with a comma
+    codes = [_code(c, "header") for c in (header[:-1] if trailing else header)]
     if not codes:
         raise RatesFileInvalid("The file names no currency.")
     rates: list[ReferenceRate] = []
@@ -74,13 +73,15 @@ def parse_hist_csv(text: str) -> list[ReferenceRate]:
         if not any(cell.strip() for cell in row):
             continue
         cells = row[1:]
-        while len(cells) > len(codes) and not cells[-1].strip():
-            cells.pop()
+        if trailing:
+            if not cells or cells[-1].strip():
+                raise RatesFileInvalid(f"line {number}: {len(cells)} cells for {len(codes)} currencies.")
+            cells = cells[:-1]
         if len(cells) != len(codes):
             raise RatesFileInvalid(f"line {number}: {len(cells)} rates for {len(codes)} currencies.")
         day = _date(row[0], f"line {number}")
         for code, cell in zip(codes, cells, strict=True):
-            if cell.strip() in ("N/A", ""):
+            if cell.strip() == "N/A":
                 continue
             rates.append(ReferenceRate(date=day, quote=code, rate=_rate(cell, f"line {number} {code}")))
     return rates

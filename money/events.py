@@ -49,3 +49,18 @@ class BankDetailsChanged(DomainEvent):
     iban_masked: str
     previous_iban_masked: str
     changed_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DebtorAccountChanged(DomainEvent):
+    """Finance changed the organisation's own account, the debtor of its payment files (masked)."""
+
+    type: ClassVar[str] = "debtor_account.changed"
+    aggregate_type: ClassVar[str] = "organization"
+    aggregate_field: ClassVar[str] = "organization_id"
+
+    organization_id: int
+    debtor_name: str
+    iban_masked: str
+    previous_iban_masked: str
+    changed_by_name: str

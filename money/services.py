@@ -17,12 +17,12 @@ from django.utils import timezone
 from core.currencies import is_active
 from core.errors import PermissionDenied, ValidationFailed
 from events.bus import publish
-from organizations.models import Membership, Role
+from organizations.models import Membership, Organization, Role
 
 from . import ecb
 from .bank import clean_bank_details, mask_iban
 from .errors import InvalidCurrency, InvalidRate, MemberNotFound, RatesFileInvalid
-from .events import BankDetailsChanged, ExchangeRateSet
+from .events import BankDetailsChanged, DebtorAccountChanged, ExchangeRateSet
 from .models import BASE_CURRENCY, BankAccount, ExchangeRate, RateSource
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,11 @@ def _clean_rate(value: Any) -> Decimal:
     return rate
 
 
+def _trimmed(rate: Decimal) -> Decimal:
+    """A stored rate (10 decimal places) as it was given: 0.3412000000 -> 0.3412."""
+    return rate.quantize(Decimal(1)) if rate == rate.to_integral_value() else rate.normalize()
+
+
 @transaction.atomic
 def exchange_rate_set(*, actor: Membership, quote: str, on: dt.date, rate: Any, reason: str) -> ExchangeRate:
     """Finance sets the organisation's own rate of a day, 1 EUR = ``rate`` ``quote`` (for a
@@ -127,12 +132,13 @@ def exchange_rate_set(*, actor: Membership, quote: str, on: dt.date, rate: Any, 
         raise ValidationFailed("The reason is longer than 500 characters.", code="invalid", details={"field": "reason"})
     existing = (ExchangeRate.objects.select_for_update()
                 .filter(organization_id=actor.organization_id, base=BASE_CURRENCY, quote=quote, date=on).first())
-    previous = existing.rate if existing else None
+    previous = _trimmed(existing.rate) if existing else None
     row = existing or ExchangeRate(organization_id=actor.organization_id, base=BASE_CURRENCY, quote=quote, date=on)
     row.rate, row.source, row.reason, row.set_by_user_id = value, RateSource.MANUAL, reason, actor.user_id
     row.save()
     reference = (ExchangeRate.objects.filter(organization__isnull=True, base=BASE_CURRENCY, quote=quote, date=on)
                  .values_list("rate", flat=True).first())
+    reference = _trimmed(reference) if reference is not None else None
     publish(ExchangeRateSet(exchange_rate_id=row.pk, organization_id=actor.organization_id, base=BASE_CURRENCY,
                             quote=quote, date=on, rate=value, previous_rate=previous, reference_rate=reference,
                             reason=reason, set_by_name=actor.display_name),
@@ -142,7 +148,8 @@ def exchange_rate_set(*, actor: Membership, quote: str, on: dt.date, rate: Any, 
 
 # --- bank details -------------------------------------------------------------------------------
 
-def _member(actor: Membership, membership_id: Any) -> Membership:
+def member_of(actor: Membership, membership_id: Any) -> Membership:
+    """A member of the actor's organisation (``not_found`` for anyone else)."""
     try:
         return (Membership.objects.select_related("user")
                 .get(pk=int(membership_id), organization_id=actor.organization_id))
@@ -161,7 +168,7 @@ def bank_details_set(*, actor: Membership, membership_id: Any, holder: str, iban
     schwifty (``invalid_bank_details``); publishes ``bank_details.changed`` with the masked IBAN
     only (the employee is notified, the audit trail records the change, a payout batch within
     24 hours flags the payee). Saving the same details again changes and publishes nothing."""
-    member = _member(actor, membership_id)
+    member = member_of(actor, membership_id)
     if not may_see_bank_details(actor, member):
         raise PermissionDenied("Only the member themselves or finance can change bank details.")
     clean = clean_bank_details(holder=holder, iban=iban, bic=bic)
@@ -181,3 +188,25 @@ def bank_details_set(*, actor: Membership, membership_id: Any, holder: str, iban
             organization_id=member.organization_id, actor_id=actor.user_id)
     logger.info("bank details of member %s changed by user %s", member.pk, actor.user_id)
     return account
+
+
+@transaction.atomic
+def debtor_account_set(*, actor: Membership, name: str, iban: str, bic: str = "") -> Organization:
+    """Finance sets the organisation's own account (the debtor of its SEPA files); all three
+    empty clears it. Checked with schwifty like any bank details; publishes
+    ``debtor_account.changed`` with the masked IBAN (audited)."""
+    _require_finance(actor)
+    org = Organization.objects.select_for_update().get(pk=actor.organization_id)
+    if not (name or iban or bic):
+        clean_name, clean_iban, clean_bic = "", "", ""
+    else:
+        clean = clean_bank_details(holder=name, iban=iban, bic=bic)
+        clean_name, clean_iban, clean_bic = clean.holder, clean.iban, clean.bic
+    previous = mask_iban(org.debtor_iban) if org.debtor_iban else ""
+    org.debtor_name, org.debtor_iban, org.debtor_bic = clean_name, clean_iban, clean_bic
+    org.save(update_fields=["debtor_name", "debtor_iban", "debtor_bic"])
+    publish(DebtorAccountChanged(organization_id=org.pk, debtor_name=clean_name,
+                                 iban_masked=mask_iban(clean_iban) if clean_iban else "",
+                                 previous_iban_masked=previous, changed_by_name=actor.display_name),
+            organization_id=org.pk, actor_id=actor.user_id)
+    return org

@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     REIMBURSEMENT_PAID = "reimbursement_paid", "Your reimbursement was paid"
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
     APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
+    BANK_DETAILS_CHANGED = "bank_details_changed", "Your bank details were changed"
 
 
 class Notification(models.Model):

@@ -6,6 +6,7 @@ from accounting.events import ReimbursementPaid
 from events.events import DeliveryDead
 from events.registry import subscriber
 from expenses.events import ExpenseApprovalRecorded, ExpenseApproved, ExpenseRejected, ExpenseSubmitted
+from money.events import BankDetailsChanged
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
 
@@ -85,3 +86,16 @@ def delivery_dead(event: DeliveryDead, envelope) -> None:
            body=f"{event.error}\nReplay it once the cause is fixed.",
            link=f"/admin/events/delivery/{event.delivery_id}/change/", organization_id=envelope.organization_id,
            source_event_id=envelope.event_id)
+
+
+@subscriber("bank_details.changed", name="notifications.bank_details_changed")
+def bank_details_changed(event: BankDetailsChanged, envelope) -> None:
+    """Tells the employee their bank details changed, whoever changed them: an unexpected change
+    is the classic sign of payout fraud, and the employee is the one who knows."""
+    by = "you" if event.changed_by_user_id == event.employee_user_id else event.changed_by_name
+    before = f" (before: {event.previous_iban_masked})" if event.previous_iban_masked else ""
+    notify(user_ids=[event.employee_user_id], kind=Kind.BANK_DETAILS_CHANGED,
+           title=f"Your bank details were changed to {event.iban_masked}",
+           body=f"Changed by {by} at {event.changed_at:%Y-%m-%d %H:%M} UTC{before}. If this was not you, tell "
+                "finance at once: reimbursements are paid to this account.",
+           link="/", organization_id=event.organization_id, source_event_id=envelope.event_id)
