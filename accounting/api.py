@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -16,7 +15,7 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from organizations.permissions import IsFinance, IsMember
 
-from . import queries, services
+from . import queries, sepa, services
 from .models import Account, JournalEntry, PayoutBatch, Reimbursement
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
@@ -29,15 +28,38 @@ class ReimbursementOut(serializers.ModelSerializer):
                   "failure_reason", "created_at", "paid_at"]
 
 
+class PayeeFlagOut(serializers.Serializer):
+    code = serializers.CharField(help_text="bank_details_changed_recently")
+    employee_user_id = serializers.IntegerField()
+    payee_name = serializers.CharField()
+    changed_at = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class HeldOutOut(serializers.Serializer):
+    payee_name = serializers.CharField()
+    employee_user_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+
+
 class PayoutBatchOut(serializers.ModelSerializer):
     reimbursement_count = serializers.SerializerMethodField()
+    payee_flags = PayeeFlagOut(many=True, read_only=True)
+    sepa_held_out = serializers.SerializerMethodField(help_text="Payees a SEPA file of this batch leaves out, and why.")
 
     class Meta:
         model = PayoutBatch
-        fields = ["id", "state", "total", "currency", "created_at", "confirmed_at", "reimbursement_count"]
+        fields = ["id", "state", "total", "currency", "created_at", "confirmed_at", "reimbursement_count",
+                  "payee_flags", "sepa_held_out"]
 
     def get_reimbursement_count(self, obj) -> int:
         return obj.reimbursements.count()
+
+    @extend_schema_field(HeldOutOut(many=True))
+    def get_sepa_held_out(self, obj):
+        return HeldOutOut(sepa.held_out(obj), many=True).data
 
 
 class ReasonIn(serializers.Serializer):
@@ -114,24 +136,40 @@ class PayoutRunApi(APIView):
         return Response(PayoutBatchOut(batch).data, status=201)
 
 
-def _batch(request, batch_id) -> PayoutBatch:
-    try:
-        return queries.payout_batches_for(request.membership).get(pk=batch_id)
-    except (PayoutBatch.DoesNotExist, ValueError, DjangoValidationError):
-        raise NotFound("No such payout batch.") from None
+def _file_response(payment_file) -> HttpResponse:
+    response = HttpResponse(payment_file.content, content_type=payment_file.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{payment_file.filename}"'
+    response["X-Held-Out-Count"] = str(len(payment_file.held_out))
+    return response
 
 
 class PayoutBatchFileApi(APIView):
-    """The batch's payment file (CSV) for the bank."""
+    """The batch's payment file as CSV, for banks that take no SEPA file (download audited)."""
 
     permission_classes = [IsFinance]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(401, 403, 404)})
     def get(self, request, batch_id):
-        batch = _batch(request, batch_id)
-        response = HttpResponse(batch.payment_file, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="payout-{batch.pk}.csv"'
-        return response
+        return _file_response(services.payout_batch_file(actor=request.membership, batch_id=batch_id))
+
+
+class PayoutBatchSepaApi(APIView):
+    """The batch's SEPA credit-transfer file (pain.001), validated against the official XSD; one
+    transaction per payee; regenerating it gives the same file. Payees without bank details or
+    with a non-EUR payout are held out (listed in the batch's sepa_held_out; their count in the
+    X-Held-Out-Count header). 409 debtor_account_missing until the organisation's account is set.
+    The download is audited."""
+
+    permission_classes = [IsFinance]
+
+    @extend_schema(parameters=[OpenApiParameter("version", str, enum=list(sepa.SCHEMAS), required=False,
+                                                description="pain.001 version (default pain.001.001.03)")],
+                   responses={(200, "application/xml"): OpenApiTypes.STR,
+                              **error_responses(400, 401, 403, 404, 409)})
+    def get(self, request, batch_id):
+        schema = request.query_params.get("version", sepa.DEFAULT_SCHEMA)
+        return _file_response(services.payout_batch_file(actor=request.membership, batch_id=batch_id,
+                                                         file_format="sepa", schema=schema))
 
 
 class PayoutBatchConfirmApi(APIView):

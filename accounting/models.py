@@ -100,6 +100,9 @@ class PayoutBatch(models.Model):
     total = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     payment_file = models.TextField(help_text="CSV: payee name, e-mail, amount, currency, reference.")
+    payee_flags = models.JSONField(default=list, blank=True,
+                                   help_text="For finance: payees whose bank details changed within 24 hours before "
+                                             "the batch ([{code, employee_user_id, payee_name, changed_at}]).")
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by_user_id = models.BigIntegerField(null=True, blank=True)

@@ -7,6 +7,7 @@ expense (a unique ``expense_id``): a redelivered event finds its row and does no
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from events.bus import publish
+from money.models import BankAccount
 from organizations.models import Category, Membership, Organization, Role
 
-from .events import PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
+from . import sepa
+from .events import PaymentFileDownloaded, PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
 from .models import (
     Account,
     AccountKind,
@@ -195,9 +198,66 @@ def payout_run(*, organization: Organization) -> PayoutBatch | None:
         writer.writerow([_csv_safe(r.payee_name), _csv_safe(r.payee_email), f"{r.amount:.2f}", r.currency,
                          f"OUTLAY-{str(r.pk)[:8].upper()}"])
     batch.payment_file = buffer.getvalue()
-    batch.save(update_fields=["payment_file"])
+    batch.payee_flags = _recent_bank_changes(organization, queued, batch.created_at)
+    batch.save(update_fields=["payment_file", "payee_flags"])
     Reimbursement.objects.filter(pk__in=[r.pk for r in queued]).update(state=ReimbursementState.IN_BATCH, batch=batch)
     return batch
+
+
+BANK_CHANGE_WINDOW = timezone.timedelta(hours=24)
+
+
+def _recent_bank_changes(organization: Organization, queued: list[Reimbursement], at) -> list[dict]:
+    """Payees whose bank details changed within 24 hours before the batch: a classic sign of
+    payout fraud (someone redirects a colleague's money), so finance looks before paying."""
+    changed = (BankAccount.objects.filter(membership__organization=organization,
+                                          membership__user_id__in={r.employee_user_id for r in queued},
+                                          updated_at__gte=at - BANK_CHANGE_WINDOW)
+               .values_list("membership__user_id", "updated_at"))
+    names = {r.employee_user_id: r.payee_name for r in queued}
+    return [{"code": "bank_details_changed_recently", "employee_user_id": user_id, "payee_name": names[user_id],
+             "changed_at": changed_at.isoformat(),
+             "message": f"{names[user_id]}'s bank details changed at {changed_at:%Y-%m-%d %H:%M} UTC, within 24 "
+                        "hours of this batch: confirm the change with them before paying."}
+            for user_id, changed_at in sorted(changed, key=lambda c: names[c[0]])]
+
+
+@dataclass(frozen=True)
+class PaymentFile:
+    content: bytes
+    content_type: str
+    filename: str
+    held_out: list[dict]
+
+
+@transaction.atomic
+def payout_batch_file(*, actor: Membership, batch_id, file_format: str = "csv",
+                      schema: str = sepa.DEFAULT_SCHEMA) -> PaymentFile:
+    """The batch's payment file for the bank: ``csv`` (any bank) or ``sepa`` (pain.001, validated
+    against the XSD; payees SEPA cannot pay are held out and listed). Finance only; every
+    download is recorded (``payout_batch.file_downloaded`` with the file's SHA-256, audited)."""
+    _require_finance(actor)
+    try:
+        batch = PayoutBatch.objects.select_related("organization").get(pk=batch_id,
+                                                                       organization_id=actor.organization_id)
+    except (PayoutBatch.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such payout batch.") from None
+    if file_format == "sepa":
+        built = sepa.build(batch, schema=schema)
+        held = [{"payee_name": p.name, "reason": p.held_out_reason} for p in built.held_out]
+        result = PaymentFile(content=built.xml, content_type="application/xml",
+                             filename=f"payout-{batch.pk}.{schema}.xml", held_out=held)
+        payee_count = len(built.payees)
+    else:
+        result = PaymentFile(content=batch.payment_file.encode(), content_type="text/csv; charset=utf-8",
+                             filename=f"payout-{batch.pk}.csv", held_out=[])
+        payee_count = batch.reimbursements.count()
+    publish(PaymentFileDownloaded(batch_id=batch.pk, organization_id=batch.organization_id,
+                                  file_format=schema if file_format == "sepa" else "csv",
+                                  sha256=hashlib.sha256(result.content).hexdigest(), payee_count=payee_count,
+                                  held_out_count=len(result.held_out), downloaded_by_name=actor.display_name),
+            organization_id=batch.organization_id, actor_id=actor.user_id)
+    return result
 
 
 def _csv_safe(value: str) -> str:

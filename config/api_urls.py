@@ -42,6 +42,7 @@ urlpatterns = [
     path("payout-batches/", accounting.PayoutBatchListApi.as_view(), name="api-payout-batches"),
     path("payout-batches/run/", accounting.PayoutRunApi.as_view(), name="api-payout-run"),
     path("payout-batches/<uuid:batch_id>/file/", accounting.PayoutBatchFileApi.as_view(), name="api-payout-file"),
+    path("payout-batches/<uuid:batch_id>/sepa/", accounting.PayoutBatchSepaApi.as_view(), name="api-payout-sepa"),
     path("payout-batches/<uuid:batch_id>/confirm/", accounting.PayoutBatchConfirmApi.as_view(),
          name="api-payout-confirm"),
     path("ledger/entries/", accounting.JournalEntryListApi.as_view(), name="api-ledger-entries"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import dashboard, expenses, finance, notifications, ops, policy
+from .views import bank, dashboard, expenses, finance, notifications, ops, policy
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -23,6 +23,8 @@ urlpatterns = [
     path("delegation/new/", policy.delegation_create, name="delegation-create"),
     path("delegation/<int:delegation_id>/end/", policy.delegation_end, name="delegation-end"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("bank-details/", bank.bank_details, name="my-bank-details"),
+    path("members/<int:membership_id>/bank-details/", bank.bank_details, name="bank-details"),
     path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
     path("finance/batches/", finance.batch_list, name="batch-list"),
     path("finance/batches/run/", finance.payout_run_now, name="payout-run"),
