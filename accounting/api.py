@@ -15,8 +15,8 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from organizations.permissions import IsFinance, IsMember
 
-from . import queries, sepa, services
-from .models import Account, JournalEntry, PayoutBatch, Reimbursement
+from . import exports, queries, sepa, services
+from .models import Account, AccountingExport, ExportFormat, JournalEntry, PayoutBatch, Reimbursement
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -251,14 +251,57 @@ class AccountLedgerApi(APIView):
         return Response(LedgerLineOut(rows, many=True).data)
 
 
+class JournalExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.values, default=ExportFormat.CSV)
+    since = serializers.ChoiceField(choices=["last"], required=False,
+                                    help_text="last: every line committed since the last since=last export of this "
+                                              "format (none skipped or repeated, even when entries commit late).")
+    to = serializers.DateField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(required=False)  # a Python keyword, so declared here
+        return fields
+
+
 class JournalExportApi(APIView):
-    """The journal as CSV, for an external accounting system."""
+    """Journal lines for an external accounting system: CSV (date, entry, account, debit, credit,
+    currency, original amount and currency, memo, expense) or DATEV (EXTF Buchungsstapel), for a
+    date range (from/to, entry dates, both included) or since the last export. Every export is
+    recorded (GET /api/v1/ledger/exports/)."""
 
     permission_classes = [IsFinance]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(401, 403)})
+    @extend_schema(parameters=[JournalExportQuery],
+                   responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401, 403)})
     def get(self, request):
-        response = HttpResponse(queries.journal_export_csv(request.membership.organization_id),
-                                content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="journal.csv"'
+        query = JournalExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        export = exports.accounting_export(actor=request.membership, file_format=data["format"],
+                                           date_from=data.get("from"), date_to=data.get("to"),
+                                           since_last=data.get("since") == "last")
+        response = HttpResponse(export.content, content_type=export.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        response["X-Export-Id"] = str(export.record.pk)
         return response
+
+
+class AccountingExportOut(serializers.ModelSerializer):
+    class Meta:
+        model = AccountingExport
+        fields = ["id", "format", "since_last", "previous_id", "date_from", "date_to", "line_count", "sha256",
+                  "created_by_name", "created_at"]
+
+
+class AccountingExportListApi(ListAPIView):
+    """Every accounting export of the organisation: who, when, which range, how many lines."""
+
+    permission_classes = [IsFinance]
+    serializer_class = AccountingExportOut
+    queryset = AccountingExport.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return AccountingExport.objects.filter(organization_id=self.request.membership.organization_id)

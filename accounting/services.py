@@ -93,8 +93,9 @@ class Line:
 
 
 def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Sequence[Line],
-                 source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None
-                 ) -> JournalEntry | None:
+                 source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None,
+                 expense_id: uuid.UUID | None = None, original_amount: Decimal | None = None,
+                 original_currency: str = "") -> JournalEntry | None:
     """Post a balanced entry. Returns None if an entry for ``source_event_id`` already exists.
 
     Refuses an unbalanced entry or one with fewer than two lines (``unbalanced_entry``);
@@ -111,7 +112,9 @@ def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Se
         if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
             return None
         entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
-                                            source_event_id=source_event_id, reversal_of=reversal_of)
+                                            source_event_id=source_event_id, reversal_of=reversal_of,
+                                            expense_id=expense_id, original_amount=original_amount,
+                                            original_currency=original_currency)
         JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
                                                      credit=line.credit) for line in lines])
     return entry
@@ -129,7 +132,9 @@ def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -
         raise Conflict("This entry was already reversed.", code="already_reversed")
     lines = [Line(account=line.account, debit=line.credit, credit=line.debit) for line in entry.lines.all()]
     return journal_post(organization_id=entry.organization_id, entry_date=timezone.localdate(),
-                        memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry)
+                        memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry,
+                        expense_id=entry.expense_id, original_amount=entry.original_amount,
+                        original_currency=entry.original_currency)
 
 
 def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
@@ -138,7 +143,8 @@ def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     payable = _account(event.organization_id, Account.PAYABLE)
     return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
-                        source_event_id=event_id,
+                        source_event_id=event_id, expense_id=event.expense_id, original_amount=event.amount,
+                        original_currency=event.currency,
                         lines=[Line(expense_account, debit=event.booked_amount),
                                Line(payable, credit=event.booked_amount)])
 
@@ -149,6 +155,7 @@ def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | Non
     cash = _account(event.organization_id, Account.CASH)
     return journal_post(organization_id=event.organization_id, entry_date=timezone.localdate(),
                         memo=f"Reimbursement paid to {event.payee_name}", source_event_id=event_id,
+                        expense_id=event.expense_id,
                         lines=[Line(payable, debit=event.amount), Line(cash, credit=event.amount)])
 
 

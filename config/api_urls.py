@@ -49,6 +49,7 @@ urlpatterns = [
     path("ledger/trial-balance/", accounting.TrialBalanceApi.as_view(), name="api-trial-balance"),
     path("ledger/accounts/<int:account_id>/", accounting.AccountLedgerApi.as_view(), name="api-account-ledger"),
     path("ledger/export/", accounting.JournalExportApi.as_view(), name="api-journal-export"),
+    path("ledger/exports/", accounting.AccountingExportListApi.as_view(), name="api-accounting-exports"),
     path("notifications/", notifications.NotificationListApi.as_view(), name="api-notifications"),
     path("notifications/preferences/", notifications.PreferenceListApi.as_view(), name="api-notification-preferences"),
     path("notifications/preferences/<str:kind>/", notifications.PreferenceApi.as_view(),

@@ -169,6 +169,9 @@ APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local
 # Daily reference rates (ECB daily XML) fetched by beat; empty: no fetching (import_rates and finance still work).
 EXCHANGE_RATES_URL = os.environ.get("EXCHANGE_RATES_URL", "")
 EXCHANGE_RATES_FETCH_SECONDS = float(os.environ.get("EXCHANGE_RATES_FETCH_SECONDS", "3600"))
+# DATEV export header: the tax adviser's and the client's numbers at DATEV.
+DATEV_CONSULTANT_NUMBER = int(os.environ.get("DATEV_CONSULTANT_NUMBER", "1001"))
+DATEV_CLIENT_NUMBER = int(os.environ.get("DATEV_CLIENT_NUMBER", "1"))
 EXCHANGE_RATES_TIMEOUT_SECONDS = float(os.environ.get("EXCHANGE_RATES_TIMEOUT_SECONDS", "10"))
 
 # Switches that exist only for the benchmarks (bench/): never set them in production.
