@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,10 @@ from .events import BankDetailsChanged, DebtorAccountChanged, ExchangeRateSet
 from .models import BASE_CURRENCY, BankAccount, ExchangeRate, RateSource
 
 logger = logging.getLogger(__name__)
+
+# Real ECB reference rates, 2026-08-03 to 2026-10-30 (eurofxref-hist.csv, cut to those days): the
+# demo data loads them, and tests convert at them.
+DEMO_RATES_FILE = Path(__file__).resolve().parent / "fixtures" / "eurofxref-hist-2026-q3.csv"
 
 
 # --- reference rates ----------------------------------------------------------------------------
