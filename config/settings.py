@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "core",
     "organizations",
     "events",
+    "money",
     "expenses",
     "accounting",
     "notifications",
@@ -188,6 +189,13 @@ OUTBOX_BACKFILL_PAUSE_SECONDS = float(os.environ.get("OUTBOX_BACKFILL_PAUSE_SECO
 OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
+# Daily reference rates (ECB daily XML) fetched by beat; empty: no fetching (import_rates and finance still work).
+EXCHANGE_RATES_URL = os.environ.get("EXCHANGE_RATES_URL", "")
+EXCHANGE_RATES_FETCH_SECONDS = float(os.environ.get("EXCHANGE_RATES_FETCH_SECONDS", "3600"))
+# DATEV export header: the tax adviser's and the client's numbers at DATEV.
+DATEV_CONSULTANT_NUMBER = int(os.environ.get("DATEV_CONSULTANT_NUMBER", "1001"))
+DATEV_CLIENT_NUMBER = int(os.environ.get("DATEV_CLIENT_NUMBER", "1"))
+EXCHANGE_RATES_TIMEOUT_SECONDS = float(os.environ.get("EXCHANGE_RATES_TIMEOUT_SECONDS", "10"))
 
 # --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
 WEBHOOK_QUEUE = "webhooks"
@@ -229,6 +237,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-schedule": {"task": "webhooks.schedule", "schedule": WEBHOOK_SCHEDULE_SECONDS,
                           "options": {"expires": max(5 * WEBHOOK_SCHEDULE_SECONDS, 5.0)}},
 }
+if EXCHANGE_RATES_URL:
+    # Hourly by default: the ECB publishes once a working day (about 16:00 CET); a fetch is idempotent.
+    CELERY_BEAT_SCHEDULE["fetch-exchange-rates"] = {"task": "money.fetch_rates",
+                                                    "schedule": EXCHANGE_RATES_FETCH_SECONDS}
 
 CHANNEL_LAYERS = {
     "default": {

@@ -81,7 +81,7 @@ def approved_spend_in_month(cost_center_id: Any, first: Any, after: Any) -> Quer
     so expense_budget_idx answers it from the index alone."""
     return (Expense.objects.filter(cost_center_id=cost_center_id, state=ExpenseState.APPROVED,
                                    incurred_on__gte=first, incurred_on__lt=after)
-            .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+            .values("cost_center_id").annotate(total=Sum("org_amount")).values("total"))
 
 
 def _approved_in_expense_month() -> Subquery:

@@ -8,11 +8,14 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.currencies import exponent, minor_units
+
 from . import errors
 
 
-def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
-    """A positive amount with at most two decimals, not above the organisation's maximum."""
+def clean_amount(value: Any, *, maximum: Decimal, currency: str | None = None) -> Decimal:
+    """A positive amount, not above ``maximum``, with at most the currency's decimals (two
+    without a currency: an amount in the organisation's books)."""
     if isinstance(value, float | bool):
         raise errors.InvalidAmount("Give the amount as a decimal string, e.g. \"12.50\".")
     try:
@@ -27,9 +30,13 @@ def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
     if amount > maximum:
         raise errors.AmountTooLarge(f"The amount is above the maximum of {maximum} per expense.",
                                     details={"maximum": str(maximum)})
-    if amount != amount.quantize(Decimal("0.01")):
-        raise errors.InvalidAmount("The amount can have at most two decimals.")
-    return amount.quantize(Decimal("0.01"))
+    unit = exponent(currency) if currency else Decimal("0.01")
+    if amount != amount.quantize(unit):
+        decimals = minor_units(currency) if currency else 2
+        raise errors.InvalidAmount(f"The amount can have at most {decimals} decimals"
+                                   f"{' in ' + currency if currency else ''}.",
+                                   details={"decimals": decimals})
+    return amount.quantize(unit)
 
 
 def clean_incurred_on(value: Any, *, organization) -> dt.date:

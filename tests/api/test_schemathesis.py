@@ -69,6 +69,7 @@ def run_config(scenario: Scenario) -> str:
         "path.endpoint_id": [str(scenario.webhook_endpoint.pk)],
         "path.webhook_delivery_id": [scenario.webhook_delivery.pk],
         "path.kind": ["expense_submitted", "expense_approved"],
+        "path.membership_id": [scenario.team.employee.pk, scenario.team.colleague.pk],
         "body.delegate_id": [scenario.team.colleague.pk],
         "body.cost_center_id": [scenario.team.cost_center.pk],
         "body.category_id": [scenario.team.category.pk],
