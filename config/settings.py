@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -131,6 +132,32 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A PostgreSQL that stops answering (a partition, a dead host: no RST, packets just vanish) must
+# fail a request or a task within seconds, not hang it. libpq's connect timeout and TCP keepalives
+# and user timeout bound the client's waits on a dead connection; the session settings bound a
+# statement, a lock wait and a transaction left open, and make the *server* drop a connection
+# whose client is gone (its keepalives, and the check while a query runs), releasing its locks.
+# Measured by the cluster harness (tests/cluster, docs/deploy.md "Timeouts").
+DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+DATABASE_TCP_USER_TIMEOUT_MS = int(os.environ.get("DATABASE_TCP_USER_TIMEOUT_MS", "10000"))
+DATABASE_STATEMENT_TIMEOUT_MS = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "30000"))
+DATABASE_LOCK_TIMEOUT_MS = int(os.environ.get("DATABASE_LOCK_TIMEOUT_MS", "10000"))
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = int(os.environ.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", "60000"))
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.update({
+    "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+    "tcp_user_timeout": DATABASE_TCP_USER_TIMEOUT_MS,
+})
+_db_options["options"] = " ".join(filter(None, [
+    _db_options.get("options", ""),
+    f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+    f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+    f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3",
+    f"-c tcp_user_timeout={DATABASE_TCP_USER_TIMEOUT_MS}",
+    "-c client_connection_check_interval=5000",
+]))
 if DATABASE_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
@@ -161,9 +188,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request must never hang on a dead broker: connect and publish time out fast, and the outbox
 # sweeper re-sends whatever did not reach the broker.
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "1"))
+# Redis has no broker heartbeats (an AMQP feature; Celery's broker_heartbeat does nothing with
+# Redis): a dead broker connection is found by the socket timeout, TCP keepalives and kombu's
+# periodic health check instead, and the worker reconnects.
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5"))
+REDIS_KEEPALIVE = {socket.TCP_KEEPIDLE: 5, socket.TCP_KEEPINTVL: 2, socket.TCP_KEEPCNT: 3}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 1,
-    "socket_timeout": 5,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_keepalive": True,
+    "socket_keepalive_options": REDIS_KEEPALIVE,
+    "health_check_interval": 10,
     "visibility_timeout": 3600,
     "max_retries": 0,
 }
@@ -246,7 +281,9 @@ CHANNEL_LAYERS = {
     "default": {
         # Pub/sub is lossy by design: pushes are hints, the page re-reads the truth over HTTP.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # A hint is never worth a hang: connect and socket timeouts as for the cache.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2,
+                              "socket_keepalive": True, "socket_keepalive_options": REDIS_KEEPALIVE}]},
     }
 }
 
@@ -344,7 +381,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "outlay",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1, "socket_keepalive": True,
+                    "socket_keepalive_options": REDIS_KEEPALIVE},
     }
 }
 SPECTACULAR_SETTINGS = {
