@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.amounts import DecimalStringField
 from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
 from core.errors import ValidationFailed
 from core.idempotency import idempotent
@@ -92,7 +93,7 @@ class QueueItemOut(ExpenseOut):
 class ExpenseCreateIn(serializers.Serializer):
     cost_center_id = serializers.IntegerField(min_value=1, max_value=2**62)
     category_id = serializers.IntegerField(min_value=1, max_value=2**62)
-    amount = serializers.CharField(max_length=32, help_text='Decimal string, e.g. "12.50".')
+    amount = DecimalStringField(max_length=32, help_text='Decimal string of ASCII digits, e.g. "12.50".')
     merchant = serializers.CharField(max_length=200)
     incurred_on = serializers.DateField()
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)

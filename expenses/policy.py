@@ -13,13 +13,14 @@ import datetime as dt
 import random
 import zoneinfo
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.amounts import NotAnAmount, parse_decimal_string
 from core.errors import PermissionDenied
 from events.bus import publish
 from organizations.models import Category, Membership, Organization, Role
@@ -211,8 +212,8 @@ def _money_or_none(value: Any, field: str, *, allow_zero: bool = False) -> Decim
 
 def _is_zero(value: Any) -> bool:
     try:
-        return Decimal(str(value).strip()) == 0
-    except InvalidOperation:
+        return parse_decimal_string(value) == 0
+    except NotAnAmount:
         return False
 
 

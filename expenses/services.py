@@ -41,7 +41,7 @@ from .policy import (
     sampled,
     settings_for,
 )
-from .receipts import inspect_receipt
+from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
 EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "merchant", "incurred_on", "description")
@@ -70,14 +70,17 @@ def _apply_fields(expense: Expense, actor: Membership, data: dict[str, Any]) -> 
     if "incurred_on" in data:
         expense.incurred_on = clean_incurred_on(data["incurred_on"], organization=org)
     if "description" in data:
-        expense.description = clean_text(data["description"], "description", max_length=5000, required=False)
+        expense.description = clean_text(data["description"], "description", max_length=5000, required=False,
+                                         multiline=True)
 
 
 def _attach_receipt(expense: Expense, receipt) -> None:
     info = inspect_receipt(receipt)
+    replaced = expense.receipt.name
     expense.receipt_content_type = info.content_type
     expense.receipt_sha256 = info.sha256
     expense.receipt.save("receipt", receipt, save=False)
+    remove_receipt_file_after_commit(replaced)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -391,8 +394,7 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
     reason = (reason or "").strip()
     if not reason:
         raise errors.ReasonRequired("Say why the expense is rejected.")
-    if len(reason) > 2000:
-        raise errors.InvalidField("The reason is longer than 2000 characters.", details={"field": "reason"})
+    reason = clean_text(reason, "reason", max_length=2000, required=True, multiline=True)
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
     step, _, done = check_approvable(expense)

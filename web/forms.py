@@ -23,3 +23,19 @@ class ExpenseForm(forms.Form):
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
 
+
+
+class DeliveryIdsField(forms.Field):
+    """Zero or more delivery ids from repeated ``delivery`` fields, each parsed as an integer id."""
+
+    widget = forms.MultipleHiddenInput
+    _one = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    def to_python(self, value):
+        return [self._one.clean(item) for item in value or []]
+
+
+class DeliveryReplayForm(forms.Form):
+    """The dead letters to replay; none named means every dead letter of the organisation."""
+
+    delivery = DeliveryIdsField(required=False)
