@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from core.lockout import failure_limit, lockout_handler
-from events.bus import publish
+from events.publishing import publish
 from organizations.queries import membership_for_user
 
 from .events import AccountLockedOut

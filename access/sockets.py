@@ -8,13 +8,12 @@ misses it (Redis pub/sub is lossy) still re-checks its session on every subscrib
 from __future__ import annotations
 
 import hashlib
-import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
 
-log = logging.getLogger(__name__)
+from core.after_commit import send_on_commit
+
 END = {"type": "session.end"}
 
 
@@ -27,14 +26,13 @@ def user_sessions_group(user_id: int) -> str:
     return f"sessions.user.{user_id}"
 
 
-def _send_after_commit(group: str) -> None:
-    def send() -> None:
-        try:
-            async_to_sync(get_channel_layer().group_send)(group, END)
-        except Exception:
-            log.warning("could not end the live sockets of %s", group, exc_info=True)
+def _end_group_rollback_unsafe(group: str) -> None:
+    async_to_sync(get_channel_layer().group_send)(group, END)
 
-    transaction.on_commit(send, robust=True)
+
+def _send_after_commit(group: str) -> None:
+    # Redis down: logged by send_on_commit; the subscribe re-check still refuses the socket.
+    send_on_commit(_end_group_rollback_unsafe, group)
 
 
 def end_session_sockets(session_key: str | None) -> None:

@@ -1,4 +1,9 @@
-"""Error pages: JSON in the API's one error shape under /api/, HTML elsewhere."""
+"""Error pages: JSON in the API's one error shape under /api/, styled pages with the navigation
+elsewhere, in every mode. Under DEBUG Django answers a 404 with its technical page (every URL
+pattern) and a crash with a traceback page; ``ProductErrorPages`` puts the product's pages in
+their place, so the demo (which runs with DEBUG) never shows them. Tracebacks still go to the log."""
+
+from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -7,27 +12,63 @@ from django.views import defaults
 
 from core.body_limit import too_large_body
 
+PRODUCT_PAGE = "_outlay_error_page"
+
+
+def _api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _mark(response):
+    setattr(response, PRODUCT_PAGE, True)
+    return response
+
 
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
+    if _api(request):
         return JsonResponse({"code": "not_found", "message": "No such resource.", "details": {}}, status=404)
-    return defaults.page_not_found(request, exception)
+    return _mark(defaults.page_not_found(request, exception))
+
+
+def permission_denied(request, exception=None):
+    if _api(request):
+        return JsonResponse({"code": "permission_denied", "message": "You may not do this.", "details": {}},
+                            status=403)
+    return _mark(defaults.permission_denied(request, exception))
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if _api(request):
         return JsonResponse({"code": "server_error", "message": "Something went wrong on our side.", "details": {}},
                             status=500)
-    return defaults.server_error(request)
+    return _mark(defaults.server_error(request))
 
 
 def bad_request(request, exception=None):
     """Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a bad host):
     413 for a body too large, else 400; in the error shape under /api/."""
     if isinstance(exception, RequestDataTooBig):
-        return HttpResponse(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), status=413,
-                            content_type="application/json")
-    if request.path.startswith("/api/"):
+        return _mark(HttpResponse(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), status=413,
+                                  content_type="application/json"))
+    if _api(request):
         return JsonResponse({"code": "bad_request", "message": "The request is not valid.", "details": {}},
                             status=400)
-    return defaults.bad_request(request, exception)
+    return _mark(defaults.bad_request(request, exception))
+
+
+class ProductErrorPages:
+    """Replaces Django's debug 404 and 500 pages with the product's (the one JSON error shape
+    under /api/). Responses already in JSON, or already the product's page, pass untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (not settings.DEBUG or getattr(response, PRODUCT_PAGE, False)
+                or response.status_code not in (404, 500)
+                or not response.get("Content-Type", "").startswith("text/html")):
+            return response
+        if response.status_code == 404:
+            return not_found(request)
+        return server_error(request)

@@ -1,12 +1,13 @@
 """`make run`, after the embedded services are up: migrate, load demo data, start every process.
 
-Runs honcho with the Procfile (web, worker, beat) in the foreground; Ctrl-C or SIGTERM stops
+Runs honcho with the Procfile (web, worker, webhooks worker, beat) in the foreground; Ctrl-C or SIGTERM stops
 them all, and `config.embedded` then stops PostgreSQL and Redis.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,18 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def reset_metrics_directory() -> None:
+    """Every process counts its metrics into files under PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+    multiprocess mode) and /metrics adds them up: one directory for all of them, emptied at start so
+    the counts of processes from an earlier run are not summed in."""
+    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "prometheus")))
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
 def main() -> int:
     os.environ.setdefault("PAYOUT_RUN_SECONDS", "180")  # the demo pays out every few minutes
+    reset_metrics_directory()
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
     port = os.environ.get("PORT", "8000")

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from core.amounts import NotAnAmount, parse_decimal_string
 from core.errors import PermissionDenied
-from events.bus import publish
-from organizations.models import Category, Membership, Organization, Role
+from events.publishing import publish
+from organizations.models import Category, Membership, Role
 
 from . import errors
 from .events import PolicyChanged
@@ -65,10 +63,6 @@ _BLOCKING = {
 }
 
 
-def org_today(organization: Organization) -> dt.date:
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(organization.time_zone)).date()
-
-
 def category_findings(expense: Expense, rule: CategoryRule | None) -> list[Finding]:
     """The category rule's limits the expense breaks (none without a rule)."""
     if rule is None:
@@ -83,7 +77,7 @@ def category_findings(expense: Expense, rule: CategoryRule | None) -> list[Findi
         found.append(Finding("category_receipt_required",
                              f"{name} expenses above {rule.receipt_required_above} {currency} need a receipt."))
     if rule.max_age_days is not None:
-        oldest = org_today(expense.organization) - dt.timedelta(days=rule.max_age_days)
+        oldest = expense.organization.today() - dt.timedelta(days=rule.max_age_days)
         if expense.incurred_on < oldest:
             found.append(Finding("category_too_old",
                                  f"{name} expenses older than {rule.max_age_days} days break the policy."))

@@ -12,8 +12,9 @@ import posixpath
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
+
+from core.after_commit import send_on_commit
 
 from . import errors
 
@@ -96,15 +97,14 @@ def remove_receipt_file_after_commit(name: str) -> None:
     """Once the surrounding transaction commits, delete the stored file ``name`` unless an
     expense still references it (a replaced or cleared receipt). Nothing is deleted on
     rollback: the old receipt is then still the expense's."""
-    if not name:
-        return
+    if name:
+        send_on_commit(_remove_unreferenced_rollback_unsafe, name)
 
-    def remove() -> None:
-        expense_model, storage = receipt_storage()
-        if not expense_model.objects.filter(receipt=name).exists():
-            storage.delete(name)
 
-    transaction.on_commit(remove, robust=True)
+def _remove_unreferenced_rollback_unsafe(name: str) -> None:
+    expense_model, storage = receipt_storage()
+    if not expense_model.objects.filter(receipt=name).exists():
+        storage.delete(name)
 
 
 def orphaned_receipt_files(*, older_than: dt.timedelta) -> list[str]:

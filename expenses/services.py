@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
@@ -28,6 +28,7 @@ from .delegation import active_delegators, delegate_user_ids
 from .events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
+    ExpenseDeleted,
     ExpenseRejected,
     ExpenseSubmitted,
     ExpenseWithdrawn,
@@ -232,6 +233,22 @@ def expense_withdraw(*, actor: Membership, expense_id: UUID | str, expected_vers
     return expense
 
 
+@transaction.atomic
+def expense_delete(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> None:
+    """Delete a draft of the actor's own and publish ``expense.deleted``. Refuses another's
+    expense (not_owner), anything but a draft (invalid_state: a submitted expense is withdrawn
+    first, a decided one stays for the books). The receipt file is removed after commit."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.DRAFT:
+        raise errors.InvalidState(f"Only a draft can be deleted (this one is {expense.state}).")
+    _check_version(expense, expected_version)
+    publish(ExpenseDeleted(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
+    receipt = expense.receipt.name
+    expense.delete()
+    remove_receipt_file_after_commit(receipt)  # the file is not the database's: only once committed
+
+
 # --- approve / reject ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -426,3 +443,4 @@ def _facts(expense: Expense) -> dict[str, Any]:
         currency=expense.organization.currency, merchant=expense.merchant, incurred_on=expense.incurred_on,
         month=expense.month,
     )
+

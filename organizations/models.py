@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 # ISO 4217 codes we accept. Amounts are stored with two decimals, so zero- and three-decimal
 # currencies (JPY, KWD, ...) are deliberately not offered yet.
@@ -56,6 +58,11 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def today(self) -> dt.date:
+        """Today's date where the organisation is (its time zone), not the server's: the one place
+        "today" is computed for claim windows, category rules, delegations and "this month"."""
+        return timezone.now().astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
 
 
 class Role(models.TextChoices):

@@ -8,8 +8,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from events.delivery import run_delivery
 from events.models import Delivery, DeliveryStatus, Event
+from events.running import run_delivery
 from notifications.models import EmailMessage, Kind, Notification
 from organizations.tests.factories import MembershipFactory
 

@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 from access.sockets import session_group, user_sessions_group
 from core.errors import NotFound
 from core.parsers import json_depth_exceeds
-from events.delivery import aggregate_group
+from events.hints import aggregate_group
 from expenses.queries import expense_detail
 from organizations.queries import membership_for_user
 

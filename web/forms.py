@@ -16,10 +16,12 @@ class ExpenseForm(forms.Form):
     category_id = forms.TypedChoiceField(label="Category", coerce=int)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     receipt = forms.FileField(required=False, help_text="PDF, PNG, JPEG or WebP, up to 10 MB",
-                              widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
+                              widget=forms.FileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, membership, **kwargs):
+    def __init__(self, *args, membership, require_version: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["version"].required = require_version
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
 

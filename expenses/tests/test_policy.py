@@ -46,6 +46,7 @@ def set_rule(team, **data):
 
 # --- per-category rules ---------------------------------------------------------------------------
 
+@pytest.mark.clock
 @pytest.mark.parametrize(("rule", "expense", "code"), [
     ({"max_amount": "50.00"}, {"amount": "50.01"}, "category_amount_exceeded"),
     ({"receipt_required_above": "10.00"}, {"amount": "20.00", "receipt": False}, "category_receipt_required"),
@@ -61,6 +62,7 @@ def test_a_blocking_category_rule_refuses_the_submission_with_its_code(rule, exp
     assert refusal.http_status == 400 and refusal.details["rules"] == [code]
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize(("rule", "expense"), [
     ({"max_amount": "50.00"}, {"amount": "50.00"}),
     ({"receipt_required_above": "10.00"}, {"amount": "10.00", "receipt": False}),
@@ -190,10 +192,10 @@ def test_the_same_receipt_file_is_a_possible_duplicate_even_from_another_employe
     same = b"\x89PNG\r\n\x1a\n shared scan"
     services.expense_create(actor=team.employee, receipt=receipt_file(content=same), data={
         "cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "12.00",
-        "merchant": "Taxi", "incurred_on": dt.date.today().isoformat()})
+        "merchant": "Taxi", "incurred_on": team.org.today().isoformat()})
     other = services.expense_create(actor=team.colleague, receipt=receipt_file(content=same), data={
         "cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "99.00",
-        "merchant": "Hotel", "incurred_on": (dt.date.today() - dt.timedelta(days=3)).isoformat()})
+        "merchant": "Hotel", "incurred_on": (team.org.today() - dt.timedelta(days=3)).isoformat()})
 
     refusal = refused_without_a_trace("possible_duplicate", services.expense_submit, other, actor=team.colleague,
                                       expense_id=other.pk)
@@ -252,7 +254,7 @@ def test_an_expense_the_policy_may_not_approve_goes_to_the_manager(setup, amount
     auto(team)
     if setup == "flagged":
         set_rule(team, max_age_days="0", on_violation="flag")
-    expense = team.expense(amount=amount, submit=True)
+    expense = team.expense(amount=amount, submit=True, days_ago=1 if setup == "flagged" else 0)
     assert expense.state == ExpenseState.SUBMITTED and expense.policy_outcome == PolicyOutcome.NOT_ELIGIBLE
     assert not Approval.objects.filter(expense=expense).exists()
     assert event_types(expense) == ["expense.submitted"]

@@ -132,7 +132,7 @@ class FaultRun:
                                                        monthly_budget=per_cc.quantize(Decimal("0.01")))
                              for i in range(5)]
         category = Category.objects.create(organization=org, code="travel", name="Travel")
-        today = dt.date.today()
+        today = org.today()
         now = dt.datetime.now(dt.UTC)
         rows = [Expense(organization=org, employee=employees[i % 10], cost_center=self.cost_centers[i % 5],
                         category=category, amount=Decimal("10.00"), merchant="fault", incurred_on=today,
@@ -229,7 +229,7 @@ class FaultRun:
         from django.db import connections
         from django.db.models import Count
 
-        from events import delivery as bus
+        from events import replaying
         from events.models import Delivery
 
         connections.close_all()
@@ -239,7 +239,7 @@ class FaultRun:
         self.wait_until_settled("after the load")
         self.dead_before_replay = dict(Delivery.objects.filter(status="dead").values_list("subscriber").annotate(
             n=Count("id")))
-        replayed = bus.replay(Delivery.objects.filter(status="dead"))
+        replayed = replaying.replay(Delivery.objects.filter(status="dead"))
         self.log(f"replayed {replayed} dead deliveries")
         self.wait_until_settled("after the replay")
         self.drain_seconds = time.monotonic() - started

@@ -41,10 +41,14 @@ def batch_file(request, membership, batch_id):
     return response
 
 
-@require_POST
 @member_required(*FINANCE)
 def batch_confirm(request, membership, batch_id):
-    _batch(membership, batch_id)
+    """GET asks (the batch's total and payments, one clear "pay" button); POST confirms. Paying
+    is never one click from the list."""
+    batch = _batch(membership, batch_id)
+    if request.method != "POST":
+        return render(request, "finance/batch_confirm.html", {
+            "batch": batch, "reimbursements": batch.reimbursements.order_by("payee_name")})
     try:
         services.payout_batch_confirm(actor=membership, batch_id=batch_id)
         messages.success(request, "Batch confirmed as paid. Employees are being notified.")
