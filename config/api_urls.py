@@ -11,6 +11,7 @@ from events import api as events
 from expenses import api as expenses
 from expenses import policy_api
 from notifications import api as notifications
+from webhooks import api as webhooks
 
 urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="api-token"),
@@ -61,6 +62,17 @@ urlpatterns = [
     path("deliveries/", events.DeliveryListApi.as_view(), name="api-deliveries"),
     path("deliveries/replay/", events.DeliveryReplayApi.as_view(), name="api-deliveries-replay"),
     path("deliveries/<int:delivery_id>/replay/", events.DeliveryReplayOneApi.as_view(), name="api-delivery-replay"),
+    path("webhooks/endpoints/", webhooks.EndpointListCreateApi.as_view(), name="api-webhook-endpoints"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/", webhooks.EndpointDetailApi.as_view(), name="api-webhook-endpoint"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/rotate-secret/", webhooks.EndpointRotateSecretApi.as_view(),
+         name="api-webhook-rotate-secret"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/test/", webhooks.EndpointTestApi.as_view(), name="api-webhook-test"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/deliveries/", webhooks.EndpointDeliveriesApi.as_view(),
+         name="api-webhook-deliveries"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/replay/", webhooks.EndpointReplayApi.as_view(),
+         name="api-webhook-replay"),
+    path("webhooks/deliveries/<int:webhook_delivery_id>/replay/", webhooks.WebhookDeliveryReplayApi.as_view(),
+         name="api-webhook-delivery-replay"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -106,6 +106,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["web.templatetags.formats"],  # {% money %} and {% day %} on every page
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -181,6 +182,12 @@ OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2"))
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
+OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "50"))  # deliveries one claim takes from a backlog
+OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "1"))  # one drain task's time before it yields
+OUTBOX_DRAIN_FLAG_SECONDS = float(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "10"))
+OUTBOX_BACKFILL_BATCH = int(os.environ.get("OUTBOX_BACKFILL_BATCH", "5000"))
+OUTBOX_BACKFILL_MAX_WAITING = int(os.environ.get("OUTBOX_BACKFILL_MAX_WAITING", "20000"))
+OUTBOX_BACKFILL_PAUSE_SECONDS = float(os.environ.get("OUTBOX_BACKFILL_PAUSE_SECONDS", "0.5"))
 OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
@@ -359,6 +366,8 @@ SPECTACULAR_SETTINGS = {
         "ReimbursementStateEnum": "accounting.models.ReimbursementState",
         "PayoutBatchStateEnum": "accounting.models.PayoutBatch.State",
         "DeliveryStatusEnum": "events.models.DeliveryStatus",
+        "WebhookStatusEnum": "webhooks.models.WebhookStatus",
+        "WebhookAttemptOutcomeEnum": "webhooks.models.WebhookAttempt.Outcome",
     },
     # /api/v1/health/ is a plain Django view (config.health.readyz, shared with /readyz), which the
     # generator cannot see: it is documented here, completely (the common-errors hook skips it).
@@ -382,7 +391,9 @@ SPECTACULAR_SETTINGS = {
             "Health": {"type": "object", "required": ["status", "checks"], "properties": {
                 "status": {"type": "string", "enum": ["ok", "fail"]},
                 "checks": {"type": "object", "additionalProperties": {"type": "string"},
-                           "description": "database, redis, worker, beat: \"ok\" or \"fail: <why>\""}}},
+                           "description": "database, redis: \"ok\" or \"fail: <why>\"; worker, beat: "
+                                          "\"ok\", \"down\" (no recent heartbeat: stopped or "
+                                          "restarting) or \"fail: redis unreachable\""}}},
         },
     },
 }

@@ -25,12 +25,14 @@ from datetime import timedelta
 import redis
 from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.after_commit import send_on_commit
 
+from . import instruments
 from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from .registry import FANOUT_QUEUE, get_subscriber, subscribers
 
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "events.deliver"
 FAN_OUT_TASK = "events.fan_out"
+DRAIN_TASK = "events.drain"
+_DRAINING = "outlay:events:draining:"
 
 
 def announce_rollback_unsafe(deliveries: list[tuple[int, str]]) -> bool:
@@ -73,8 +77,9 @@ def dispatch_rollback_unsafe(deliveries: Iterable[tuple[int, str]]) -> int:
         with current_app.producer_or_acquire() as producer:
             for delivery_id, name in deliveries:
                 sub = get_subscriber(name)
-                options = {"queue": sub.queue, "soft_time_limit": sub.timeout,
-                           "time_limit": sub.timeout + 5} if sub else {}
+                # A delivery task may run a batch: its handlers start within OUTBOX_DRAIN_SECONDS.
+                options = {"queue": sub.queue, "soft_time_limit": sub.timeout + settings.OUTBOX_DRAIN_SECONDS,
+                           "time_limit": sub.timeout + settings.OUTBOX_DRAIN_SECONDS + 5} if sub else {}
                 current_app.send_task(DELIVER_TASK, (delivery_id,), producer=producer, retry=False, **options)
                 sent += 1
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the rows to the sweeper
@@ -82,6 +87,69 @@ def dispatch_rollback_unsafe(deliveries: Iterable[tuple[int, str]]) -> int:
         logger.warning("broker unreachable, %d deliveries left to the sweeper: %s", len(unsent), exc)
         _mark_due_now(unsent)
     return sent
+
+
+def fan_out_rollback_unsafe(deliveries: list[tuple[int, str]]) -> int:
+    """What the fan-out task does with a committed event's deliveries: send one delivery task
+    each, except to a subscriber whose backlog is being drained (``events.running.drain``): the
+    drain claims that row itself, so a message would only be one more to skip. Returns how many
+    were sent."""
+    draining = draining_subscribers({name for _, name in deliveries})
+    return dispatch_rollback_unsafe([(pk, name) for pk, name in deliveries if name not in draining])
+
+
+def drain_rollback_unsafe(subscriber: str) -> bool:
+    """Send one drain task for ``subscriber`` to its queue now. Never raises: if the broker is
+    down the flag is dropped, and the fan-out and the sweeper send the deliveries as usual."""
+    sub = get_subscriber(subscriber)
+    options = {"queue": sub.queue, "soft_time_limit": sub.timeout + settings.OUTBOX_DRAIN_SECONDS,
+               "time_limit": sub.timeout + settings.OUTBOX_DRAIN_SECONDS + 5} if sub else {}
+    try:
+        current_app.send_task(DRAIN_TASK, (subscriber,), retry=False, **options)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the rows wait; the fan-out and the sweeper send them
+        logger.warning("broker unreachable, drain of %s not sent: %s", subscriber, exc)
+        stop_draining(subscriber)
+        return False
+
+
+# The drain flag lives in Redis (the cache) with a time to live: if the worker running a drain
+# dies, the flag expires within OUTBOX_DRAIN_FLAG_SECONDS and the fan-out sends messages again;
+# rows the fan-out passed by in the meantime are sent by the sweeper. It only saves messages:
+# without Redis nobody drains, and every delivery gets its message.
+
+def start_draining(subscriber: str) -> bool:
+    """Set the drain flag if nobody holds it; True if this caller now runs the drain."""
+    try:
+        return bool(cache.add(_DRAINING + subscriber, 1, timeout=settings.OUTBOX_DRAIN_FLAG_SECONDS))
+    except Exception:
+        logger.debug("drain flag of %s not set", subscriber, exc_info=True)
+        return False
+
+
+def keep_draining(subscriber: str) -> None:
+    try:
+        cache.touch(_DRAINING + subscriber, timeout=settings.OUTBOX_DRAIN_FLAG_SECONDS)
+    except Exception:
+        logger.debug("drain flag of %s not renewed", subscriber, exc_info=True)
+
+
+def stop_draining(subscriber: str) -> None:
+    try:
+        cache.delete(_DRAINING + subscriber)
+    except Exception:
+        logger.debug("drain flag of %s not cleared", subscriber, exc_info=True)
+
+
+def draining_subscribers(names: set[str]) -> set[str]:
+    """Which of these subscribers are being drained now (none if Redis cannot be asked)."""
+    if not names:
+        return set()
+    try:
+        found = cache.get_many([_DRAINING + name for name in names])
+    except Exception:  # noqa: BLE001 - in doubt, send: a message too many is harmless
+        return set()
+    return {key.removeprefix(_DRAINING) for key in found}
 
 
 def dispatch_on_commit(deliveries: list[tuple[int, str]]) -> None:
@@ -128,7 +196,9 @@ def sweep(batch: int | None = None) -> int:
     the whole backlog once more). So a never-claimed delivery is re-sent only when its queue
     holds fewer messages than there are never-claimed deliveries for it, i.e. when some messages
     must have been lost (a broker restart, a failed send); otherwise it is just looked at again
-    one lease later. Retries (claimed before) and expired leases are always sent.
+    one lease later. The same for a never-claimed delivery of a subscriber being drained (it has
+    no message of its own; if its drain died, the flag expires and the next look sends it).
+    Retries (claimed before) and expired leases are always sent.
     """
     batch = batch or settings.OUTBOX_SWEEP_BATCH
     now = timezone.now()
@@ -136,12 +206,16 @@ def sweep(batch: int | None = None) -> int:
     # The broker is asked before any row is locked: no network round trip inside the transaction.
     queue_lengths = {queue: broker_queue_length(queue)
                      for queue in {sub.queue for sub in subscribers().values()} | {FANOUT_QUEUE}}
+    # A subscriber being drained has no message per delivery: the drain claims them itself.
+    draining = draining_subscribers(set(subscribers()))
     with transaction.atomic():
         due = list(Delivery.objects.select_for_update(skip_locked=True)
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
                    .order_by("next_attempt_at").values_list("id", "subscriber", "attempts")[:batch])
-        queued_still = _probably_still_queued([(pk, name) for pk, name, attempts in due if attempts == 0],
-                                              queue_lengths)
+        never_claimed = [(pk, name) for pk, name, attempts in due if attempts == 0]
+        queued_still = {pk for pk, name in never_claimed if name in draining} | _probably_still_queued(
+            [(pk, name) for pk, name in never_claimed if name not in draining], queue_lengths)
+        retries = sum(1 for pk, _, attempts in due if attempts and pk not in queued_still)
         due = [(pk, name) for pk, name, _ in due if pk not in queued_still]
         # A live handler holds its delivery's row lock for as long as it runs, so SKIP LOCKED
         # passes it by. An in-flight row that nobody holds, claimed more than a moment ago,
@@ -165,6 +239,7 @@ def sweep(batch: int | None = None) -> int:
                     len(queued_still))
     if not rows:
         return 0
+    instruments.sweeper_resent(retries=retries, lost_messages=len(due) - retries, lease_expired=len(expired))
     logger.info("sweeper sends %d deliveries (%d due, %d lease expired)", len(rows), len(due), len(expired))
     return dispatch_rollback_unsafe(rows)
 

@@ -17,15 +17,22 @@ SWEEP_LOCK = "outlay:events:sweep-lock"
 
 @shared_task(name=sending.DELIVER_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def deliver(delivery_id: int) -> str:
-    """Run one delivery. Safe to receive any number of times (see ``events.running``)."""
-    return running.run_delivery(delivery_id)
+    """Run one delivery, and up to ``OUTBOX_BATCH_SIZE - 1`` more of its subscriber's if a backlog
+    waits. Safe to receive any number of times (see ``events.running``)."""
+    return running.run_delivery(delivery_id, batch=settings.OUTBOX_BATCH_SIZE)
+
+
+@shared_task(name=sending.DRAIN_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def drain(subscriber: str) -> int:
+    """Work off a subscriber's backlog in batches for a while, then send itself again if needed."""
+    return running.drain(subscriber)
 
 
 @shared_task(name=sending.FAN_OUT_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def fan_out(deliveries: list[list]) -> int:
     """Send one ``events.deliver`` task per [delivery id, subscriber] of a committed event (the
     request sent only this one message). Sending twice is harmless: deliveries run once."""
-    return sending.dispatch_rollback_unsafe((delivery_id, name) for delivery_id, name in deliveries)
+    return sending.fan_out_rollback_unsafe([(delivery_id, name) for delivery_id, name in deliveries])
 
 
 @shared_task(name="events.sweep", ignore_result=True)

@@ -3,7 +3,6 @@ have their own serializers."""
 
 from __future__ import annotations
 
-import django_filters
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -21,7 +20,8 @@ from organizations.permissions import IsApprover, IsMember
 
 from . import bulk, comments, queries, services
 from .delegation import may_approve
-from .models import Expense, ExpenseState
+from .filters import ExpenseFilter
+from .models import Expense
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -150,21 +150,6 @@ class IsApproverOrDelegate(IsMember):
         return may_approve(request.membership)
 
 
-class ExpenseFilter(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=ExpenseState.choices)
-    employee = django_filters.NumberFilter(field_name="employee_id")
-    cost_center = django_filters.NumberFilter(field_name="cost_center_id")
-    category = django_filters.NumberFilter(field_name="category_id")
-    incurred_from = django_filters.DateFilter(field_name="incurred_on", lookup_expr="gte")
-    incurred_to = django_filters.DateFilter(field_name="incurred_on", lookup_expr="lte")
-    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
-
-    class Meta:
-        model = Expense
-        fields = []
-
-
 class ExpenseListCreateApi(ListAPIView):
     """GET: the expenses you may see (filters, cursor pages). POST: create a draft."""
 
@@ -194,6 +179,7 @@ class AwaitingApprovalApi(ListAPIView):
     permission_classes = [IsApproverOrDelegate]
     serializer_class = QueueItemOut
     pagination_class = None
+    filterset_class = ExpenseFilter
 
     queryset = Expense.objects.none()  # for the schema generator
 

@@ -137,17 +137,25 @@ class ExpenseRejected(ExpenseEvent):
 @dataclass(frozen=True, kw_only=True)
 class PolicyChanged(DomainEvent):
     """An organisation admin changed the expense policy; ``rules`` is the whole policy after the
-    change. It applies to expenses submitted from now on."""
+    change, ``policy_version`` its number. It applies to expenses submitted from now on."""
 
     type: ClassVar[str] = "policy.changed"
     aggregate_type: ClassVar[str] = "policy"
     aggregate_field: ClassVar[str] = "organization_id"
 
     organization_id: int
-    version: int
+    policy_version: int
     change: str
     changed_by: str
     rules: dict
+
+    @classmethod
+    def upcast(cls, payload: dict) -> dict:
+        # Rows stored before the field was renamed say "version" (and their envelope's version
+        # is the policy number too); the log is immutable, so they are read in the new shape.
+        if "version" in payload and "policy_version" not in payload:
+            payload["policy_version"] = payload.pop("version")
+        return payload
 
 
 @dataclass(frozen=True, kw_only=True)

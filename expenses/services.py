@@ -7,7 +7,6 @@ automatic policy) can reuse the same checks, writes and events.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,7 +15,6 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from events.publishing import publish
@@ -42,6 +40,7 @@ from .policy import (
     sampled,
     settings_for,
 )
+from .queries import approved_spend_in_month, month_bounds
 from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
@@ -97,7 +96,11 @@ def _lock(actor: Membership, expense_id: UUID | str) -> Expense:
 
 
 def _check_version(expense: Expense, expected_version: int | None) -> None:
-    if expected_version is not None and int(expected_version) != expense.version:
+    if expected_version is None:
+        return
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise errors.InvalidField("The version must be a whole number.", details={"field": "version"})
+    if expected_version != expense.version:
         raise errors.ConcurrentChange("The expense changed since you loaded it; reload and try again.",
                                       details={"version": expense.version})
 
@@ -280,14 +283,9 @@ def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False)
     budget = cost_center.monthly_budget
     if lock:
         budget = CostCenter.objects.select_for_update().values_list("monthly_budget", flat=True).get(pk=cost_center.pk)
-    year, mon = (int(part) for part in month.split("-"))
-    first = dt.date(year, mon, 1)
-    after = dt.date(year + mon // 12, mon % 12 + 1, 1)
-    # A date range (not year/month extraction) so expense_budget_idx answers it from the index alone.
-    spent = (Expense.objects.filter(cost_center_id=cost_center.pk, state=ExpenseState.APPROVED,
-                                    incurred_on__gte=first, incurred_on__lt=after)
-             .aggregate(total=Sum("amount"))["total"] or Decimal("0"))
-    return budget - spent
+    # list(), not .first(): ordering by pk would split the one grouped row into one per expense
+    spent = list(approved_spend_in_month(cost_center.pk, *month_bounds(month)))
+    return budget - (spent[0]["total"] if spent else Decimal("0"))
 
 
 def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:

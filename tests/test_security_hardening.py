@@ -205,3 +205,16 @@ def test_production_mode_serves_no_browsable_api():
     result = _production("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "404 not_found"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["\u0661\u0662", "\uff11\uff12", "1_000", "\u00b2"])
+def test_the_web_form_refuses_amounts_in_other_digits(client, typed):
+    team = make_team()
+    client.force_login(team.employee.user)
+    before = Expense.objects.count()
+    response = client.post(reverse("expense-create"), {
+        "merchant": "Kiosk", "amount": typed, "incurred_on": team.expense(receipt=False).incurred_on.isoformat(),
+        "cost_center_id": team.cost_center.pk, "category_id": team.category.pk})
+    assert response.status_code == 200 and "is not an amount" in response.content.decode()
+    assert Expense.objects.count() == before + 1  # only the draft the test made for its date

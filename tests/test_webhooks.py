@@ -22,7 +22,8 @@ from tests.support.receiver import Answer, Receiver
 from webhooks import services
 from webhooks.models import Endpoint, WebhookAttempt, WebhookDelivery, WebhookStatus
 
-pytestmark = [pytest.mark.worker, pytest.mark.timeout(120)]
+# The first test also pays for the database and three processes starting (slow on a loaded machine).
+pytestmark = [pytest.mark.worker, pytest.mark.timeout(300)]
 
 WEBHOOK_ENV = {
     "WEBHOOK_ALLOW_HTTP": "1",
@@ -31,7 +32,7 @@ WEBHOOK_ENV = {
     "WEBHOOK_RETRY_JITTER": "0",
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_LEASE_MARGIN_SECONDS": "1",
-    "WEBHOOK_SCHEDULE_SECONDS": "0.2",
+    "WEBHOOK_SCHEDULE_SECONDS": "1",  # retries wait for beat; first sends are kicked at commit
     "WEBHOOK_BREAKER_THRESHOLD": "5",
     "WEBHOOK_BREAKER_COOLDOWN_SECONDS": "30",
 }
@@ -40,13 +41,14 @@ WEBHOOK_ENV = {
 class Stack:
     def __init__(self) -> None:
         self.started: list[processes.CeleryProcess] = []
-        self.bus = processes.start_worker(queues="default,events,fanout", track=self.started, **WEBHOOK_ENV)
+        self.bus = processes.start_worker(queues="default,events,fanout", track=self.started, ready_timeout=90,
+                                          **WEBHOOK_ENV)
         self.webhooks = self.start_webhooks_worker()
         self.beat = processes.start_beat(track=self.started, **WEBHOOK_ENV)
 
     def start_webhooks_worker(self) -> processes.CeleryProcess:
         return processes.start_worker(queues="webhooks", pool="threads", concurrency=8, track=self.started,
-                                      **WEBHOOK_ENV)
+                                      ready_timeout=90, **WEBHOOK_ENV)
 
     def stop(self) -> None:
         for proc in reversed(self.started):
@@ -66,7 +68,19 @@ def webhooks_env(stack, transactional_db, fast_bus, settings):
     for name, value in WEBHOOK_ENV.items():
         setattr(settings, name, value == "1" if name.startswith("WEBHOOK_ALLOW") else value)
     settings.WEBHOOK_RETRY_SCHEDULE = [float(s) for s in WEBHOOK_ENV["WEBHOOK_RETRY_SCHEDULE"].split(",")]
-    return stack
+    yield stack
+    _quiesce()
+
+
+def _quiesce() -> None:
+    """The workers outlive the test: before the database is emptied, stop new sends and let the
+    bus settle, so the flush does not meet a worker's transaction (a lock-order deadlock)."""
+    from events.models import Delivery
+
+    Endpoint.objects.update(enabled=False)
+    processes.wait_until(lambda: not Delivery.objects.filter(status__in=["pending", "in_flight"]).exists()
+                         and not WebhookDelivery.objects.filter(status=WebhookStatus.SENDING).exists(),
+                         timeout=30, message="the bus and the senders idle")
 
 
 @pytest.fixture

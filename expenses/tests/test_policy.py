@@ -14,6 +14,7 @@ import pytest
 from core.errors import DomainError
 from events.models import Event
 from expenses import errors, policy, services
+from expenses.events import PolicyChanged
 from expenses.models import Approval, CategoryRule, Expense, ExpenseState, PolicyOutcome, PolicyVersion
 from expenses.tests.factories import make_team, receipt_file
 from organizations.tests.factories import MembershipFactory
@@ -141,7 +142,7 @@ def test_each_change_is_a_new_version_published_as_an_event_with_the_whole_polic
     assert versions[1].rules["auto_approve_under"] == "30.00"
     assert versions[2].rules["category_rules"] == {}
     events = list(Event.objects.filter(type="policy.changed").order_by("occurred_at"))
-    assert [e.payload["version"] for e in events] == [1, 2, 3]
+    assert [e.payload["policy_version"] for e in events] == [1, 2, 3]
     assert all(e.actor_id == team.admin.user_id for e in events)
     assert events[2].payload["change"] == f"Rule for {team.category.name} removed"
 
@@ -339,3 +340,25 @@ def test_another_members_rule_change_is_scoped_to_their_organisation():
     assert policy.settings_for(team.org.pk).version == 1
     assert Decimal(PolicyVersion.objects.get(organization=team.org).rules["category_rules"][team.category.code]
                    ["max_amount"]) == Decimal("5.00")
+
+
+def test_policy_changed_keeps_the_schema_version_and_carries_the_policy_number_as_its_own_field():
+    team = make_team()
+    set_rule(team, max_amount="50.00", on_violation="flag")
+    set_rule(team, max_amount="60.00", on_violation="flag")
+
+    second = Event.objects.filter(type="policy.changed").order_by("occurred_at").last()
+    assert (second.version, second.payload["policy_version"]) == (PolicyChanged.version, 2) == (1, 2)
+    assert "version" not in second.payload
+    assert PolicyChanged.from_payload(second.payload).version == 1
+
+
+def test_a_policy_changed_stored_before_the_rename_reads_in_the_new_shape():
+    team = make_team()
+    set_rule(team, max_amount="50.00", on_violation="flag")
+    stored = dict(Event.objects.get(type="policy.changed").payload)
+    stored["version"] = stored.pop("policy_version")  # the old shape; the log itself is immutable
+
+    event = PolicyChanged.from_payload(stored)
+
+    assert (event.policy_version, event.version, event.rules) == (1, 1, stored["rules"])

@@ -79,6 +79,24 @@ ENDPOINTS = [
     ("notification preferences", "get", "/api/v1/notifications/preferences/", None, ALL, None),
     ("set preference", "put", "/api/v1/notifications/preferences/expense_submitted/",
      {"in_app": True, "email": False, "digest": True}, ALL, None),
+    ("webhook endpoints", "get", "/api/v1/webhooks/endpoints/", None, gate(("admin",)), None),
+    ("add webhook endpoint", "post", "/api/v1/webhooks/endpoints/",
+     {"url": "https://hooks.example.com/new", "event_types": ["expense.approved"]}, gate(("admin",), ok=201), None),
+    ("webhook endpoint", "get", "/api/v1/webhooks/endpoints/{endpoint}/", None, gate(("admin",)), "404admin"),
+    ("change webhook endpoint", "patch", "/api/v1/webhooks/endpoints/{endpoint}/", {"description": "ERP"},
+     gate(("admin",)), "404admin"),
+    ("delete webhook endpoint", "delete", "/api/v1/webhooks/endpoints/{endpoint}/", None, gate(("admin",), ok=204),
+     "404admin"),
+    ("rotate webhook secret", "post", "/api/v1/webhooks/endpoints/{endpoint}/rotate-secret/", {}, gate(("admin",)),
+     "404admin"),
+    ("test webhook", "post", "/api/v1/webhooks/endpoints/{endpoint}/test/", None, gate(("admin",), ok=202),
+     "404admin"),
+    ("webhook deliveries", "get", "/api/v1/webhooks/endpoints/{endpoint}/deliveries/", None, gate(("admin",)),
+     "404admin"),
+    ("replay webhooks", "post", "/api/v1/webhooks/endpoints/{endpoint}/replay/", {"since": "2026-01-01T00:00:00Z"},
+     gate(("admin",)), "404admin"),
+    ("replay webhook", "post", "/api/v1/webhooks/deliveries/{webhook_delivery}/replay/", None, gate(("admin",)),
+     "404admin"),
     ("revoke token", "delete", "/api/v1/auth/token/", None, dict.fromkeys(ALL, 204), None),
 ]
 # Open to anyone, anonymous included: (name, method, path, body, status for every caller). Health is
@@ -96,7 +114,7 @@ def _ids(s):
     return {"draft": s.draft.pk, "submitted": s.submitted.pk, "in_batch": s.in_batch.pk, "failed": s.failed.pk,
             "batch": s.batch.pk, "account": s.account.pk, "notification": s.notification.pk,
             "dead_delivery": s.dead_delivery.pk, "month": s.submitted.month, "category": s.team.category.pk,
-            "delegation": s.delegation.pk}
+            "delegation": s.delegation.pk, "endpoint": s.webhook_endpoint.pk, "webhook_delivery": s.webhook_delivery.pk}
 
 
 def _other_expected(kind, own):

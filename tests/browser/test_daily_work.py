@@ -274,3 +274,38 @@ def test_confirm_paid_asks_first_with_the_total(login):
     page.wait_for_selector("text=Batch confirmed as paid")
     batch.refresh_from_db()
     assert batch.state == "confirmed"
+
+
+def test_filters_give_a_shareable_url_that_shows_the_same_list(login):
+    team = make_team()
+    team.expense(merchant="Taxi Berlin", amount="30.00")
+    team.expense(merchant="Hotel", amount="90.00")
+    page = login(team.employee)
+    page.goto("/expenses/")
+    page.fill("#id_q", "taxi")
+    page.select_option("#sort", "-amount")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/expenses/?*q=taxi*")
+    assert page.locator("#expense-table td.title").all_inner_texts() == ["Taxi Berlin"]
+    shared = login(team.employee)
+    shared.goto(page.url)  # the same URL, another window: the same list, the form filled in
+    assert shared.locator("#expense-table tbody tr").count() == 1
+    assert shared.input_value("#id_q") == "taxi"
+
+
+def test_a_berlin_organisation_types_1_comma_50_and_reads_its_dates_the_german_way(login):
+    from organizations.tests.factories import OrganizationFactory
+
+    team = make_team(org=OrganizationFactory(locale="de_DE", time_zone="Europe/Berlin"))
+    page = login(team.employee)
+    page.goto("/expenses/new/")
+    assert "12,50" in page.inner_text("#field-amount")
+    _fill_expense(page, team, merchant="Bäckerei", amount="1,50", receipt=False)
+    page.click("button[name=save]")
+    page.wait_for_selector("#expense-status [data-state='draft']")
+    expense = Expense.objects.get()
+    assert str(expense.amount) == "1.50"
+    assert page.inner_text("h1 .amount") == "1,50 EUR"
+    page.goto("/expenses/")
+    assert page.inner_text(f"tr[data-expense='{expense.pk}'] td[data-label=Date]") == \
+        expense.incurred_on.strftime("%d.%m.%Y")

@@ -51,7 +51,7 @@ def test_status_box_says_approved_and_stops_polling_once_every_effect_landed(cli
 
     html = response.content.decode()
     assert 'data-state="approved"' in html and 'data-state="processing"' not in html
-    assert html.count('class="effect done"') == 5
+    assert html.count('class="effect done"') == 6  # the five effects and the webhooks queued
     assert "every 1500ms" not in html and "live-refresh from:body" in html
 
 

@@ -103,8 +103,7 @@ PAGES = [
     # (not the owner, not an approver of this expense) with a message; the probe proves nothing moved.
     ("expense-submit", "post", "draft", {}, {**gate(MEMBERS, ok=302), **DRAFT_HIDDEN}, "404", expense_state("draft"),
      ("employee",)),
-    ("expense-delete", "post", "draft", {}, {**gate(MEMBERS, ok=302), **DRAFT_HIDDEN}, "404", expense_exists("draft"),
-     ("employee",)),
+    ("expense-delete", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_exists("draft"), ("employee",)),
     ("expense-comment", "post", "submitted", {"body": "Which client?"}, gate(MEMBERS, ok=302), "404", comment_count,
      MEMBERS),
     ("expense-return", "post", "submitted", {"reason": "Which client?"}, gate(APPROVERS, ok=302), "404gate",

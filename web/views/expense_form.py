@@ -7,6 +7,7 @@ is kept as a pending upload (``web.pending_receipts``)."""
 
 from __future__ import annotations
 
+from babel.numbers import format_decimal
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -57,7 +58,8 @@ def _save(request, membership, form, expense, receipt):
 def _form_page(request, membership, expense=None):
     initial = None
     if expense is not None:
-        initial = {"merchant": expense.merchant, "amount": expense.amount, "incurred_on": expense.incurred_on,
+        typed = format_decimal(expense.amount, format="0.00", locale=membership.organization.locale)
+        initial = {"merchant": expense.merchant, "amount": typed, "incurred_on": expense.incurred_on,
                    "cost_center_id": expense.cost_center_id, "category_id": expense.category_id,
                    "description": expense.description, "version": expense.version}
     form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership, initial=initial,

@@ -20,6 +20,7 @@ from expenses.models import CommentKind, ExpenseState, PolicyOutcome
 from expenses.policy import duplicate_twins
 
 from .base import APPROVERS, member_required
+from .filtering import filter_expenses
 from .queue import approver_required
 
 # What each subscriber's effect is called on the expense page, in the order the page lists them.
@@ -33,6 +34,7 @@ EFFECT_LABELS = {
     "notifications.expense_returned": "Employee asked",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
+    "webhooks.enqueue": "Webhooks queued",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
 DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")
@@ -48,9 +50,11 @@ def _detail(membership, expense_id):
 
 @member_required()
 def expense_list(request, membership):
-    expenses = list(queries.my_expenses(membership).prefetch_related("approvals"))
+    context = filter_expenses(request, membership, queries.my_expenses(membership).prefetch_related("approvals"),
+                              default_sort="-date")
+    expenses = list(context["items"][:500])
     with_reimbursement_states(membership, expenses)
-    return render(request, "expenses/list.html", {"expenses": expenses})
+    return render(request, "expenses/list.html", {**context, "expenses": expenses})
 
 
 def with_reimbursement_states(membership, expenses) -> None:
@@ -183,6 +187,8 @@ def expense_detail(request, membership, expense_id):
         "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
         "flags": _flags(membership, expense),
         "thread": thread,
+        # a row naming a file the storage no longer has shows that, not a broken image
+        "receipt_missing": bool(expense.receipt) and not expense.receipt.storage.exists(expense.receipt.name),
         "question": next((c for c in reversed(thread) if c.kind == CommentKind.QUESTION), None)
         if expense.state == ExpenseState.DRAFT else None,
     })

@@ -13,12 +13,13 @@ from accounting.models import Account, PayoutBatch
 from core.errors import DomainError
 
 from .base import FINANCE, member_required
+from .filtering import filter_reimbursements
 
 
 @member_required()
 def reimbursement_list(request, membership):
-    return render(request, "finance/reimbursements.html",
-                  {"reimbursements": queries.reimbursements_for(membership)[:500]})
+    context = filter_reimbursements(request, queries.reimbursements_for(membership))
+    return render(request, "finance/reimbursements.html", {**context, "reimbursements": context["items"][:500]})
 
 
 @member_required(*FINANCE)

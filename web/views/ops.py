@@ -12,6 +12,7 @@ from events.models import DeliveryStatus
 from events.queries import catalogue, dead_letters, status_counts
 from observability.queries import DAY, HOUR, outbox_history
 from organizations.models import Role
+from webhooks.queries import endpoint_health
 
 from ..forms import DeliveryReplayForm
 from .base import member_required
@@ -52,7 +53,8 @@ def _operations_page(request, membership, *, status: int = 200):
     return render(request, "ops/operations.html", {
         "rows": status_counts(organization_id=membership.organization_id),
         "dead": dead_letters(organization_id=membership.organization_id)[:100],
-        "charts": charts, "dead_over_time": dead_over_time}, status=status)
+        "charts": charts, "dead_over_time": dead_over_time,
+        "webhooks": endpoint_health(membership.organization_id)}, status=status)
 
 
 @member_required(Role.ADMIN)

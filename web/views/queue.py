@@ -16,6 +16,7 @@ from expenses.delegation import active_delegators, may_approve
 from expenses.models import Expense
 
 from .base import member_required
+from .filtering import filter_expenses
 
 
 def approver_required(view):
@@ -31,9 +32,10 @@ def approver_required(view):
 
 def _queue_page(request, membership, *, outcome=None, error=None, status=200):
     delegators = active_delegators(membership)
-    expenses = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
+    waiting = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
+    context = filter_expenses(request, membership, waiting, default_sort="submitted", people=True)
     return render(request, "expenses/queue.html", {
-        "expenses": expenses, "delegators": delegators, "outcome": outcome, "bulk_error": error,
+        **context, "expenses": context["items"], "delegators": delegators, "outcome": outcome, "bulk_error": error,
         "reason": request.POST.get("reason", "") if error else ""}, status=status)
 
 
