@@ -37,6 +37,9 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY == DEV_SECRET_KEY):
     sys.exit("outlay: production mode needs SECRET_KEY set to a random value of 50+ characters")
 
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, SQL and tracebacks to whoever asks: never in production.
+    sys.exit("outlay: production mode refuses DEBUG=1")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -335,7 +338,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = 12_582_912
+# Bounded before anything is read (core/body_limit.py answers 413): an upload is one receipt of at
+# most 10 MB and its form; no JSON body Outlay takes comes near 1 MB.
+REQUEST_UPLOAD_MAX_BYTES = int(os.environ.get("REQUEST_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024 + 64 * 1024)))
+REQUEST_BODY_MAX_BYTES = int(os.environ.get("REQUEST_BODY_MAX_BYTES", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES  # Django's own check (WSGI, tests): 413 too (config/errors.py)
 
 # --- E-mail -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -364,6 +371,14 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # The browsable API (?format=api) only in development; elsewhere JSON is all there is.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"] + (
+        ["rest_framework.renderers.BrowsableAPIRenderer"] if OUTLAY_ENV == "development" and DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "core.api.AnonThrottle",
         "core.api.UserThrottle",

@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.amounts import DecimalStringField
 from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
 from core.currencies import plain
 from core.errors import ValidationFailed
@@ -107,7 +108,7 @@ class QueueItemOut(ExpenseOut):
 class ExpenseCreateIn(serializers.Serializer):
     cost_center_id = serializers.IntegerField(min_value=1, max_value=2**62)
     category_id = serializers.IntegerField(min_value=1, max_value=2**62)
-    amount = serializers.CharField(
+    amount = DecimalStringField(
         max_length=32,
         help_text='As spent, a decimal string with at most the currency\'s decimals: "12.50", "1500" (JPY), "3.125".')
     currency = serializers.CharField(

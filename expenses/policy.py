@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 
+from core.amounts import NotAnAmount, parse_decimal_string
 from core.currencies import exponent
 from core.errors import PermissionDenied
 from events.publishing import publish
@@ -227,8 +228,8 @@ def _money_or_none(value: Any, field: str, *, allow_zero: bool = False) -> Decim
 
 def _is_zero(value: Any) -> bool:
     try:
-        return Decimal(str(value).strip()) == 0
-    except InvalidOperation:
+        return parse_decimal_string(value) == 0
+    except NotAnAmount:
         return False
 
 

@@ -40,8 +40,13 @@ _BASE = ("organization", "employee__user", "cost_center", "category")
 def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     """What the caller may see: finance and admins the whole organisation, managers their
     reporting line and their own, employees their own; and, while they stand in for a manager
-    (a delegation running today), what that manager sees. Always one query."""
+    (a delegation running today), what that manager sees. A draft is its employee's private
+    business until submitted: only they and the organisation's admins see it (detail, lists,
+    receipt). Always one query."""
     qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
+    if membership.role == Role.ADMIN:
+        return qs
+    qs = qs.filter(~Q(state=ExpenseState.DRAFT) | Q(employee=membership))
     seen = [membership, *active_delegators(membership)]
     if any(m.role in (Role.FINANCE, Role.ADMIN) for m in seen):
         return qs

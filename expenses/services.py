@@ -44,7 +44,7 @@ from .policy import (
     settings_for,
 )
 from .queries import approved_spend_in_month, month_bounds
-from .receipts import inspect_receipt
+from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
 EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "currency", "merchant", "incurred_on", "description")
@@ -83,7 +83,8 @@ def _apply_fields(expense: Expense, actor: Membership, data: dict[str, Any]) -> 
     if "incurred_on" in data:
         expense.incurred_on = clean_incurred_on(data["incurred_on"], organization=org)
     if "description" in data:
-        expense.description = clean_text(data["description"], "description", max_length=5000, required=False)
+        expense.description = clean_text(data["description"], "description", max_length=5000, required=False,
+                                         multiline=True)
     if {"amount", "currency", "incurred_on"} & set(data):
         _convert(expense)
 
@@ -109,9 +110,11 @@ def _convert(expense: Expense) -> None:
 
 def _attach_receipt(expense: Expense, receipt) -> None:
     info = inspect_receipt(receipt)
+    replaced = expense.receipt.name
     expense.receipt_content_type = info.content_type
     expense.receipt_sha256 = info.sha256
     expense.receipt.save("receipt", receipt, save=False)
+    remove_receipt_file_after_commit(replaced)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -282,11 +285,9 @@ def expense_delete(*, actor: Membership, expense_id: UUID | str, expected_versio
         raise errors.InvalidState(f"Only a draft can be deleted (this one is {expense.state}).")
     _check_version(expense, expected_version)
     publish(ExpenseDeleted(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
-    receipt, storage = expense.receipt.name, expense.receipt.storage
+    receipt = expense.receipt.name
     expense.delete()
-    if receipt:
-        # the file is not the database's: remove it only once the deletion is committed
-        transaction.on_commit(lambda: storage.delete(receipt))
+    remove_receipt_file_after_commit(receipt)  # the file is not the database's: only once committed
 
 
 # --- approve / reject ---------------------------------------------------------------------------
@@ -446,8 +447,7 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
     reason = (reason or "").strip()
     if not reason:
         raise errors.ReasonRequired("Say why the expense is rejected.")
-    if len(reason) > 2000:
-        raise errors.InvalidField("The reason is longer than 2000 characters.", details={"field": "reason"})
+    reason = clean_text(reason, "reason", max_length=2000, required=True, multiline=True)
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
     step, _, done = check_approvable(expense)

@@ -5,23 +5,29 @@ domain error with a stable code (``invalid_amount``, ``amount_too_large``, ``fut
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from core.amounts import NotAnAmount, parse_decimal_string
 from core.currencies import exponent, minor_units
+from core.text import refuse_invisible_controls
 
 from . import errors
 
 
 def clean_amount(value: Any, *, maximum: Decimal, currency: str | None = None) -> Decimal:
     """A positive amount, not above ``maximum``, with at most the currency's decimals (two
-    without a currency: an amount in the organisation's books)."""
-    if isinstance(value, float | bool):
-        raise errors.InvalidAmount("Give the amount as a decimal string, e.g. \"12.50\".")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise errors.InvalidAmount(f"{value!r} is not an amount.") from None
+    without a currency: an amount in the organisation's books).
+
+    ``value`` is an ASCII decimal string (``core.amounts``), or a Decimal that a trusted parser
+    (a locale-aware web form) already produced; numbers of other types are refused."""
+    if isinstance(value, Decimal):
+        amount = value
+    else:
+        try:
+            amount = parse_decimal_string(value)
+        except NotAnAmount as refusal:
+            raise errors.InvalidAmount(str(refusal)) from None
     if not amount.is_finite():
         raise errors.InvalidAmount("The amount must be a finite number.")
     if amount <= 0:
@@ -59,8 +65,14 @@ def clean_incurred_on(value: Any, *, organization) -> dt.date:
     return value
 
 
-def clean_text(value: Any, field: str, *, max_length: int, required: bool) -> str:
+def clean_text(value: Any, field: str, *, max_length: int, required: bool, multiline: bool = False) -> str:
+    """Trimmed text; refuses control characters (line breaks and tabs only where ``multiline``)
+    and bidirectional overrides, which make a merchant read differently on screen and in the CSV."""
     text = "" if value is None else str(value).strip()
+    try:
+        refuse_invisible_controls(text, multiline=multiline)
+    except ValueError as refusal:
+        raise errors.InvalidField(f"The {field} {refusal}.", details={"field": field}) from None
     if required and not text:
         raise errors.InvalidField(f"The {field} is required.", details={"field": field})
     if len(text) > max_length:

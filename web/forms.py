@@ -39,3 +39,19 @@ class ExpenseForm(forms.Form):
             return parse_amount(self.cleaned_data["amount"], self.locale)
         except ValueError as error:
             raise forms.ValidationError(str(error), code="invalid_amount") from None
+
+
+class DeliveryIdsField(forms.Field):
+    """Zero or more delivery ids from repeated ``delivery`` fields, each parsed as an integer id."""
+
+    widget = forms.MultipleHiddenInput
+    _one = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    def to_python(self, value):
+        return [self._one.clean(item) for item in value or []]
+
+
+class DeliveryReplayForm(forms.Form):
+    """The dead letters to replay; none named means every dead letter of the organisation."""
+
+    delivery = DeliveryIdsField(required=False)
