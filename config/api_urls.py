@@ -10,6 +10,7 @@ from core.auth_api import TokenApi
 from events import api as events
 from expenses import api as expenses
 from expenses import policy_api
+from money import api as money
 from notifications import api as notifications
 from webhooks import api as webhooks
 
@@ -35,6 +36,9 @@ urlpatterns = [
     path("policy/category-rules/<int:category_id>/", policy_api.CategoryRuleApi.as_view(), name="api-category-rule"),
     path("delegations/", policy_api.DelegationListApi.as_view(), name="api-delegations"),
     path("delegations/<int:delegation_id>/end/", policy_api.DelegationEndApi.as_view(), name="api-delegation-end"),
+    path("exchange-rates/", money.ExchangeRateListCreateApi.as_view(), name="api-exchange-rates"),
+    path("members/<int:membership_id>/bank-details/", money.BankDetailsApi.as_view(), name="api-bank-details"),
+    path("organization/debtor-account/", money.DebtorAccountApi.as_view(), name="api-debtor-account"),
     path("reimbursements/", accounting.ReimbursementListApi.as_view(), name="api-reimbursements"),
     path("reimbursements/<uuid:reimbursement_id>/fail/", accounting.ReimbursementFailApi.as_view(),
          name="api-reimbursement-fail"),
@@ -43,12 +47,14 @@ urlpatterns = [
     path("payout-batches/", accounting.PayoutBatchListApi.as_view(), name="api-payout-batches"),
     path("payout-batches/run/", accounting.PayoutRunApi.as_view(), name="api-payout-run"),
     path("payout-batches/<uuid:batch_id>/file/", accounting.PayoutBatchFileApi.as_view(), name="api-payout-file"),
+    path("payout-batches/<uuid:batch_id>/sepa/", accounting.PayoutBatchSepaApi.as_view(), name="api-payout-sepa"),
     path("payout-batches/<uuid:batch_id>/confirm/", accounting.PayoutBatchConfirmApi.as_view(),
          name="api-payout-confirm"),
     path("ledger/entries/", accounting.JournalEntryListApi.as_view(), name="api-ledger-entries"),
     path("ledger/trial-balance/", accounting.TrialBalanceApi.as_view(), name="api-trial-balance"),
     path("ledger/accounts/<int:account_id>/", accounting.AccountLedgerApi.as_view(), name="api-account-ledger"),
     path("ledger/export/", accounting.JournalExportApi.as_view(), name="api-journal-export"),
+    path("ledger/exports/", accounting.AccountingExportListApi.as_view(), name="api-accounting-exports"),
     path("notifications/", notifications.NotificationListApi.as_view(), name="api-notifications"),
     path("notifications/preferences/", notifications.PreferenceListApi.as_view(), name="api-notification-preferences"),
     path("notifications/preferences/<str:kind>/", notifications.PreferenceApi.as_view(),

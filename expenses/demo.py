@@ -13,9 +13,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
+from money import services as money
 from organizations.models import Category, CostCenter, Membership, Organization, Role
 
 from . import delegation, policy, services
+from .models import Expense, ExpenseState
 
 DEMO_PASSWORD = "outlay-demo"  # noqa: S105 - demo data only; seed_demo refuses production mode
 CATEGORIES = [("travel", "Travel"), ("meals", "Meals"), ("lodging", "Lodging"), ("software", "Software"),
@@ -68,12 +70,14 @@ def _org(name: str, slug: str, currency: str, people: list[tuple], cost_centers:
     return {"org": org, **members}
 
 
-def _expense(member, cc_code, category, amount, merchant, days_ago, description=""):
+def _expense(member, cc_code, category, amount, merchant, days_ago, description="", *, currency=None, on=None):
     org = member.organization
     data = {"cost_center_id": CostCenter.objects.get(organization=org, code=cc_code).pk,
             "category_id": Category.objects.get(organization=org, code=category).pk,
             "amount": amount, "merchant": merchant, "description": description,
-            "incurred_on": org.today() - dt.timedelta(days=days_ago)}
+            "incurred_on": on or org.today() - dt.timedelta(days=days_ago)}
+    if currency:
+        data["currency"] = currency
     # Each receipt its own file (a shared one would make every demo expense a possible duplicate).
     receipt = SimpleUploadedFile("receipt.png", RECEIPT + f"{merchant}:{days_ago}".encode(), content_type="image/png")
     return services.expense_create(actor=member, data=data, receipt=receipt)
@@ -138,3 +142,48 @@ def load() -> None:
     services.expense_submit(actor=ed, expense_id=again.pk, confirm_not_duplicate=True)
     delegation.delegation_create(actor=maria, delegate_id=mark.pk,
                                  ends_on=maria.organization.today() + dt.timedelta(days=7))
+    _money(acme)
+
+
+# Days of the shipped ECB fixture (money.services.DEMO_RATES_FILE): a Saturday (Friday's rate is
+# used), a Wednesday, the fixture's last Friday.
+SATURDAY, WEDNESDAY, FRIDAY = dt.date(2026, 10, 24), dt.date(2026, 10, 21), dt.date(2026, 10, 30)
+
+
+def _approve_unless_decided(approver, expense) -> None:
+    """Approve a submitted demo expense, unless the policy's automatic approval already did (a
+    small foreign amount converts to little in the organisation's currency)."""
+    if Expense.objects.filter(pk=expense.pk, state=ExpenseState.SUBMITTED).exists():
+        services.expense_approve(actor=approver, expense_id=expense.pk)
+
+
+def _money(acme: dict) -> None:
+    """Real ECB rates, expenses in USD, JPY, GBP and KWD (at a rate finance set), Acme's own bank
+    account and its employees' bank details, so a payout batch makes a SEPA file at once."""
+    org = acme["org"]
+    money.rates_import_file(data=money.DEMO_RATES_FILE.read_bytes())
+    # The fixture's days must be claimable however long after them the demo is loaded.
+    window = max(org.expense_window_days, (org.today() - dt.date(2026, 10, 1)).days + 30)
+    Organization.objects.filter(pk=org.pk).update(expense_window_days=window)
+    org.refresh_from_db()
+    for member in (acme[k] for k in ("eve", "ed", "ella")):
+        member.organization = org
+    finance, eve, ed, ella, maria, mark = (acme[k] for k in ("finance", "eve", "ed", "ella", "maria", "mark"))
+    money.debtor_account_set(actor=finance, name="Acme GmbH", iban="DE02120300000000202051", bic="BYLADEM1001")
+    for member, iban in ((eve, "DE89370400440532013000"), (ed, "DE02500105170137075030"),
+                         (ella, "FR1420041010050500013M02606")):
+        money.bank_details_set(actor=member, membership_id=member.pk, holder=member.display_name, iban=iban)
+    money.exchange_rate_set(actor=finance, quote="KWD", on=FRIDAY, rate="0.3550",
+                            reason="The ECB publishes no KWD rate; our bank's rate of the day.")
+    nyc = _expense(eve, "ENG", "lodging", "120.00", "Pod Hotel New York", 0, "Saturday night", currency="USD",
+                   on=SATURDAY)
+    services.expense_submit(actor=eve, expense_id=nyc.pk, rng=random.Random(0))  # noqa: S311 - a fixed draw
+    _approve_unless_decided(maria, nyc)
+    ramen = _expense(ella, "SAL", "meals", "4800", "Ichiran Shibuya", 0, "Client lunch in Tokyo", currency="JPY",
+                     on=WEDNESDAY)
+    services.expense_submit(actor=ella, expense_id=ramen.pk, rng=random.Random(0))  # noqa: S311 - a fixed draw
+    _approve_unless_decided(mark, ramen)
+    london = _expense(ed, "SAL", "travel", "89.90", "Heathrow Express", 0, currency="GBP", on=FRIDAY)
+    services.expense_submit(actor=ed, expense_id=london.pk, rng=random.Random(0))  # noqa: S311 - a fixed draw
+    kuwait = _expense(ella, "SAL", "travel", "12.345", "Kuwait City taxi", 0, currency="KWD", on=FRIDAY)
+    services.expense_submit(actor=ella, expense_id=kuwait.pk, rng=random.Random(0))  # noqa: S311 - a fixed draw

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from .views import comments, dashboard, expense_form, expenses, finance, notifications, ops, policy, queue, webhooks
+from .views import (
+    bank,
+    comments,
+    dashboard,
+    expense_form,
+    expenses,
+    finance,
+    notifications,
+    ops,
+    policy,
+    queue,
+    webhooks,
+)
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -27,6 +39,8 @@ urlpatterns = [
     path("delegation/new/", policy.delegation_create, name="delegation-create"),
     path("delegation/<int:delegation_id>/end/", policy.delegation_end, name="delegation-end"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("bank-details/", bank.bank_details, name="my-bank-details"),
+    path("members/<int:membership_id>/bank-details/", bank.bank_details, name="bank-details"),
     path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
     path("finance/batches/", finance.batch_list, name="batch-list"),
     path("finance/batches/run/", finance.payout_run_now, name="payout-run"),

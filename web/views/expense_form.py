@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from core.currencies import minor_units
 from core.errors import DomainError, NotFound
 from expenses import queries, services
 from expenses.errors import PossibleDuplicate
@@ -65,8 +66,11 @@ def _save(request, membership, form, expense, receipt):
 def _form_page(request, membership, expense=None):
     initial = None
     if expense is not None:
-        typed = format_decimal(expense.amount, format="0.00", locale=membership.organization.locale)
-        initial = {"merchant": expense.merchant, "amount": typed, "incurred_on": expense.incurred_on,
+        digits = minor_units(expense.currency)
+        typed = format_decimal(expense.amount, format="0." + "0" * digits if digits else "0",
+                               locale=membership.organization.locale)
+        initial = {"merchant": expense.merchant, "amount": typed, "currency": expense.currency,
+                   "incurred_on": expense.incurred_on,
                    "cost_center_id": expense.cost_center_id, "category_id": expense.category_id,
                    "description": expense.description, "version": expense.version}
     form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership, initial=initial,

@@ -265,7 +265,13 @@ def _decide(request, membership, expense_id, command, **kwargs):
         error = exc
     if request.htmx:
         expense = _detail(membership, expense_id)
-        return render(request, "expenses/_decision.html", status_context(membership, expense, error=error))
+        # A refusal answers its own status, so logs, metrics and tests see it; static/js/live.js
+        # swaps a fragment marked X-Refusal although htmx leaves 4xx answers unswapped by default.
+        response = render(request, "expenses/_decision.html", status_context(membership, expense, error=error),
+                          status=error.http_status if error is not None else 200)
+        if error is not None:
+            response["X-Refusal"] = error.code
+        return response
     if error is not None:
         messages.error(request, error.message)
     return redirect("expense-detail", expense_id=expense_id)
