@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test lint bench faults screenshots clean
+.PHONY: run test lint bench faults cluster screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,13 +25,21 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
-## bench: the benchmark report (bench/results/latest.md); never part of `make test`
+## bench: the benchmark report (bench/results/latest.md), then the webhooks one
+##        (bench/results/webhooks-*.md); never part of `make test`
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) -m config.embedded --ephemeral -- $(PY) bench/webhooks.py
 
 ## faults: the long fault suite (10,000 approvals under injected faults); prints every figure
 faults: $(STAMP)
 	$(PY) -m tests.faults.suite --approvals 10000 --rate 40
+
+## cluster: Outlay on nine network-namespace hosts under every partition fault of issue 23, and
+##          throughput at 1, 2 and 4 worker processes; report in tests/cluster/results/ (needs root,
+##          iproute2 and HAProxy: `.ci/run` installs them)
+cluster: $(STAMP)
+	$(PY) -m tests.cluster.harness
 
 ## screenshots: regenerate docs/screenshots/*.png of the main pages (needs /usr/bin/chromium)
 screenshots: $(STAMP)

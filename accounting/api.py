@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -16,9 +15,9 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from organizations.permissions import IsFinance, IsMember
 
-from . import queries, services
+from . import exports, queries, sepa, services
 from .filters import ReimbursementFilter
-from .models import Account, JournalEntry, PayoutBatch, Reimbursement
+from .models import Account, AccountingExport, ExportFormat, JournalEntry, PayoutBatch, Reimbursement
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -30,15 +29,38 @@ class ReimbursementOut(serializers.ModelSerializer):
                   "failure_reason", "created_at", "paid_at"]
 
 
+class PayeeFlagOut(serializers.Serializer):
+    code = serializers.CharField(help_text="bank_details_changed_recently")
+    employee_user_id = serializers.IntegerField()
+    payee_name = serializers.CharField()
+    changed_at = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class HeldOutOut(serializers.Serializer):
+    payee_name = serializers.CharField()
+    employee_user_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reason = serializers.CharField()
+
+
 class PayoutBatchOut(serializers.ModelSerializer):
     reimbursement_count = serializers.SerializerMethodField()
+    payee_flags = PayeeFlagOut(many=True, read_only=True)
+    sepa_held_out = serializers.SerializerMethodField(help_text="Payees a SEPA file of this batch leaves out, and why.")
 
     class Meta:
         model = PayoutBatch
-        fields = ["id", "state", "total", "currency", "created_at", "confirmed_at", "reimbursement_count"]
+        fields = ["id", "state", "total", "currency", "created_at", "confirmed_at", "reimbursement_count",
+                  "payee_flags", "sepa_held_out"]
 
     def get_reimbursement_count(self, obj) -> int:
         return obj.reimbursements.count()
+
+    @extend_schema_field(HeldOutOut(many=True))
+    def get_sepa_held_out(self, obj):
+        return HeldOutOut(sepa.held_out(obj), many=True).data
 
 
 class ReasonIn(serializers.Serializer):
@@ -116,24 +138,40 @@ class PayoutRunApi(APIView):
         return Response(PayoutBatchOut(batch).data, status=201)
 
 
-def _batch(request, batch_id) -> PayoutBatch:
-    try:
-        return queries.payout_batches_for(request.membership).get(pk=batch_id)
-    except (PayoutBatch.DoesNotExist, ValueError, DjangoValidationError):
-        raise NotFound("No such payout batch.") from None
+def _file_response(payment_file) -> HttpResponse:
+    response = HttpResponse(payment_file.content, content_type=payment_file.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{payment_file.filename}"'
+    response["X-Held-Out-Count"] = str(len(payment_file.held_out))
+    return response
 
 
 class PayoutBatchFileApi(APIView):
-    """The batch's payment file (CSV) for the bank."""
+    """The batch's payment file as CSV, for banks that take no SEPA file (download audited)."""
 
     permission_classes = [IsFinance]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(401, 403, 404)})
     def get(self, request, batch_id):
-        batch = _batch(request, batch_id)
-        response = HttpResponse(batch.payment_file, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="payout-{batch.pk}.csv"'
-        return response
+        return _file_response(services.payout_batch_file(actor=request.membership, batch_id=batch_id))
+
+
+class PayoutBatchSepaApi(APIView):
+    """The batch's SEPA credit-transfer file (pain.001), validated against the official XSD; one
+    transaction per payee; regenerating it gives the same file. Payees without bank details or
+    with a non-EUR payout are held out (listed in the batch's sepa_held_out; their count in the
+    X-Held-Out-Count header). 409 debtor_account_missing until the organisation's account is set.
+    The download is audited."""
+
+    permission_classes = [IsFinance]
+
+    @extend_schema(parameters=[OpenApiParameter("version", str, enum=list(sepa.SCHEMAS), required=False,
+                                                description="pain.001 version (default pain.001.001.03)")],
+                   responses={(200, "application/xml"): OpenApiTypes.STR,
+                              **error_responses(400, 401, 403, 404, 409)})
+    def get(self, request, batch_id):
+        schema = request.query_params.get("version", sepa.DEFAULT_SCHEMA)
+        return _file_response(services.payout_batch_file(actor=request.membership, batch_id=batch_id,
+                                                         file_format="sepa", schema=schema))
 
 
 class PayoutBatchConfirmApi(APIView):
@@ -215,14 +253,57 @@ class AccountLedgerApi(APIView):
         return Response(LedgerLineOut(rows, many=True).data)
 
 
+class JournalExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.values, default=ExportFormat.CSV)
+    since = serializers.ChoiceField(choices=["last"], required=False,
+                                    help_text="last: every line committed since the last since=last export of this "
+                                              "format (none skipped or repeated, even when entries commit late).")
+    to = serializers.DateField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(required=False)  # a Python keyword, so declared here
+        return fields
+
+
 class JournalExportApi(APIView):
-    """The journal as CSV, for an external accounting system."""
+    """Journal lines for an external accounting system: CSV (date, entry, account, debit, credit,
+    currency, original amount and currency, memo, expense) or DATEV (EXTF Buchungsstapel), for a
+    date range (from/to, entry dates, both included) or since the last export. Every export is
+    recorded (GET /api/v1/ledger/exports/)."""
 
     permission_classes = [IsFinance]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(401, 403)})
+    @extend_schema(parameters=[JournalExportQuery],
+                   responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401, 403)})
     def get(self, request):
-        response = HttpResponse(queries.journal_export_csv(request.membership.organization_id),
-                                content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="journal.csv"'
+        query = JournalExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        export = exports.accounting_export(actor=request.membership, file_format=data["format"],
+                                           date_from=data.get("from"), date_to=data.get("to"),
+                                           since_last=data.get("since") == "last")
+        response = HttpResponse(export.content, content_type=export.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        response["X-Export-Id"] = str(export.record.pk)
         return response
+
+
+class AccountingExportOut(serializers.ModelSerializer):
+    class Meta:
+        model = AccountingExport
+        fields = ["id", "format", "since_last", "previous_id", "date_from", "date_to", "line_count", "sha256",
+                  "created_by_name", "created_at"]
+
+
+class AccountingExportListApi(ListAPIView):
+    """Every accounting export of the organisation: who, when, which range, how many lines."""
+
+    permission_classes = [IsFinance]
+    serializer_class = AccountingExportOut
+    queryset = AccountingExport.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return AccountingExport.objects.filter(organization_id=self.request.membership.organization_id)

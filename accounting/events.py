@@ -29,6 +29,24 @@ class ReimbursementEvent(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentFileDownloaded(DomainEvent):
+    """Finance downloaded a payout batch's payment file (CSV or SEPA): recorded in the audit
+    trail with the file's hash, so what left for the bank can be proven later."""
+
+    type: ClassVar[str] = "payout_batch.file_downloaded"
+    aggregate_type: ClassVar[str] = "payout_batch"
+    aggregate_field: ClassVar[str] = "batch_id"
+
+    batch_id: UUID
+    organization_id: int
+    file_format: str
+    sha256: str
+    payee_count: int
+    held_out_count: int
+    downloaded_by_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReimbursementPaid(ReimbursementEvent):
     """Finance confirmed the payment of a reimbursement (part of a payout batch)."""
 

@@ -51,7 +51,14 @@ class JournalEntry(models.Model):
                                        help_text="The event this entry posts; one entry per event.")
     reversal_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
                                        related_name="reversed_by")
+    # What the entry books, for the accounting exports: the expense, and its amount as spent.
+    expense_id = models.UUIDField(null=True, blank=True)
+    original_amount = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
+    original_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Not a model field: the column ``xact_id`` (xid8, default pg_current_xact_id()) records the
+    # transaction that wrote the entry; "since the last export" compares it with the export's
+    # snapshot (migration 0004, accounting/exports.py).
 
     class Meta:
         ordering = ["date", "created_at"]
@@ -100,6 +107,9 @@ class PayoutBatch(models.Model):
     total = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     payment_file = models.TextField(help_text="CSV: payee name, e-mail, amount, currency, reference.")
+    payee_flags = models.JSONField(default=list, blank=True,
+                                   help_text="For finance: payees whose bank details changed within 24 hours before "
+                                             "the batch ([{code, employee_user_id, payee_name, changed_at}]).")
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by_user_id = models.BigIntegerField(null=True, blank=True)
@@ -143,3 +153,36 @@ class Reimbursement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payee_name} {self.amount} {self.currency} ({self.state})"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    DATEV = "datev", "DATEV Buchungsstapel (EXTF)"
+
+
+class AccountingExport(models.Model):
+    """One export of journal lines: who, when, which lines (a date range, or everything
+    committed since the previous "since last export" of the same format, told apart by the
+    PostgreSQL snapshot recorded here: no id or time high-water mark)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="accounting_exports")
+    format = models.CharField(max_length=5, choices=ExportFormat.choices)
+    since_last = models.BooleanField(default=False)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 help_text="The export this one continues (since last export).")
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    snapshot = models.TextField(help_text="pg_current_snapshot() of the statement that read the lines.")
+    line_count = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_by_user_id = models.BigIntegerField()
+    created_by_name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "format", "since_last", "created_at"],
+                                name="accounting_export_chain_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.format} export of {self.organization} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from django.db.models import DecimalField, QuerySet, Sum, Value
@@ -52,24 +49,6 @@ def account_ledger(organization_id: int, account_id: int) -> tuple[Account, list
         rows.append({"date": line.entry.date, "memo": line.entry.memo, "entry_id": line.entry_id,
                      "debit": line.debit, "credit": line.credit, "balance": running})
     return account, rows
-
-
-def journal_export_csv(organization_id: int, date_from: date | None = None, date_to: date | None = None) -> str:
-    """The journal as CSV (one row per line) for an external accounting system."""
-    lines = JournalLine.objects.filter(entry__organization_id=organization_id).select_related("entry", "account")
-    if date_from:
-        lines = lines.filter(entry__date__gte=date_from)
-    if date_to:
-        lines = lines.filter(entry__date__lte=date_to)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["entry_id", "date", "memo", "account_code", "account_name", "debit", "credit",
-                     "source_event_id", "reversal_of"])
-    for line in lines.order_by("entry__date", "entry__created_at", "id"):
-        e = line.entry
-        writer.writerow([e.pk, e.date.isoformat(), e.memo, line.account.code, line.account.name, f"{line.debit:.2f}",
-                         f"{line.credit:.2f}", e.source_event_id or "", e.reversal_of_id or ""])
-    return buffer.getvalue()
 
 
 def payable_balance(organization_id: int) -> Decimal:

@@ -7,6 +7,7 @@ expense (a unique ``expense_id``): a redelivered event finds its row and does no
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from events.publishing import publish
+from money.models import BankAccount
 from organizations.models import Category, Membership, Organization, Role
 
-from .events import PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
+from . import sepa
+from .events import PaymentFileDownloaded, PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
 from .models import (
     Account,
     AccountKind,
@@ -90,8 +93,9 @@ class Line:
 
 
 def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Sequence[Line],
-                 source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None
-                 ) -> JournalEntry | None:
+                 source_event_id: uuid.UUID | None = None, reversal_of: JournalEntry | None = None,
+                 expense_id: uuid.UUID | None = None, original_amount: Decimal | None = None,
+                 original_currency: str = "") -> JournalEntry | None:
     """Post a balanced entry. Returns None if an entry for ``source_event_id`` already exists.
 
     Refuses an unbalanced entry or one with fewer than two lines (``unbalanced_entry``);
@@ -108,7 +112,9 @@ def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Se
         if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
             return None
         entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
-                                            source_event_id=source_event_id, reversal_of=reversal_of)
+                                            source_event_id=source_event_id, reversal_of=reversal_of,
+                                            expense_id=expense_id, original_amount=original_amount,
+                                            original_currency=original_currency)
         JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
                                                      credit=line.credit) for line in lines])
     return entry
@@ -126,7 +132,9 @@ def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -
         raise Conflict("This entry was already reversed.", code="already_reversed")
     lines = [Line(account=line.account, debit=line.credit, credit=line.debit) for line in entry.lines.all()]
     return journal_post(organization_id=entry.organization_id, entry_date=timezone.localdate(),
-                        memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry)
+                        memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry,
+                        expense_id=entry.expense_id, original_amount=entry.original_amount,
+                        original_currency=entry.original_currency)
 
 
 def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
@@ -135,8 +143,10 @@ def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     payable = _account(event.organization_id, Account.PAYABLE)
     return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
-                        source_event_id=event_id,
-                        lines=[Line(expense_account, debit=event.amount), Line(payable, credit=event.amount)])
+                        source_event_id=event_id, expense_id=event.expense_id, original_amount=event.amount,
+                        original_currency=event.currency,
+                        lines=[Line(expense_account, debit=event.booked_amount),
+                               Line(payable, credit=event.booked_amount)])
 
 
 def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | None:
@@ -145,6 +155,7 @@ def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | Non
     cash = _account(event.organization_id, Account.CASH)
     return journal_post(organization_id=event.organization_id, entry_date=timezone.localdate(),
                         memo=f"Reimbursement paid to {event.payee_name}", source_event_id=event_id,
+                        expense_id=event.expense_id,
                         lines=[Line(payable, debit=event.amount), Line(cash, credit=event.amount)])
 
 
@@ -160,7 +171,7 @@ def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
     return Reimbursement.objects.create(
         organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
         employee_user_id=event.employee_user_id, payee_name=event.employee_name,
-        payee_email=event.employee_email, amount=event.amount, currency=event.currency,
+        payee_email=event.employee_email, amount=event.booked_amount, currency=event.booked_currency,
         merchant=event.merchant, incurred_on=event.incurred_on, source_event_id=event_id)
 
 
@@ -194,9 +205,66 @@ def payout_run(*, organization: Organization) -> PayoutBatch | None:
         writer.writerow([_csv_safe(r.payee_name), _csv_safe(r.payee_email), f"{r.amount:.2f}", r.currency,
                          f"OUTLAY-{str(r.pk)[:8].upper()}"])
     batch.payment_file = buffer.getvalue()
-    batch.save(update_fields=["payment_file"])
+    batch.payee_flags = _recent_bank_changes(organization, queued, batch.created_at)
+    batch.save(update_fields=["payment_file", "payee_flags"])
     Reimbursement.objects.filter(pk__in=[r.pk for r in queued]).update(state=ReimbursementState.IN_BATCH, batch=batch)
     return batch
+
+
+BANK_CHANGE_WINDOW = timezone.timedelta(hours=24)
+
+
+def _recent_bank_changes(organization: Organization, queued: list[Reimbursement], at) -> list[dict]:
+    """Payees whose bank details changed within 24 hours before the batch: a classic sign of
+    payout fraud (someone redirects a colleague's money), so finance looks before paying."""
+    changed = (BankAccount.objects.filter(membership__organization=organization,
+                                          membership__user_id__in={r.employee_user_id for r in queued},
+                                          updated_at__gte=at - BANK_CHANGE_WINDOW)
+               .values_list("membership__user_id", "updated_at"))
+    names = {r.employee_user_id: r.payee_name for r in queued}
+    return [{"code": "bank_details_changed_recently", "employee_user_id": user_id, "payee_name": names[user_id],
+             "changed_at": changed_at.isoformat(),
+             "message": f"{names[user_id]}'s bank details changed at {changed_at:%Y-%m-%d %H:%M} UTC, within 24 "
+                        "hours of this batch: confirm the change with them before paying."}
+            for user_id, changed_at in sorted(changed, key=lambda c: names[c[0]])]
+
+
+@dataclass(frozen=True)
+class PaymentFile:
+    content: bytes
+    content_type: str
+    filename: str
+    held_out: list[dict]
+
+
+@transaction.atomic
+def payout_batch_file(*, actor: Membership, batch_id, file_format: str = "csv",
+                      schema: str = sepa.DEFAULT_SCHEMA) -> PaymentFile:
+    """The batch's payment file for the bank: ``csv`` (any bank) or ``sepa`` (pain.001, validated
+    against the XSD; payees SEPA cannot pay are held out and listed). Finance only; every
+    download is recorded (``payout_batch.file_downloaded`` with the file's SHA-256, audited)."""
+    _require_finance(actor)
+    try:
+        batch = PayoutBatch.objects.select_related("organization").get(pk=batch_id,
+                                                                       organization_id=actor.organization_id)
+    except (PayoutBatch.DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("No such payout batch.") from None
+    if file_format == "sepa":
+        built = sepa.build(batch, schema=schema)
+        held = [{"payee_name": p.name, "reason": p.held_out_reason} for p in built.held_out]
+        result = PaymentFile(content=built.xml, content_type="application/xml",
+                             filename=f"payout-{batch.pk}.{schema}.xml", held_out=held)
+        payee_count = len(built.payees)
+    else:
+        result = PaymentFile(content=batch.payment_file.encode(), content_type="text/csv; charset=utf-8",
+                             filename=f"payout-{batch.pk}.csv", held_out=[])
+        payee_count = batch.reimbursements.count()
+    publish(PaymentFileDownloaded(batch_id=batch.pk, organization_id=batch.organization_id,
+                                  file_format=schema if file_format == "sepa" else "csv",
+                                  sha256=hashlib.sha256(result.content).hexdigest(), payee_count=payee_count,
+                                  held_out_count=len(result.held_out), downloaded_by_name=actor.display_name),
+            organization_id=batch.organization_id, actor_id=actor.user_id)
+    return result
 
 
 def _csv_safe(value: str) -> str:

@@ -10,7 +10,9 @@ from core.auth_api import TokenApi
 from events import api as events
 from expenses import api as expenses
 from expenses import policy_api
+from money import api as money
 from notifications import api as notifications
+from webhooks import api as webhooks
 
 urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="api-token"),
@@ -34,6 +36,9 @@ urlpatterns = [
     path("policy/category-rules/<int:category_id>/", policy_api.CategoryRuleApi.as_view(), name="api-category-rule"),
     path("delegations/", policy_api.DelegationListApi.as_view(), name="api-delegations"),
     path("delegations/<int:delegation_id>/end/", policy_api.DelegationEndApi.as_view(), name="api-delegation-end"),
+    path("exchange-rates/", money.ExchangeRateListCreateApi.as_view(), name="api-exchange-rates"),
+    path("members/<int:membership_id>/bank-details/", money.BankDetailsApi.as_view(), name="api-bank-details"),
+    path("organization/debtor-account/", money.DebtorAccountApi.as_view(), name="api-debtor-account"),
     path("reimbursements/", accounting.ReimbursementListApi.as_view(), name="api-reimbursements"),
     path("reimbursements/<uuid:reimbursement_id>/fail/", accounting.ReimbursementFailApi.as_view(),
          name="api-reimbursement-fail"),
@@ -42,12 +47,14 @@ urlpatterns = [
     path("payout-batches/", accounting.PayoutBatchListApi.as_view(), name="api-payout-batches"),
     path("payout-batches/run/", accounting.PayoutRunApi.as_view(), name="api-payout-run"),
     path("payout-batches/<uuid:batch_id>/file/", accounting.PayoutBatchFileApi.as_view(), name="api-payout-file"),
+    path("payout-batches/<uuid:batch_id>/sepa/", accounting.PayoutBatchSepaApi.as_view(), name="api-payout-sepa"),
     path("payout-batches/<uuid:batch_id>/confirm/", accounting.PayoutBatchConfirmApi.as_view(),
          name="api-payout-confirm"),
     path("ledger/entries/", accounting.JournalEntryListApi.as_view(), name="api-ledger-entries"),
     path("ledger/trial-balance/", accounting.TrialBalanceApi.as_view(), name="api-trial-balance"),
     path("ledger/accounts/<int:account_id>/", accounting.AccountLedgerApi.as_view(), name="api-account-ledger"),
     path("ledger/export/", accounting.JournalExportApi.as_view(), name="api-journal-export"),
+    path("ledger/exports/", accounting.AccountingExportListApi.as_view(), name="api-accounting-exports"),
     path("notifications/", notifications.NotificationListApi.as_view(), name="api-notifications"),
     path("notifications/preferences/", notifications.PreferenceListApi.as_view(), name="api-notification-preferences"),
     path("notifications/preferences/<str:kind>/", notifications.PreferenceApi.as_view(),
@@ -61,6 +68,17 @@ urlpatterns = [
     path("deliveries/", events.DeliveryListApi.as_view(), name="api-deliveries"),
     path("deliveries/replay/", events.DeliveryReplayApi.as_view(), name="api-deliveries-replay"),
     path("deliveries/<int:delivery_id>/replay/", events.DeliveryReplayOneApi.as_view(), name="api-delivery-replay"),
+    path("webhooks/endpoints/", webhooks.EndpointListCreateApi.as_view(), name="api-webhook-endpoints"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/", webhooks.EndpointDetailApi.as_view(), name="api-webhook-endpoint"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/rotate-secret/", webhooks.EndpointRotateSecretApi.as_view(),
+         name="api-webhook-rotate-secret"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/test/", webhooks.EndpointTestApi.as_view(), name="api-webhook-test"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/deliveries/", webhooks.EndpointDeliveriesApi.as_view(),
+         name="api-webhook-deliveries"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/replay/", webhooks.EndpointReplayApi.as_view(),
+         name="api-webhook-replay"),
+    path("webhooks/deliveries/<int:webhook_delivery_id>/replay/", webhooks.WebhookDeliveryReplayApi.as_view(),
+         name="api-webhook-delivery-replay"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

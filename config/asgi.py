@@ -23,13 +23,17 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.health import liveness_first  # noqa: E402
+from core.body_limit import RequestBodyLimit  # noqa: E402
+from core.origin import SameOriginValidator  # noqa: E402
 from web.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Bodies are bounded before Django reads them (413 in the error shape, core/body_limit.py).
+        "http": liveness_first(RequestBodyLimit(django_asgi_app)),
+        # Origin: scheme, host and port (Channels' own validator compares the host name only).
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

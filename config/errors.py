@@ -6,8 +6,11 @@ their place, so the demo (which runs with DEBUG) never shows them. Tracebacks st
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
+
+from core.body_limit import too_large_body
 
 PRODUCT_PAGE = "_outlay_error_page"
 
@@ -39,6 +42,18 @@ def server_error(request):
         return JsonResponse({"code": "server_error", "message": "Something went wrong on our side.", "details": {}},
                             status=500)
     return _mark(defaults.server_error(request))
+
+
+def bad_request(request, exception=None):
+    """Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a bad host):
+    413 for a body too large, else 400; in the error shape under /api/."""
+    if isinstance(exception, RequestDataTooBig):
+        return _mark(HttpResponse(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), status=413,
+                                  content_type="application/json"))
+    if _api(request):
+        return JsonResponse({"code": "bad_request", "message": "The request is not valid.", "details": {}},
+                            status=400)
+    return _mark(defaults.bad_request(request, exception))
 
 
 class ProductErrorPages:

@@ -1,4 +1,4 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`) endpoints."""
+"""Liveness (`/livez`, `/healthz`) and readiness (`/readyz`) endpoints."""
 
 from __future__ import annotations
 
@@ -60,3 +60,28 @@ def readyz(request):
         checks["worker"] = checks["beat"] = "fail: redis unreachable"
     ok = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503)
+
+
+LIVEZ_BODY = b'{"status": "ok"}'
+
+
+def liveness_first(app):
+    """ASGI: answer ``GET /livez`` from the event loop itself, before Django.
+
+    Django runs every request's sync code in a small pool of threads; when PostgreSQL hangs (a
+    partition), each thread waits for its query to time out, `/healthz` queues behind them, and a
+    load balancer checking it takes every web host out at once (the cluster harness saw HAProxy
+    do exactly that, fault 4). `/livez` says only that the process runs and accepts connections,
+    which is what a load balancer's or an orchestrator's liveness check should ask.
+    """
+
+    async def asgi(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/livez" and scope["method"] in ("GET", "HEAD"):
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(LIVEZ_BODY)).encode()),
+                (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": LIVEZ_BODY if scope["method"] == "GET" else b""})
+            return
+        await app(scope, receive, send)
+
+    return asgi

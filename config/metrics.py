@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from config.celery import HEARTBEAT_KEY, WORKER_NODES_KEY, app
-from observability.metrics import BusinessCollector, OutboxCollector, QueueCollector, exposition
+from observability.metrics import BusinessCollector, OutboxCollector, QueueCollector, WebhookCollector, exposition
 
 from .health import HEARTBEAT_MAX_AGE
 
@@ -68,5 +68,6 @@ def metrics(request):
                                  "details": {}}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    body = exposition([OutboxCollector(), BusinessCollector(), QueueCollector(_queues()), HeartbeatCollector()])
+    body = exposition([OutboxCollector(), BusinessCollector(), WebhookCollector(), QueueCollector(_queues()),
+                       HeartbeatCollector()])
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -36,6 +37,9 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY == DEV_SECRET_KEY):
     sys.exit("outlay: production mode needs SECRET_KEY set to a random value of 50+ characters")
 
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, SQL and tracebacks to whoever asks: never in production.
+    sys.exit("outlay: production mode refuses DEBUG=1")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -59,6 +63,7 @@ INSTALLED_APPS = [
     "core",
     "organizations",
     "events",
+    "money",
     "expenses",
     "accounting",
     "notifications",
@@ -130,6 +135,32 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A PostgreSQL that stops answering (a partition, a dead host: no RST, packets just vanish) must
+# fail a request or a task within seconds, not hang it. libpq's connect timeout and TCP keepalives
+# and user timeout bound the client's waits on a dead connection; the session settings bound a
+# statement, a lock wait and a transaction left open, and make the *server* drop a connection
+# whose client is gone (its keepalives, and the check while a query runs), releasing its locks.
+# Measured by the cluster harness (tests/cluster, docs/deploy.md "Timeouts").
+DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+DATABASE_TCP_USER_TIMEOUT_MS = int(os.environ.get("DATABASE_TCP_USER_TIMEOUT_MS", "10000"))
+DATABASE_STATEMENT_TIMEOUT_MS = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "30000"))
+DATABASE_LOCK_TIMEOUT_MS = int(os.environ.get("DATABASE_LOCK_TIMEOUT_MS", "10000"))
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = int(os.environ.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", "60000"))
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.update({
+    "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+    "tcp_user_timeout": DATABASE_TCP_USER_TIMEOUT_MS,
+})
+_db_options["options"] = " ".join(filter(None, [
+    _db_options.get("options", ""),
+    f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+    f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+    f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3",
+    f"-c tcp_user_timeout={DATABASE_TCP_USER_TIMEOUT_MS}",
+    "-c client_connection_check_interval=5000",
+]))
 if DATABASE_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
@@ -160,9 +191,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request must never hang on a dead broker: connect and publish time out fast, and the outbox
 # sweeper re-sends whatever did not reach the broker.
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "1"))
+# Redis has no broker heartbeats (an AMQP feature; Celery's broker_heartbeat does nothing with
+# Redis): a dead broker connection is found by the socket timeout, TCP keepalives and kombu's
+# periodic health check instead, and the worker reconnects.
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5"))
+REDIS_KEEPALIVE = {socket.TCP_KEEPIDLE: 5, socket.TCP_KEEPINTVL: 2, socket.TCP_KEEPCNT: 3}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 1,
-    "socket_timeout": 5,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_keepalive": True,
+    "socket_keepalive_options": REDIS_KEEPALIVE,
+    "health_check_interval": 10,
     "visibility_timeout": 3600,
     "max_retries": 0,
 }
@@ -188,6 +227,13 @@ OUTBOX_BACKFILL_PAUSE_SECONDS = float(os.environ.get("OUTBOX_BACKFILL_PAUSE_SECO
 OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
+# Daily reference rates (ECB daily XML) fetched by beat; empty: no fetching (import_rates and finance still work).
+EXCHANGE_RATES_URL = os.environ.get("EXCHANGE_RATES_URL", "")
+EXCHANGE_RATES_FETCH_SECONDS = float(os.environ.get("EXCHANGE_RATES_FETCH_SECONDS", "3600"))
+# DATEV export header: the tax adviser's and the client's numbers at DATEV.
+DATEV_CONSULTANT_NUMBER = int(os.environ.get("DATEV_CONSULTANT_NUMBER", "1001"))
+DATEV_CLIENT_NUMBER = int(os.environ.get("DATEV_CLIENT_NUMBER", "1"))
+EXCHANGE_RATES_TIMEOUT_SECONDS = float(os.environ.get("EXCHANGE_RATES_TIMEOUT_SECONDS", "10"))
 
 # --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
 WEBHOOK_QUEUE = "webhooks"
@@ -229,12 +275,18 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-schedule": {"task": "webhooks.schedule", "schedule": WEBHOOK_SCHEDULE_SECONDS,
                           "options": {"expires": max(5 * WEBHOOK_SCHEDULE_SECONDS, 5.0)}},
 }
+if EXCHANGE_RATES_URL:
+    # Hourly by default: the ECB publishes once a working day (about 16:00 CET); a fetch is idempotent.
+    CELERY_BEAT_SCHEDULE["fetch-exchange-rates"] = {"task": "money.fetch_rates",
+                                                    "schedule": EXCHANGE_RATES_FETCH_SECONDS}
 
 CHANNEL_LAYERS = {
     "default": {
         # Pub/sub is lossy by design: pushes are hints, the page re-reads the truth over HTTP.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # A hint is never worth a hang: connect and socket timeouts as for the cache.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2,
+                              "socket_keepalive": True, "socket_keepalive_options": REDIS_KEEPALIVE}]},
     }
 }
 
@@ -286,7 +338,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = 12_582_912
+# Bounded before anything is read (core/body_limit.py answers 413): an upload is one receipt of at
+# most 10 MB and its form; no JSON body Outlay takes comes near 1 MB.
+REQUEST_UPLOAD_MAX_BYTES = int(os.environ.get("REQUEST_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024 + 64 * 1024)))
+REQUEST_BODY_MAX_BYTES = int(os.environ.get("REQUEST_BODY_MAX_BYTES", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES  # Django's own check (WSGI, tests): 413 too (config/errors.py)
 
 # --- E-mail -------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -315,6 +371,14 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # The browsable API (?format=api) only in development; elsewhere JSON is all there is.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"] + (
+        ["rest_framework.renderers.BrowsableAPIRenderer"] if OUTLAY_ENV == "development" and DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "core.api.AnonThrottle",
         "core.api.UserThrottle",
@@ -332,7 +396,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "outlay",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1, "socket_keepalive": True,
+                    "socket_keepalive_options": REDIS_KEEPALIVE},
     }
 }
 SPECTACULAR_SETTINGS = {
@@ -351,6 +416,8 @@ SPECTACULAR_SETTINGS = {
         "ReimbursementStateEnum": "accounting.models.ReimbursementState",
         "PayoutBatchStateEnum": "accounting.models.PayoutBatch.State",
         "DeliveryStatusEnum": "events.models.DeliveryStatus",
+        "WebhookStatusEnum": "webhooks.models.WebhookStatus",
+        "WebhookAttemptOutcomeEnum": "webhooks.models.WebhookAttempt.Outcome",
     },
     # /api/v1/health/ is a plain Django view (config.health.readyz, shared with /readyz), which the
     # generator cannot see: it is documented here, completely (the common-errors hook skips it).

@@ -8,6 +8,7 @@ Debian's Chromium is not installed.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,16 @@ def step(title: str, command: list[str]) -> int:
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
+def cluster_skip_reason() -> str | None:
+    """Why the cluster harness (tests/cluster) cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("ip", "haproxy"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
 def main() -> int:
     failures = []
     if step("ruff", [str(BIN / "ruff"), "check", "."]) != 0:
@@ -35,6 +46,10 @@ def main() -> int:
     if not os.path.exists(PROMTOOL):
         print("\n" + "!" * 78 + f"\n!! {PROMTOOL} is missing: ALERT RULES and the REAL PROMETHEUS SCRAPE are SKIPPED."
               "\n!! Install Debian's Prometheus (apt-get install prometheus) to run them.\n" + "!" * 78, flush=True)
+    cluster_skip = cluster_skip_reason()
+    if cluster_skip:
+        print("\n" + "!" * 78 + f"\n!! {cluster_skip}: the CLUSTER TESTS WILL BE SKIPPED.\n"
+              "!! They need root, iproute2 and HAProxy (.ci/run installs them).\n" + "!" * 78, flush=True)
     args = sys.argv[1:] or []
     code = step("pytest", [sys.executable, "-m", "pytest", *args])
     if code == 5:
@@ -45,6 +60,8 @@ def main() -> int:
         print(f"\nREMINDER: browser tests were skipped ({CHROMIUM} missing).", flush=True)
     if not os.path.exists(PROMTOOL):
         print(f"\nREMINDER: alert rules and the Prometheus scrape were skipped ({PROMTOOL} missing).", flush=True)
+    if cluster_skip:
+        print(f"\nREMINDER: cluster tests were skipped ({cluster_skip}).", flush=True)
     print("\n=== " + ("FAILED: " + ", ".join(failures) if failures else "all checks passed"), flush=True)
     return 1 if failures else 0
 

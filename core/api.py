@@ -7,6 +7,7 @@ so a client never sees another shape, and bad input never becomes a 500.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
@@ -110,12 +111,26 @@ class StrictCursorPagination(CursorPagination):
     """Stable pages however many rows arrive meanwhile (no OFFSET). A cursor the API did not give
     out is bad input (400 ``invalid_cursor``), not a missing resource (DRF answers 404)."""
 
+    INVALID = "The cursor is not one this API gave out; use the next/previous links."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            raise ValidationFailed("The cursor is not one this API gave out; use the next/previous links.",
-                                   code="invalid_cursor") from None
+            raise ValidationFailed(self.INVALID, code="invalid_cursor") from None
+        if cursor is not None and cursor.position is not None:
+            # The position goes straight into a filter on the ordering field: a forged one
+            # ("p=2026" on a timestamp) would fail there, as a server error.
+            field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+            try:
+                field.to_python(cursor.position)
+            except (DjangoValidationError, ValueError, TypeError, OverflowError):
+                raise ValidationFailed(self.INVALID, code="invalid_cursor") from None
+        return cursor
 
 
 class DefaultCursorPagination(StrictCursorPagination):

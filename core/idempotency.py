@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -40,12 +41,30 @@ class IdempotencyInProgress(Conflict):
     code = "idempotency_in_progress"
 
 
+def _file_digest(upload) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)  # the command reads it next
+    return digest.hexdigest()
+
+
 def request_fingerprint(request) -> str:
+    """Method, path, body and, for an upload, each file's name, size and SHA-256 of its bytes:
+    the same key with another file under the same name is another request (422), not a replay."""
+    files = getattr(request, "FILES", None) or {}
+    data = request.data
+    if isinstance(data, QueryDict):
+        data = {field: values for field, values in data.lists() if field not in files}
     try:
-        body = json.dumps(request.data, sort_keys=True, default=str)
+        body = json.dumps(data, sort_keys=True, default=str)
     except (TypeError, ValueError):
-        body = repr(request.data)
+        body = repr(data)
     raw = f"{request.method}\n{request.path}\n{body}"
+    if files:
+        uploads = {field: [[upload.name, upload.size, _file_digest(upload)] for upload in uploads]
+                   for field, uploads in files.lists()}
+        raw += "\n" + json.dumps(uploads, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -24,7 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
-from . import sql
+from . import spans, sql
 from .context import current
 from .errors import InvalidEvent, NotInTransaction
 from .models import Event
@@ -60,13 +60,16 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
         "correlation": ctx.correlation_id if ctx else str(uuid.uuid4()),
         "causation": ctx.causation_id if ctx else None,
         "payload": json.dumps(payload, cls=DjangoJSONEncoder),
-        "origin": json.dumps(ctx.origin if ctx and ctx.causation_id is None else {}),
+        # The request's origin on the first event of a chain; on every event, the trace context
+        # current when it is published (events.spans: its deliveries' spans link back to it).
+        "origin": json.dumps({**(ctx.origin if ctx and ctx.causation_id is None else {}),
+                              **spans.current_traceparent()}),
         # The after-commit announcement owns the delivery until then; the sweeper re-sends it
         # only if it is still pending after that (lost message, broker down, process died).
         "due": now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
         "subscribers": [sub.name for sub in subs],
     }
-    with connection.cursor() as cursor:
+    with spans.publish_span(event.type), connection.cursor() as cursor:
         cursor.execute(sql.INSERT_EVENT_AND_DELIVERIES, sql.with_statuses(params))
         rows = cursor.fetchall()
     sequence = rows[0][0]

@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from core.after_commit import send_on_commit
 
-from . import sending, sql
+from . import instruments, sending, spans, sql
 from .context import TraceContext, tracing
 from .envelope import Envelope
 from .events import DeliveryDead
@@ -168,6 +168,14 @@ def _claim(*, delivery_id: int | None, subscriber: str | None, more: int,
 
 
 def _run(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int, str]:
+    """``_run_batch``, and each attempt's outcome counted (``events.instruments``)."""
+    outcomes = _run_batch(claimed, token, deadline)
+    for item in claimed:
+        instruments.attempt_finished(item.subscriber, outcomes.get(item.delivery_id, "skipped"), item.row.occurred_at)
+    return outcomes
+
+
+def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int, str]:
     """Run claimed deliveries in one transaction and one commit; return each one's outcome.
 
     In a batch every handler runs in its own savepoint, and the checks PostgreSQL would defer to
@@ -196,7 +204,8 @@ def _run(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int,
                     unstarted = [c for c in claimed[index:] if c.delivery_id in ours]
                     break
                 try:
-                    with tracing(item.trace), (contextlib.nullcontext() if single else transaction.atomic()):
+                    with tracing(item.trace), spans.delivery_span(item.subscriber, item.delivery_id, item.row.origin), \
+                            (contextlib.nullcontext() if single else transaction.atomic()):
                         _handle(item)
                         if not single:
                             with connection.cursor() as cursor:

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from core.after_commit import send_on_commit
 
+from . import instruments
 from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from .registry import FANOUT_QUEUE, get_subscriber, subscribers
 
@@ -214,6 +215,7 @@ def sweep(batch: int | None = None) -> int:
         never_claimed = [(pk, name) for pk, name, attempts in due if attempts == 0]
         queued_still = {pk for pk, name in never_claimed if name in draining} | _probably_still_queued(
             [(pk, name) for pk, name in never_claimed if name not in draining], queue_lengths)
+        retries = sum(1 for pk, _, attempts in due if attempts and pk not in queued_still)
         due = [(pk, name) for pk, name, _ in due if pk not in queued_still]
         # A live handler holds its delivery's row lock for as long as it runs, so SKIP LOCKED
         # passes it by. An in-flight row that nobody holds, claimed more than a moment ago,
@@ -237,6 +239,7 @@ def sweep(batch: int | None = None) -> int:
                     len(queued_still))
     if not rows:
         return 0
+    instruments.sweeper_resent(retries=retries, lost_messages=len(due) - retries, lease_expired=len(expired))
     logger.info("sweeper sends %d deliveries (%d due, %d lease expired)", len(rows), len(due), len(expired))
     return dispatch_rollback_unsafe(rows)
 

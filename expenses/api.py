@@ -11,7 +11,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.amounts import DecimalStringField
 from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
+from core.currencies import plain
 from core.errors import ValidationFailed
 from core.idempotency import idempotent
 from events.queries import latest_effects, timeline
@@ -47,7 +49,12 @@ class ExpenseOut(serializers.ModelSerializer):
     employee_id = serializers.IntegerField(source="employee.pk")
     cost_center = serializers.CharField(source="cost_center.code")
     category = serializers.CharField(source="category.name")
-    currency = serializers.CharField(source="organization.currency")
+    amount = serializers.SerializerMethodField(help_text="As spent, with the currency's own decimals (\"1500\" JPY).")
+    org_amount = serializers.DecimalField(max_digits=12, decimal_places=2,
+                                          help_text="Converted into org_currency: what every rule and book uses.")
+    exchange_rate = serializers.DecimalField(max_digits=20, decimal_places=10)
+    conversion = serializers.CharField(source="conversion_text",
+                                       help_text="\"120.00 USD → 110.43 EUR at 0.9203 on 2026-11-28\"")
     has_receipt = serializers.SerializerMethodField()
     flags = FlagOut(many=True, read_only=True)
     state_label = serializers.CharField(read_only=True, help_text="\"Waiting for finance\" once the manager approved "
@@ -58,13 +65,17 @@ class ExpenseOut(serializers.ModelSerializer):
     class Meta:
         model = Expense
         fields = ["id", "state", "state_label", "awaiting", "employee", "employee_id", "cost_center",
-                  "cost_center_id", "category", "category_id", "amount", "currency", "merchant", "incurred_on",
+                  "cost_center_id", "category", "category_id", "amount", "currency", "org_amount", "org_currency",
+                  "exchange_rate", "rate_date", "rate_source", "conversion", "merchant", "incurred_on",
                   "description", "has_receipt",
                   "rejection_reason", "submitted_at", "decided_at", "flags", "duplicate_confirmed_at",
                   "policy_version", "policy_outcome", "version", "created_at", "updated_at"]
 
     def get_has_receipt(self, obj) -> bool:
         return bool(obj.receipt)
+
+    def get_amount(self, obj) -> str:
+        return plain(obj.amount, obj.currency)
 
 
 class ExpenseDetailOut(ExpenseOut):
@@ -97,7 +108,11 @@ class QueueItemOut(ExpenseOut):
 class ExpenseCreateIn(serializers.Serializer):
     cost_center_id = serializers.IntegerField(min_value=1, max_value=2**62)
     category_id = serializers.IntegerField(min_value=1, max_value=2**62)
-    amount = serializers.CharField(max_length=32, help_text='Decimal string, e.g. "12.50".')
+    amount = DecimalStringField(
+        max_length=32,
+        help_text='As spent, a decimal string with at most the currency\'s decimals: "12.50", "1500" (JPY), "3.125".')
+    currency = serializers.CharField(
+        max_length=3, required=False, help_text="ISO 4217 code as on the receipt; the organisation's if left out.")
     merchant = serializers.CharField(max_length=200)
     incurred_on = serializers.DateField()
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import struct
+import zlib
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
+from money import services as money
 from organizations.models import Category, CostCenter, Membership, Organization, Role
 
 from . import delegation, policy, services
@@ -18,8 +21,26 @@ from . import delegation, policy, services
 DEMO_PASSWORD = "outlay-demo"  # noqa: S105 - demo data only; seed_demo refuses production mode
 CATEGORIES = [("travel", "Travel"), ("meals", "Meals"), ("lodging", "Lodging"), ("software", "Software"),
               ("office", "Office supplies")]
-# A tiny valid PNG, so demo receipts pass the content check.
-RECEIPT = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+def _receipt_png(width: int = 120, height: int = 160) -> bytes:
+    """A small drawable PNG that looks like a till slip (grey lines on paper), so the receipt
+    preview shows something; each demo expense appends its own bytes after IEND (ignored by
+    image readers) to keep the files distinct."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = []
+    for y in range(height):
+        ink = y % 14 in (6, 7) and 10 < y < height - 10
+        line = b"".join(b"\x70\x70\x70" if ink and 12 < x < width - (40 if y % 28 < 14 else 12) else b"\xfa\xf7\xf0"
+                        for x in range(width))
+        rows.append(b"\x00" + line)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
+# A valid PNG, so demo receipts pass the content check and draw in the preview.
+RECEIPT = _receipt_png()
 
 
 def _user(username: str, first: str, last: str, *, superuser: bool = False):
@@ -48,12 +69,14 @@ def _org(name: str, slug: str, currency: str, people: list[tuple], cost_centers:
     return {"org": org, **members}
 
 
-def _expense(member, cc_code, category, amount, merchant, days_ago, description=""):
+def _expense(member, cc_code, category, amount, merchant, days_ago, description="", *, currency=None, on=None):
     org = member.organization
     data = {"cost_center_id": CostCenter.objects.get(organization=org, code=cc_code).pk,
             "category_id": Category.objects.get(organization=org, code=category).pk,
             "amount": amount, "merchant": merchant, "description": description,
-            "incurred_on": org.today() - dt.timedelta(days=days_ago)}
+            "incurred_on": on or org.today() - dt.timedelta(days=days_ago)}
+    if currency:
+        data["currency"] = currency
     # Each receipt its own file (a shared one would make every demo expense a possible duplicate).
     receipt = SimpleUploadedFile("receipt.png", RECEIPT + f"{merchant}:{days_ago}".encode(), content_type="image/png")
     return services.expense_create(actor=member, data=data, receipt=receipt)
@@ -118,3 +141,41 @@ def load() -> None:
     services.expense_submit(actor=ed, expense_id=again.pk, confirm_not_duplicate=True)
     delegation.delegation_create(actor=maria, delegate_id=mark.pk,
                                  ends_on=maria.organization.today() + dt.timedelta(days=7))
+    _money(acme)
+
+
+# Days of the shipped ECB fixture (money.services.DEMO_RATES_FILE): a Saturday (Friday's rate is
+# used), a Wednesday, the fixture's last Friday.
+SATURDAY, WEDNESDAY, FRIDAY = dt.date(2026, 10, 24), dt.date(2026, 10, 21), dt.date(2026, 10, 30)
+
+
+def _money(acme: dict) -> None:
+    """Real ECB rates, expenses in USD, JPY, GBP and KWD (at a rate finance set), Acme's own bank
+    account and its employees' bank details, so a payout batch makes a SEPA file at once."""
+    org = acme["org"]
+    money.rates_import_file(data=money.DEMO_RATES_FILE.read_bytes())
+    # The fixture's days must be claimable however long after them the demo is loaded.
+    window = max(org.expense_window_days, (org.today() - dt.date(2026, 10, 1)).days + 30)
+    Organization.objects.filter(pk=org.pk).update(expense_window_days=window)
+    org.refresh_from_db()
+    for member in (acme[k] for k in ("eve", "ed", "ella")):
+        member.organization = org
+    finance, eve, ed, ella, maria, mark = (acme[k] for k in ("finance", "eve", "ed", "ella", "maria", "mark"))
+    money.debtor_account_set(actor=finance, name="Acme GmbH", iban="DE02120300000000202051", bic="BYLADEM1001")
+    for member, iban in ((eve, "DE89370400440532013000"), (ed, "DE02500105170137075030"),
+                         (ella, "FR1420041010050500013M02606")):
+        money.bank_details_set(actor=member, membership_id=member.pk, holder=member.display_name, iban=iban)
+    money.exchange_rate_set(actor=finance, quote="KWD", on=FRIDAY, rate="0.3550",
+                            reason="The ECB publishes no KWD rate; our bank's rate of the day.")
+    nyc = _expense(eve, "ENG", "lodging", "120.00", "Pod Hotel New York", 0, "Saturday night", currency="USD",
+                   on=SATURDAY)
+    services.expense_submit(actor=eve, expense_id=nyc.pk)
+    services.expense_approve(actor=maria, expense_id=nyc.pk)
+    ramen = _expense(ella, "SAL", "meals", "4800", "Ichiran Shibuya", 0, "Client lunch in Tokyo", currency="JPY",
+                     on=WEDNESDAY)
+    services.expense_submit(actor=ella, expense_id=ramen.pk)
+    services.expense_approve(actor=mark, expense_id=ramen.pk)
+    london = _expense(ed, "SAL", "travel", "89.90", "Heathrow Express", 0, currency="GBP", on=FRIDAY)
+    services.expense_submit(actor=ed, expense_id=london.pk)
+    kuwait = _expense(ella, "SAL", "travel", "12.345", "Kuwait City taxi", 0, currency="KWD", on=FRIDAY)
+    services.expense_submit(actor=ella, expense_id=kuwait.pk)

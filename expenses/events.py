@@ -3,6 +3,10 @@
 Each carries everything its subscribers need (who, how much, where it is booked), so no
 subscriber reads the expense table to do its job. ``month`` is the month the expense was
 incurred (``YYYY-MM``): budgets and the monthly read model both count by it.
+
+``amount`` and ``currency`` are as spent (the receipt); ``org_amount`` in ``org_currency`` is the
+converted figure every book uses (``booked_amount``). Events stored before currencies existed
+have no ``org_amount``: their ``amount`` was already in the organisation's currency.
 """
 
 from __future__ import annotations
@@ -39,6 +43,20 @@ class ExpenseEvent(DomainEvent):
     merchant: str
     incurred_on: dt.date
     month: str
+    org_amount: Decimal | None = None
+    org_currency: str = ""
+    exchange_rate: Decimal | None = None
+    rate_date: dt.date | None = None
+    rate_source: str = ""
+
+    @property
+    def booked_amount(self) -> Decimal:
+        """The amount in the organisation's currency: what budgets, books and payouts use."""
+        return self.org_amount if self.org_amount is not None else self.amount
+
+    @property
+    def booked_currency(self) -> str:
+        return self.org_currency or self.currency
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from core.currencies import format_money
+from money.conversion import describe
 from organizations.models import Category, CostCenter, Membership, Organization
 
 
@@ -39,7 +41,18 @@ class Expense(models.Model):
     employee = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="expenses")
     cost_center = models.ForeignKey(CostCenter, on_delete=models.PROTECT, related_name="expenses")
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="expenses")
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # As spent, on the receipt: any active currency, with its own minor units (JPY 0, KWD 3).
+    amount = models.DecimalField(max_digits=15, decimal_places=3)
+    currency = models.CharField(max_length=3)
+    # Converted once, at the rate of the date incurred (money.conversion), and used by every rule
+    # and book after: budgets, policy limits, the second approval, ledger, payouts, read model.
+    org_amount = models.DecimalField(max_digits=12, decimal_places=2,
+                                     help_text="The amount in the organisation's currency (half up, once).")
+    org_currency = models.CharField(max_length=3)
+    exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal(1),
+                                        help_text="1 unit of currency = this many units of org_currency.")
+    rate_date = models.DateField(help_text="The day whose rate was used (the date incurred, or up to 7 days before).")
+    rate_source = models.CharField(max_length=10, default="identity", help_text="identity, ecb or manual")
     merchant = models.CharField(max_length=200)
     incurred_on = models.DateField()
     description = models.TextField(blank=True)
@@ -67,17 +80,30 @@ class Expense(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=Decimal("0")), name="expense_amount_positive",
                                    violation_error_message="An expense amount must be greater than zero."),
+            models.CheckConstraint(condition=Q(org_amount__gt=Decimal("0")), name="expense_org_amount_positive",
+                                   violation_error_message="The converted amount must be greater than zero."),
         ]
         indexes = [
             models.Index(fields=["organization", "state", "submitted_at"], name="expense_org_state_idx"),
             # The budget check sums approved amounts of a cost centre's month: an index-only scan.
-            models.Index(fields=["cost_center", "state", "incurred_on"], include=["amount"],
+            models.Index(fields=["cost_center", "state", "incurred_on"], include=["org_amount"],
                          name="expense_budget_idx"),
             models.Index(fields=["employee", "created_at"], name="expense_employee_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.merchant} {self.amount} ({self.state})"
+        return f"{self.merchant} {self.amount_as_spent} ({self.state})"
+
+    @property
+    def amount_as_spent(self) -> str:
+        """"120.00 USD", "1500 JPY": the amount with its currency's own decimals."""
+        return format_money(self.amount, self.currency)
+
+    @property
+    def conversion_text(self) -> str:
+        """"120.00 USD → 110.43 EUR at 0.9203 on 2026-11-28" (just "110.43 EUR" in the org's currency)."""
+        return describe(self.amount, self.currency, self.org_amount, self.org_currency, self.exchange_rate,
+                        self.rate_date)
 
     @property
     def month(self) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 
+from core.amounts import NotAnAmount, parse_decimal_string
+from core.currencies import exponent
 from core.errors import PermissionDenied
 from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
@@ -68,10 +70,10 @@ def category_findings(expense: Expense, rule: CategoryRule | None) -> list[Findi
         return []
     currency, name = expense.organization.currency, expense.category.name
     found = []
-    if rule.max_amount is not None and expense.amount > rule.max_amount:
+    if rule.max_amount is not None and expense.org_amount > rule.max_amount:
         found.append(Finding("category_amount_exceeded",
                              f"{name} expenses may not exceed {rule.max_amount} {currency}."))
-    if rule.receipt_required_above is not None and expense.amount > rule.receipt_required_above \
+    if rule.receipt_required_above is not None and expense.org_amount > rule.receipt_required_above \
             and not expense.receipt:
         found.append(Finding("category_receipt_required",
                              f"{name} expenses above {rule.receipt_required_above} {currency} need a receipt."))
@@ -99,7 +101,7 @@ def duplicate_twins(expense: Expense) -> list[Expense]:
     """Other non-rejected expenses that look like this one: the same employee, category, date and
     amount, or the same receipt file (its content hash) anywhere in the organisation."""
     same_claim = Q(employee_id=expense.employee_id, category_id=expense.category_id,
-                   incurred_on=expense.incurred_on, amount=expense.amount)
+                   incurred_on=expense.incurred_on, amount=expense.amount, currency=expense.currency)
     same_receipt = Q(receipt_sha256=expense.receipt_sha256) if expense.receipt_sha256 else Q(pk__in=[])
     return list(Expense.objects.filter(organization_id=expense.organization_id)
                 .filter(same_claim | same_receipt).exclude(pk=expense.pk).exclude(state=ExpenseState.REJECTED)
@@ -113,7 +115,8 @@ def duplicate_findings(expense: Expense, *, confirmed: bool) -> list[Finding]:
     twins = duplicate_twins(expense)
     if not twins:
         return []
-    described = [{"id": str(t.pk), "merchant": t.merchant, "amount": str(t.amount),
+    described = [{"id": str(t.pk), "merchant": t.merchant, "amount": str(t.amount.quantize(exponent(t.currency))),
+                  "currency": t.currency,
                   "incurred_on": t.incurred_on.isoformat(), "state": t.state,
                   "same_receipt": bool(expense.receipt_sha256) and t.receipt_sha256 == expense.receipt_sha256}
                  for t in twins]
@@ -124,7 +127,7 @@ def duplicate_findings(expense: Expense, *, confirmed: bool) -> list[Finding]:
     twin = twins[0]
     reason = "the same receipt" if described[0]["same_receipt"] else "the same date, category and amount"
     return [Finding("possible_duplicate",
-                    f"Possible duplicate of {twin.merchant} ({twin.amount}, {twin.incurred_on}): {reason}. "
+                    f"Possible duplicate of {twin.merchant} ({twin.amount_as_spent}, {twin.incurred_on}): {reason}. "
                     "The employee confirmed it is not a duplicate.", twin_id=str(twin.pk))]
 
 
@@ -143,7 +146,7 @@ def settings_for(organization_id: int, *, lock: bool = False) -> PolicySettings:
 
 def auto_approval_candidate(expense: Expense, policy: PolicySettings, findings: list[Finding]) -> bool:
     """Compliant (nothing flagged) and under the organisation's automatic-approval amount."""
-    return policy.auto_approve_under is not None and expense.amount < policy.auto_approve_under and not findings
+    return policy.auto_approve_under is not None and expense.org_amount < policy.auto_approve_under and not findings
 
 
 def sampled(policy: PolicySettings, rng: random.Random | None) -> bool:
@@ -225,8 +228,8 @@ def _money_or_none(value: Any, field: str, *, allow_zero: bool = False) -> Decim
 
 def _is_zero(value: Any) -> bool:
     try:
-        return Decimal(str(value).strip()) == 0
-    except InvalidOperation:
+        return parse_decimal_string(value) == 0
+    except NotAnAmount:
         return False
 
 

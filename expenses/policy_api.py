@@ -10,6 +10,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.amounts import DecimalStringField
 from core.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
 from core.idempotency import idempotent
 from organizations.permissions import IsManager, IsMember, IsOrgAdmin
@@ -41,14 +42,14 @@ class PolicyOut(serializers.Serializer):
 
 
 class PolicyIn(serializers.Serializer):
-    auto_approve_under = serializers.CharField(max_length=32, allow_null=True, allow_blank=True, required=False,
+    auto_approve_under = DecimalStringField(max_length=32, allow_null=True, allow_blank=True, required=False,
                                                help_text='Decimal string, e.g. "50.00"; null or "" turns it off.')
     auto_approve_sample_percent = serializers.IntegerField(min_value=0, max_value=100, required=False)
 
 
 class CategoryRuleIn(serializers.Serializer):
-    max_amount = serializers.CharField(max_length=32, allow_null=True, allow_blank=True, required=False)
-    receipt_required_above = serializers.CharField(max_length=32, allow_null=True, allow_blank=True, required=False)
+    max_amount = DecimalStringField(max_length=32, allow_null=True, allow_blank=True, required=False)
+    receipt_required_above = DecimalStringField(max_length=32, allow_null=True, allow_blank=True, required=False)
     max_age_days = serializers.IntegerField(min_value=0, max_value=3650, allow_null=True, required=False)
     on_violation = serializers.ChoiceField(choices=RuleAction.choices, default=RuleAction.BLOCK)
 

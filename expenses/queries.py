@@ -40,8 +40,13 @@ _BASE = ("organization", "employee__user", "cost_center", "category")
 def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     """What the caller may see: finance and admins the whole organisation, managers their
     reporting line and their own, employees their own; and, while they stand in for a manager
-    (a delegation running today), what that manager sees. Always one query."""
+    (a delegation running today), what that manager sees. A draft is its employee's private
+    business until submitted: only they and the organisation's admins see it (detail, lists,
+    receipt). Always one query."""
     qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
+    if membership.role == Role.ADMIN:
+        return qs
+    qs = qs.filter(~Q(state=ExpenseState.DRAFT) | Q(employee=membership))
     seen = [membership, *active_delegators(membership)]
     if any(m.role in (Role.FINANCE, Role.ADMIN) for m in seen):
         return qs
@@ -81,7 +86,7 @@ def approved_spend_in_month(cost_center_id: Any, first: Any, after: Any) -> Quer
     so expense_budget_idx answers it from the index alone."""
     return (Expense.objects.filter(cost_center_id=cost_center_id, state=ExpenseState.APPROVED,
                                    incurred_on__gte=first, incurred_on__lt=after)
-            .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+            .values("cost_center_id").annotate(total=Sum("org_amount")).values("total"))
 
 
 def _approved_in_expense_month() -> Subquery:

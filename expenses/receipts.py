@@ -6,11 +6,15 @@ re-typed. The name never reaches the disk (``expenses.models.receipt_path``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import posixpath
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
+
+from core.after_commit import send_on_commit
 
 from . import errors
 
@@ -76,3 +80,46 @@ def inspect_receipt(upload) -> ReceiptInfo:
         raise errors.InvalidReceipt(f"The file is named .{extension[:10]} but its content is "
                                     f"{content_type.split('/')[-1].upper()}: rename it or upload the right file.")
     return ReceiptInfo(content_type=content_type, size=total, sha256=digest.hexdigest())
+
+
+# --- Stored files: removed when nothing references them ------------------------------------------
+
+RECEIPTS_DIR = "receipts"
+
+
+def receipt_storage():
+    from .models import Expense
+
+    return Expense, Expense._meta.get_field("receipt").storage
+
+
+def remove_receipt_file_after_commit(name: str) -> None:
+    """Once the surrounding transaction commits, delete the stored file ``name`` unless an
+    expense still references it (a replaced or cleared receipt). Nothing is deleted on
+    rollback: the old receipt is then still the expense's."""
+    if name:
+        send_on_commit(_remove_unreferenced_rollback_unsafe, name)
+
+
+def _remove_unreferenced_rollback_unsafe(name: str) -> None:
+    expense_model, storage = receipt_storage()
+    if not expense_model.objects.filter(receipt=name).exists():
+        storage.delete(name)
+
+
+def orphaned_receipt_files(*, older_than: dt.timedelta) -> list[str]:
+    """Stored receipt files no expense references, last modified more than ``older_than`` ago
+    (younger ones may belong to a transaction that has not committed yet)."""
+    expense_model, storage = receipt_storage()
+    if not storage.exists(RECEIPTS_DIR):
+        return []
+    referenced = set(expense_model.objects.exclude(receipt="").values_list("receipt", flat=True))
+    cutoff = timezone.now() - older_than
+    orphans = []
+    folders, _ = storage.listdir(RECEIPTS_DIR)
+    for folder in folders:
+        for name in storage.listdir(posixpath.join(RECEIPTS_DIR, folder))[1]:
+            path = posixpath.join(RECEIPTS_DIR, folder, name)
+            if path not in referenced and storage.get_modified_time(path) < cutoff:
+                orphans.append(path)
+    return sorted(orphans)

@@ -17,7 +17,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.currencies import exponent
 from events.publishing import publish
+from money.conversion import convert
+from money.services import clean_currency
 from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
@@ -41,10 +44,16 @@ from .policy import (
     settings_for,
 )
 from .queries import approved_spend_in_month, month_bounds
-from .receipts import inspect_receipt
+from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
-EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "merchant", "incurred_on", "description")
+EDITABLE_FIELDS = ("cost_center_id", "category_id", "amount", "currency", "merchant", "incurred_on", "description")
+# The amount as spent is bounded only against overflow; the organisation's maximum applies to
+# the converted amount.
+MAX_AMOUNT_AS_SPENT = Decimal("999999999999")
+
+
+CONVERTED_FIELDS = ("amount", "currency", "org_amount", "org_currency", "exchange_rate", "rate_date", "rate_source")
 
 
 # --- input validation ---------------------------------------------------------------------------
@@ -63,21 +72,49 @@ def _apply_fields(expense: Expense, actor: Membership, data: dict[str, Any]) -> 
         expense.cost_center = _org_object(CostCenter, data["cost_center_id"], actor, "cost_center")
     if "category_id" in data:
         expense.category = _org_object(Category, data["category_id"], actor, "category")
-    if "amount" in data:
-        expense.amount = clean_amount(data["amount"], maximum=org.max_expense_amount)
+    if data.get("currency") not in (None, ""):
+        expense.currency = clean_currency(data["currency"], on=org.today())
+    expense.currency = expense.currency or org.currency
+    if "amount" in data or "currency" in data:
+        expense.amount = clean_amount(data.get("amount", expense.amount), maximum=MAX_AMOUNT_AS_SPENT,
+                                      currency=expense.currency)
     if "merchant" in data:
         expense.merchant = clean_text(data["merchant"], "merchant", max_length=200, required=True)
     if "incurred_on" in data:
         expense.incurred_on = clean_incurred_on(data["incurred_on"], organization=org)
     if "description" in data:
-        expense.description = clean_text(data["description"], "description", max_length=5000, required=False)
+        expense.description = clean_text(data["description"], "description", max_length=5000, required=False,
+                                         multiline=True)
+    if {"amount", "currency", "incurred_on"} & set(data):
+        _convert(expense)
+
+
+def _convert(expense: Expense) -> None:
+    """Convert the amount as spent into the organisation's currency at the rate of the date
+    incurred, and check the organisation's maximum on the result. Refuses
+    ``exchange_rate_missing`` (no rate within 7 days), ``amount_too_large``, and an amount
+    that converts to less than the organisation currency's minor unit (``invalid_amount``)."""
+    org = expense.organization
+    conversion = convert(amount=expense.amount, currency=expense.currency, org_currency=org.currency,
+                         on=expense.incurred_on, organization_id=org.pk)
+    if conversion.org_amount > org.max_expense_amount:
+        raise errors.AmountTooLarge(
+            f"The amount ({conversion.describe()}) is above the maximum of {org.max_expense_amount} {org.currency} "
+            "per expense.", details={"maximum": str(org.max_expense_amount), "org_amount": str(conversion.org_amount)})
+    if conversion.org_amount <= 0:
+        raise errors.InvalidAmount(f"The amount is less than the smallest unit of {org.currency} once converted.")
+    expense.org_amount, expense.org_currency = conversion.org_amount, conversion.org_currency
+    expense.exchange_rate, expense.rate_date = conversion.exchange_rate, conversion.rate_date
+    expense.rate_source = conversion.rate_source
 
 
 def _attach_receipt(expense: Expense, receipt) -> None:
     info = inspect_receipt(receipt)
+    replaced = expense.receipt.name
     expense.receipt_content_type = info.content_type
     expense.receipt_sha256 = info.sha256
     expense.receipt.save("receipt", receipt, save=False)
+    remove_receipt_file_after_commit(replaced)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -121,7 +158,7 @@ def expense_create(*, actor: Membership, data: dict[str, Any], receipt=None) -> 
     missing = [f for f in ("cost_center_id", "category_id", "amount", "merchant", "incurred_on") if f not in data]
     if missing:
         raise errors.InvalidField(f"Missing: {', '.join(missing)}.", details={"missing": missing})
-    expense = Expense(organization_id=actor.organization_id, employee=actor)
+    expense = Expense(organization=actor.organization, employee=actor)
     _apply_fields(expense, actor, data)
     if receipt is not None:
         _attach_receipt(expense, receipt)
@@ -177,7 +214,10 @@ def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_versio
     _check_version(expense, expected_version)
     org = expense.organization
     clean_incurred_on(expense.incurred_on, organization=org)
-    if expense.amount > org.receipt_required_threshold and not expense.receipt:
+    # The rate is fixed here: the draft is converted again at today's view of the rates of its
+    # date (a rate loaded or set since it was saved), and from now on it keeps that rate.
+    _convert(expense)
+    if expense.org_amount > org.receipt_required_threshold and not expense.receipt:
         raise errors.ReceiptRequired(f"A receipt is required above {org.receipt_required_threshold} {org.currency}.",
                                      details={"threshold": str(org.receipt_required_threshold)})
     findings = enforce_category_rule(expense)
@@ -190,7 +230,8 @@ def expense_submit(*, actor: Membership, expense_id: UUID | str, expected_versio
     expense.policy_outcome, budget_left = _auto_approval(expense, policy, findings, rng)
     expense.state = ExpenseState.SUBMITTED
     expense.submitted_at = now
-    _bump(expense, "state", "submitted_at", "flags", "duplicate_confirmed_at", "policy_version", "policy_outcome")
+    _bump(expense, "state", "submitted_at", "flags", "duplicate_confirmed_at", "policy_version", "policy_outcome",
+          *CONVERTED_FIELDS)
     publish(ExpenseSubmitted(**_facts(expense), approver_user_ids=approver_user_ids(expense.employee),
                              needs_finance_approval=_needs_finance(expense), policy_version=policy.version,
                              flags=[f.code for f in findings], duplicate_confirmed=bool(expense.duplicate_confirmed_at),
@@ -244,11 +285,9 @@ def expense_delete(*, actor: Membership, expense_id: UUID | str, expected_versio
         raise errors.InvalidState(f"Only a draft can be deleted (this one is {expense.state}).")
     _check_version(expense, expected_version)
     publish(ExpenseDeleted(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
-    receipt, storage = expense.receipt.name, expense.receipt.storage
+    receipt = expense.receipt.name
     expense.delete()
-    if receipt:
-        # the file is not the database's: remove it only once the deletion is committed
-        transaction.on_commit(lambda: storage.delete(receipt))
+    remove_receipt_file_after_commit(receipt)  # the file is not the database's: only once committed
 
 
 # --- approve / reject ---------------------------------------------------------------------------
@@ -266,7 +305,7 @@ class ApprovalDecision:
 
 
 def _needs_finance(expense: Expense) -> bool:
-    return expense.amount > expense.organization.second_approval_threshold
+    return expense.org_amount > expense.organization.second_approval_threshold
 
 
 def required_steps(expense: Expense) -> list[str]:
@@ -340,7 +379,7 @@ def check_budget(expense: Expense) -> Decimal:
     """The cost centre can carry the expense this month (write model, under a lock); returns
     what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount."""
     left = remaining_budget(expense.cost_center, expense.month, lock=True)
-    if expense.amount > left:
+    if expense.org_amount > left:
         currency = expense.organization.currency
         raise errors.InsufficientBudget(
             f"Insufficient budget: {expense.cost_center.code} has {left} {currency} left for {expense.month}.",
@@ -408,8 +447,7 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
     reason = (reason or "").strip()
     if not reason:
         raise errors.ReasonRequired("Say why the expense is rejected.")
-    if len(reason) > 2000:
-        raise errors.InvalidField("The reason is longer than 2000 characters.", details={"field": "reason"})
+    reason = clean_text(reason, "reason", max_length=2000, required=True, multiline=True)
     expense = _lock(actor, expense_id)
     _check_version(expense, expected_version)
     step, _, done = check_approvable(expense)
@@ -437,8 +475,10 @@ def _facts(expense: Expense) -> dict[str, Any]:
         employee_membership_id=employee.pk, employee_name=employee.display_name,
         employee_email=employee.user.email or "", cost_center_id=expense.cost_center_id,
         cost_center_code=expense.cost_center.code, category_id=expense.category_id,
-        category_code=expense.category.code, category_name=expense.category.name, amount=expense.amount,
-        currency=expense.organization.currency, merchant=expense.merchant, incurred_on=expense.incurred_on,
-        month=expense.month,
+        category_code=expense.category.code, category_name=expense.category.name,
+        amount=expense.amount.quantize(exponent(expense.currency)), currency=expense.currency,
+        org_amount=expense.org_amount, org_currency=expense.org_currency, exchange_rate=expense.exchange_rate,
+        rate_date=expense.rate_date, rate_source=expense.rate_source,
+        merchant=expense.merchant, incurred_on=expense.incurred_on, month=expense.month,
     )
 

@@ -60,7 +60,7 @@ def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
             "cc_code": event.cost_center_code, "cat": event.category_id, "cat_name": event.category_name,
             "submitted": changes.get("submitted_count", 0), "approved": changes.get("approved_count", 0),
             "rejected": changes.get("rejected_count", 0),
-            "total": event.amount if event.type == ExpenseApproved.type else Decimal("0")})
+            "total": event.booked_amount if event.type == ExpenseApproved.type else Decimal("0")})
     return True
 
 

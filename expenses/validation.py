@@ -5,20 +5,29 @@ domain error with a stable code (``invalid_amount``, ``amount_too_large``, ``fut
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from core.amounts import NotAnAmount, parse_decimal_string
+from core.currencies import exponent, minor_units
+from core.text import refuse_invisible_controls
 
 from . import errors
 
 
-def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
-    """A positive amount with at most two decimals, not above the organisation's maximum."""
-    if isinstance(value, float | bool):
-        raise errors.InvalidAmount("Give the amount as a decimal string, e.g. \"12.50\".")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise errors.InvalidAmount(f"{value!r} is not an amount.") from None
+def clean_amount(value: Any, *, maximum: Decimal, currency: str | None = None) -> Decimal:
+    """A positive amount, not above ``maximum``, with at most the currency's decimals (two
+    without a currency: an amount in the organisation's books).
+
+    ``value`` is an ASCII decimal string (``core.amounts``), or a Decimal that a trusted parser
+    (a locale-aware web form) already produced; numbers of other types are refused."""
+    if isinstance(value, Decimal):
+        amount = value
+    else:
+        try:
+            amount = parse_decimal_string(value)
+        except NotAnAmount as refusal:
+            raise errors.InvalidAmount(str(refusal)) from None
     if not amount.is_finite():
         raise errors.InvalidAmount("The amount must be a finite number.")
     if amount <= 0:
@@ -27,9 +36,13 @@ def clean_amount(value: Any, *, maximum: Decimal) -> Decimal:
     if amount > maximum:
         raise errors.AmountTooLarge(f"The amount is above the maximum of {maximum} per expense.",
                                     details={"maximum": str(maximum)})
-    if amount != amount.quantize(Decimal("0.01")):
-        raise errors.InvalidAmount("The amount can have at most two decimals.")
-    return amount.quantize(Decimal("0.01"))
+    unit = exponent(currency) if currency else Decimal("0.01")
+    if amount != amount.quantize(unit):
+        decimals = minor_units(currency) if currency else 2
+        raise errors.InvalidAmount(f"The amount can have at most {decimals} decimals"
+                                   f"{' in ' + currency if currency else ''}.",
+                                   details={"decimals": decimals})
+    return amount.quantize(unit)
 
 
 def clean_incurred_on(value: Any, *, organization) -> dt.date:
@@ -52,8 +65,14 @@ def clean_incurred_on(value: Any, *, organization) -> dt.date:
     return value
 
 
-def clean_text(value: Any, field: str, *, max_length: int, required: bool) -> str:
+def clean_text(value: Any, field: str, *, max_length: int, required: bool, multiline: bool = False) -> str:
+    """Trimmed text; refuses control characters (line breaks and tabs only where ``multiline``)
+    and bidirectional overrides, which make a merchant read differently on screen and in the CSV."""
     text = "" if value is None else str(value).strip()
+    try:
+        refuse_invisible_controls(text, multiline=multiline)
+    except ValueError as refusal:
+        raise errors.InvalidField(f"The {field} {refusal}.", details={"field": field}) from None
     if required and not text:
         raise errors.InvalidField(f"The {field} is required.", details={"field": field})
     if len(text) > max_length:

@@ -64,7 +64,7 @@ def _send_one(membership, day: dt.date) -> int:
     if not waiting:
         return 0
     total = queue.count() if len(waiting) == SHOWN else len(waiting)
-    lines = [f"- {e.employee.display_name}: {e.amount} {e.organization.currency} at {e.merchant} "
+    lines = [f"- {e.employee.display_name}: {e.conversion_text} at {e.merchant} "
              f"({e.category.name}, submitted {e.submitted_at:%Y-%m-%d})" for e in waiting]
     if total > len(waiting):
         lines.append(f"... and {total - len(waiting)} more.")

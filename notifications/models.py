@@ -19,6 +19,7 @@ class Kind(models.TextChoices):
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
     APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
     ACCOUNT_LOCKED = "account_locked", "Your account was locked after failed log-ins"
+    BANK_DETAILS_CHANGED = "bank_details_changed", "Your bank details were changed"
 
 
 class Notification(models.Model):

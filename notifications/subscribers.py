@@ -14,6 +14,7 @@ from expenses.events import (
     ExpenseReturned,
     ExpenseSubmitted,
 )
+from money.events import BankDetailsChanged
 from organizations.models import Role
 from organizations.queries import finance_approvers, members_with_role
 from webhooks.events import WebhookEndpointDisabled
@@ -28,7 +29,11 @@ def _expense_link(event) -> str:
 
 
 def _money(event) -> str:
-    return f"{event.amount} {event.currency}"
+    """As spent, and converted when the currency differs: "120.00 USD (110.43 EUR)"."""
+    spent = f"{event.amount} {event.currency}"
+    if event.org_amount is None or event.booked_currency == event.currency:
+        return spent
+    return f"{spent} ({event.org_amount} {event.org_currency})"
 
 
 @subscriber("expense.submitted", name="notifications.expense_submitted")
@@ -133,3 +138,16 @@ def account_locked_out(event: AccountLockedOut, envelope) -> None:
                 f"({event.path}). If that was not you, tell your administrator and change your password "
                 "once the lock-out ends.",
            link="/", organization_id=envelope.organization_id, source_event_id=envelope.event_id)
+
+
+@subscriber("bank_details.changed", name="notifications.bank_details_changed")
+def bank_details_changed(event: BankDetailsChanged, envelope) -> None:
+    """Tells the employee their bank details changed, whoever changed them: an unexpected change
+    is the classic sign of payout fraud, and the employee is the one who knows."""
+    by = "you" if event.changed_by_user_id == event.employee_user_id else event.changed_by_name
+    before = f" (before: {event.previous_iban_masked})" if event.previous_iban_masked else ""
+    notify(user_ids=[event.employee_user_id], kind=Kind.BANK_DETAILS_CHANGED,
+           title=f"Your bank details were changed to {event.iban_masked}",
+           body=f"Changed by {by} at {event.changed_at:%Y-%m-%d %H:%M} UTC{before}. If this was not you, tell "
+                "finance at once: reimbursements are paid to this account.",
+           link="/", organization_id=event.organization_id, source_event_id=envelope.event_id)

@@ -127,6 +127,35 @@ class BusinessCollector(Collector):
         yield paid
 
 
+class WebhookCollector(Collector):
+    """Per webhook endpoint (label: the endpoint's id, a configured resource, bounded like a
+    scrape target): its webhooks by status (success rate = delivered over delivered + dead, or
+    the rate at which "delivered" grows), whether its circuit breaker is open, whether it is
+    enabled. One grouped query on the (endpoint, status) index and one over the endpoints."""
+
+    def collect(self):
+        from django.utils import timezone
+
+        from webhooks.models import Endpoint, WebhookDelivery, WebhookStatus
+
+        deliveries = GaugeMetricFamily("outlay_webhook_deliveries", "Webhooks by endpoint and status.",
+                                       labels=["endpoint", "status"])
+        breaker = GaugeMetricFamily("outlay_webhook_breaker_open", "1 while the endpoint's circuit breaker is open.",
+                                    labels=["endpoint"])
+        enabled = GaugeMetricFamily("outlay_webhook_endpoint_enabled", "1 while the endpoint receives webhooks.",
+                                    labels=["endpoint"])
+        counts = {(str(e), st): n for e, st, n in WebhookDelivery.objects.values("endpoint_id", "status")
+                  .annotate(n=Count("id")).values_list("endpoint_id", "status", "n")}
+        now = timezone.now()
+        for pk, is_enabled, open_until in Endpoint.objects.values_list("id", "enabled", "breaker_open_until"):
+            endpoint = str(pk)
+            for status in WebhookStatus.values:
+                deliveries.add_metric([endpoint, status], counts.get((endpoint, status), 0))
+            breaker.add_metric([endpoint], 1 if open_until and open_until > now else 0)
+            enabled.add_metric([endpoint], 1 if is_enabled else 0)
+        yield from (deliveries, breaker, enabled)
+
+
 class QueueCollector(Collector):
     """Messages waiting per Celery queue on the broker (celery-exporter's name)."""
 

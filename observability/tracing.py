@@ -28,9 +28,10 @@ def configure_from_environment() -> None:
         configure(BatchSpanProcessor(OTLPSpanExporter()))
 
 
-def configure(processor) -> None:
-    """Install a tracer provider with ``processor`` and instrument the libraries (once per
-    process; tests pass a ``SimpleSpanProcessor`` around an in-memory exporter)."""
+def configure(processor=None) -> None:
+    """Install a tracer provider (once per process) with ``processor``, and instrument the
+    libraries. Tests pass a ``SimpleSpanProcessor`` around an in-memory exporter, and call
+    ``unconfigure`` afterwards so the next test runs uninstrumented."""
     global _configured
     if _configured:
         return
@@ -42,11 +43,34 @@ def configure(processor) -> None:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "outlay")}))
-    provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
+    from events import spans
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # OpenTelemetry allows one provider per process
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME",
+                                                                                         "outlay")}))
+        trace.set_tracer_provider(provider)
+    if processor is not None:
+        provider.add_span_processor(processor)
     DjangoInstrumentor().instrument()
     CeleryInstrumentor().instrument()
     PsycopgInstrumentor().instrument(enable_commenter=False)
     RedisInstrumentor().instrument()
+    spans.switch_on()
     _configured = True
+
+
+def unconfigure() -> None:
+    """Undo ``configure``'s instrumentation (tests); the provider stays, as OpenTelemetry wants."""
+    global _configured
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    from events import spans
+
+    for instrumentor in (DjangoInstrumentor(), CeleryInstrumentor(), PsycopgInstrumentor(), RedisInstrumentor()):
+        instrumentor.uninstrument()
+    spans.switch_off()
+    _configured = False

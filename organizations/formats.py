@@ -40,6 +40,10 @@ def parse_amount(text: str, locale: str) -> str:
     """What a member typed, in their organisation's locale, as a plain decimal string for the
     commands ("1,50" in de_DE is "1.50"). Raises ValueError, with an example, for anything else."""
     value = (text or "").strip().replace("\u00a0", " ")
+    # Babel hands the digits to Decimal(), which also takes other scripts' digits ("١٢") and
+    # underscores ("1_000"): only 0-9 are digits in an amount (issue 17; core.amounts for the API).
+    if "_" in value or any(char.isdigit() and char not in "0123456789" for char in value):
+        raise ValueError(f"{text!r} is not an amount; write it like {amount_example(locale)}.")
     try:
         return str(parse_decimal(value, locale=locale, strict=True))
     except NumberFormatError:

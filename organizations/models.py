@@ -11,17 +11,34 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+from core.currencies import active_currencies, currency_name, minor_units
 
 from .formats import validate_locale
 
-# ISO 4217 codes we accept. Amounts are stored with two decimals, so zero- and three-decimal
-# currencies (JPY, KWD, ...) are deliberately not offered yet.
-CURRENCIES = [
-    ("EUR", "Euro"), ("USD", "US dollar"), ("GBP", "Pound sterling"), ("CHF", "Swiss franc"),
-    ("SEK", "Swedish krona"), ("NOK", "Norwegian krone"), ("DKK", "Danish krone"),
-    ("PLN", "Polish złoty"), ("CZK", "Czech koruna"), ("CAD", "Canadian dollar"),
-    ("AUD", "Australian dollar"), ("NZD", "New Zealand dollar"),
-]
+
+def organization_currencies() -> list[tuple[str, str]]:
+    """Currencies an organisation may keep its books in: every ISO 4217 code in use today (CLDR,
+    through Babel) with at most two decimals, because the ledger, budgets and payouts are kept to
+    the cent. Expenses themselves may be in any active currency (JPY, KWD, ...)."""
+    today = dt.date.today()
+    return sorted((code, currency_name(code)) for code in active_currencies(today) if minor_units(code) <= 2)
+
+
+def validate_iban(value: str) -> None:
+    try:
+        IBAN(value)
+    except SchwiftyException:
+        raise ValidationError("This is not a valid IBAN.", code="invalid_iban") from None
+
+
+def validate_bic(value: str) -> None:
+    try:
+        BIC(value)
+    except SchwiftyException:
+        raise ValidationError("This is not a valid BIC.", code="invalid_bic") from None
 
 
 def validate_time_zone(value: str) -> None:
@@ -32,7 +49,7 @@ def validate_time_zone(value: str) -> None:
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
-    currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR",
+    currency = models.CharField(max_length=3, choices=organization_currencies, default="EUR",
                                 validators=[RegexValidator(r"^[A-Z]{3}$")])
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     locale = models.CharField(max_length=20, default="en_GB", validators=[validate_locale],
@@ -55,6 +72,13 @@ class Organization(models.Model):
     expense_window_days = models.PositiveIntegerField(
         default=90, help_text="Expenses older than this many days cannot be claimed.",
     )
+    # The organisation's own bank account: the debtor of its SEPA payout files.
+    debtor_name = models.CharField(max_length=70, blank=True, default="",
+                                   help_text="Account holder named in payment files.")
+    debtor_iban = models.CharField(max_length=34, blank=True, default="", validators=[validate_iban],
+                                   help_text="IBAN payouts are paid from (electronic form, no spaces).")
+    debtor_bic = models.CharField(max_length=11, blank=True, default="", validators=[validate_bic],
+                                  help_text="BIC of the organisation's bank (where the bank needs it).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,6 +12,8 @@ class ExpenseForm(forms.Form):
 
     merchant = forms.CharField(max_length=200)
     amount = forms.CharField(max_length=32, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    currency = forms.CharField(max_length=3, help_text="ISO 4217 code as on the receipt (EUR, USD, JPY, ...); "
+                                                       "converted at the rate of the date")
     incurred_on = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
     cost_center_id = forms.TypedChoiceField(label="Cost centre", coerce=int)
     category_id = forms.TypedChoiceField(label="Category", coerce=int)
@@ -28,6 +30,7 @@ class ExpenseForm(forms.Form):
                                            f"{amount_example(self.locale)}")
         self.fields["cost_center_id"].choices = [(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)]
         self.fields["category_id"].choices = [(c.pk, c.name) for c in categories_for(membership)]
+        self.fields["currency"].initial = membership.organization.currency
 
     def clean_amount(self) -> str:
         """What was typed in the organisation's locale ("1,50" in Berlin) as the plain decimal
@@ -36,3 +39,19 @@ class ExpenseForm(forms.Form):
             return parse_amount(self.cleaned_data["amount"], self.locale)
         except ValueError as error:
             raise forms.ValidationError(str(error), code="invalid_amount") from None
+
+
+class DeliveryIdsField(forms.Field):
+    """Zero or more delivery ids from repeated ``delivery`` fields, each parsed as an integer id."""
+
+    widget = forms.MultipleHiddenInput
+    _one = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    def to_python(self, value):
+        return [self._one.clean(item) for item in value or []]
+
+
+class DeliveryReplayForm(forms.Form):
+    """The dead letters to replay; none named means every dead letter of the organisation."""
+
+    delivery = DeliveryIdsField(required=False)

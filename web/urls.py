@@ -1,6 +1,18 @@
 from django.urls import path
 
-from .views import comments, dashboard, expense_form, expenses, finance, notifications, ops, policy, queue
+from .views import (
+    bank,
+    comments,
+    dashboard,
+    expense_form,
+    expenses,
+    finance,
+    notifications,
+    ops,
+    policy,
+    queue,
+    webhooks,
+)
 
 urlpatterns = [
     path("", expenses.home, name="home"),
@@ -27,6 +39,8 @@ urlpatterns = [
     path("delegation/new/", policy.delegation_create, name="delegation-create"),
     path("delegation/<int:delegation_id>/end/", policy.delegation_end, name="delegation-end"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("bank-details/", bank.bank_details, name="my-bank-details"),
+    path("members/<int:membership_id>/bank-details/", bank.bank_details, name="bank-details"),
     path("finance/reimbursements/", finance.reimbursement_list, name="reimbursement-list"),
     path("finance/batches/", finance.batch_list, name="batch-list"),
     path("finance/batches/run/", finance.payout_run_now, name="payout-run"),
@@ -37,6 +51,15 @@ urlpatterns = [
     path("ops/", ops.operations, name="operations"),
     path("ops/replay/", ops.replay, name="ops-replay"),
     path("ops/catalogue/", ops.event_catalogue, name="event-catalogue"),
+    path("webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("webhooks/<uuid:endpoint_id>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("webhooks/<uuid:endpoint_id>/edit/", webhooks.webhook_update, name="webhook-update"),
+    path("webhooks/<uuid:endpoint_id>/rotate/", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<uuid:endpoint_id>/test/", webhooks.webhook_test, name="webhook-test"),
+    path("webhooks/<uuid:endpoint_id>/replay/", webhooks.webhook_replay, name="webhook-replay"),
+    path("webhooks/<uuid:endpoint_id>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path("webhooks/deliveries/<int:delivery_id>/replay/", webhooks.webhook_delivery_replay,
+         name="webhook-delivery-replay"),
     path("notifications/", notifications.notification_list, name="notification-list"),
     path("notifications/badge/", notifications.unread_count, name="notification-badge"),
     path("notifications/read-all/", notifications.mark_all_read, name="notification-read-all"),

@@ -12,6 +12,10 @@ go now and sends one ``webhooks.send`` task each to the ``webhooks`` queue:
 * at most WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT in flight per endpoint, so a slow endpoint holds
   that many worker slots and no more.
 
+After a success, the finished try hands its slot straight to its endpoint's next ready webhook
+(in the transaction that records the result), so a busy endpoint is served at the pace of its
+receiver rather than one scheduling round per webhook.
+
 A claim is a lease (``leased_until``, a token). A worker killed mid-send leaves the row
 ``sending``; once the lease runs out the round puts it back in line and it is sent again with
 the same webhook-id (the receiver deduplicates on it).
@@ -99,7 +103,7 @@ def claim_ready() -> list[tuple[int, str]]:
     params = {"now": now, "pending": WebhookStatus.PENDING, "sending": WebhookStatus.SENDING,
               "failed": WebhookStatus.FAILED, "limit": settings.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
               "batch": settings.WEBHOOK_SCHEDULE_BATCH, "lease": _lease()}
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # two autocommit statements, each whole on its own
         cursor.execute(_RECLAIM, params)
         cursor.execute(_CLAIM, params)
         return [(delivery_id, str(token)) for delivery_id, token in cursor.fetchall()]
@@ -124,6 +128,39 @@ def schedule_round() -> int:
     return sent
 
 
+# After a success the finished try hands its slot to the endpoint's next ready webhook, in the
+# same transaction that records the result, so the slot is never seen free (the per-endpoint
+# bound holds) and a busy endpoint is served at its own pace, not at the scheduler's.
+_HAND_OVER = """
+WITH next AS (
+    SELECT d.id FROM webhooks_webhookdelivery d
+    JOIN webhooks_endpoint ep ON ep.id = d.endpoint_id
+    WHERE d.endpoint_id = %(endpoint)s AND d.status IN (%(pending)s, %(failed)s) AND d.next_attempt_at <= %(now)s
+      AND ep.enabled AND ep.breaker_open_until IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM webhooks_webhookdelivery p
+          WHERE p.endpoint_id = d.endpoint_id AND p.aggregate_key = d.aggregate_key AND p.sequence < d.sequence
+            AND p.status IN (%(pending)s, %(sending)s, %(failed)s))
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT 1
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhooks_webhookdelivery d
+SET status = %(sending)s, lease_token = gen_random_uuid(), leased_until = %(now)s + %(lease)s
+FROM next WHERE d.id = next.id
+RETURNING d.id, d.lease_token
+"""
+
+
+def _hand_over(endpoint_id) -> tuple[int, str] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_HAND_OVER, {"endpoint": endpoint_id, "now": timezone.now(), "pending": WebhookStatus.PENDING,
+                                    "sending": WebhookStatus.SENDING, "failed": WebhookStatus.FAILED,
+                                    "lease": _lease()})
+        row = cursor.fetchone()
+    return (row[0], str(row[1])) if row else None
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -144,15 +181,16 @@ SELECT d.attempts, d.endpoint_id, d.event_id, d.webhook_id, a.id FROM d, a
 """
 
 
-def send_one(delivery_id: int, token: str) -> str:
-    """One try of one claimed webhook; return what happened."""
+def send_one(delivery_id: int, token: str) -> tuple[str, tuple[int, str] | None]:
+    """One try of one claimed webhook; return what happened, and the endpoint's next webhook if
+    this one was delivered and handed its slot on (already claimed: the caller sends it)."""
     now = timezone.now()
     with connection.cursor() as cursor:  # autocommit: the attempt is on record before the request
         cursor.execute(_START, {"id": delivery_id, "token": token, "sending": WebhookStatus.SENDING, "now": now,
                                 "worker": worker_name()[:200]})
         row = cursor.fetchone()
     if row is None:
-        return "skipped: not ours (done, replayed, or the lease was taken over)"
+        return "skipped: not ours (done, replayed, or the lease was taken over)", None
     attempts, endpoint_id, event_id, webhook_id, attempt_id = row
     endpoint = Endpoint.objects.only("url", "organization_id").get(pk=endpoint_id)
     event = Event.objects.get(pk=event_id)
@@ -173,7 +211,7 @@ def send_one(delivery_id: int, token: str) -> str:
             retry_after_seconds=response.retry_after)
         ours = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, lease_token=token).first()
         if ours is None:
-            return "skipped: lease taken over while sending"
+            return "skipped: lease taken over while sending", None
         ours.status, ours.last_status_code = verdict.status, response.status
         ours.last_error = (response.error or (f"HTTP {response.status}" if verdict.outcome != "ok" else ""))[:500]
         ours.leased_until = ours.lease_token = None
@@ -186,10 +224,12 @@ def send_one(delivery_id: int, token: str) -> str:
             fields.append("next_attempt_at")
         ours.save(update_fields=fields)
         _endpoint_health(endpoint_id, verdict)
-        transaction.on_commit(kick_scheduler, robust=True)
+        successor = _hand_over(endpoint_id) if verdict.status == WebhookStatus.DELIVERED else None
+        if successor is None:
+            transaction.on_commit(kick_scheduler, robust=True)
     logger.info("webhook %s to endpoint %s: %s (HTTP %s, %d ms)", webhook_id, endpoint_id, verdict.status,
                 response.status, response.duration_ms, extra={"event_id": str(event_id)})
-    return verdict.status
+    return verdict.status, successor
 
 
 @dataclass(frozen=True)

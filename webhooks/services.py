@@ -26,7 +26,7 @@ from .queries import eligible_event_types
 from .transport import url_refusal
 
 
-def _check_endpoint_fields(*, url: str | None, event_types: list[str] | None) -> None:
+def check_endpoint_fields(*, url: str | None, event_types: list[str] | None) -> None:
     errors = {}
     if url is not None:
         refusal = url_refusal(url) if len(url) <= 1000 else "the URL is longer than 1000 characters"
@@ -52,7 +52,7 @@ def endpoint_create(*, organization_id: int, created_by_id: int | None, url: str
     """Create an endpoint and its first signing secret; return both. The secret is returned
     here only: it is stored encrypted and never shown again. Refuses a non-https URL (unless
     WEBHOOK_ALLOW_HTTP), a private literal address, and unknown event types."""
-    _check_endpoint_fields(url=url, event_types=event_types)
+    check_endpoint_fields(url=url, event_types=event_types)
     now = timezone.now()
     endpoint = Endpoint.objects.create(organization_id=organization_id, url=url, event_types=sorted(set(event_types)),
                                        description=description, enabled=enabled, created_by_id=created_by_id,
@@ -66,7 +66,7 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
     its failure clock, so a repaired receiver starts with a closed breaker."""
     allowed = {"url", "event_types", "description", "enabled"}
     changes = {k: v for k, v in changes.items() if k in allowed}
-    _check_endpoint_fields(url=changes.get("url"), event_types=changes.get("event_types"))
+    check_endpoint_fields(url=changes.get("url"), event_types=changes.get("event_types"))
     endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
     if "event_types" in changes:
         changes["event_types"] = sorted(set(changes["event_types"]))

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from accounting import queries, services, subscribers
+from accounting import exports, queries, services, subscribers
 from accounting.models import Account, JournalEntry, JournalLine, Reimbursement
 from events.envelope import Envelope
 from events.models import Delivery, Event
@@ -121,5 +121,6 @@ def test_account_ledger_has_a_running_balance_and_export_lists_every_line():
     payable = Account.objects.get(organization=team.org, code=Account.PAYABLE)
     _, rows = queries.account_ledger(team.org.pk, payable.pk)
     assert [row["balance"] for row in rows] == [Decimal("30.00"), Decimal("50.00")]
-    csv_text = queries.journal_export_csv(team.org.pk)
+    _, lines = exports.read_lines(organization_id=team.org.pk)
+    csv_text = exports.render_csv(lines, currency=team.org.currency).decode()
     assert len(csv_text.strip().splitlines()) == 1 + 4

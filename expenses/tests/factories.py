@@ -96,8 +96,12 @@ class ExpenseFactory(factory.django.DjangoModelFactory):
     cost_center = factory.SubFactory(CostCenterFactory, organization=factory.SelfAttribute("..organization"))
     category = factory.SubFactory(CategoryFactory, organization=factory.SelfAttribute("..organization"))
     amount = Decimal("40.00")
+    currency = factory.LazyAttribute(lambda e: e.organization.currency)
+    org_amount = factory.LazyAttribute(lambda e: e.amount)  # in the organisation's currency unless given
+    org_currency = factory.LazyAttribute(lambda e: e.organization.currency)
     merchant = factory.Sequence(lambda n: f"Merchant {n}")
     incurred_on = factory.LazyAttribute(lambda e: e.organization.today())
+    rate_date = factory.SelfAttribute("incurred_on")
     state = ExpenseState.DRAFT
     submitted_at = factory.LazyAttribute(lambda e: None if e.state == ExpenseState.DRAFT else timezone.now())
     decided_at = factory.LazyAttribute(

@@ -21,6 +21,11 @@ def test_seed_demo_is_idempotent_and_covers_every_state(capsys):
     assert Expense.objects.filter(duplicate_confirmed_at__isnull=False).exists()
     assert Event.objects.filter(type="delegation.granted").exists()
     assert Event.objects.filter(type="policy.changed").count() == 2
+    # money: real ECB rates, expenses as spent in four other currencies, ready for a SEPA file
+    assert set(Expense.objects.exclude(currency="EUR").values_list("currency", flat=True)) >= {"USD", "JPY", "GBP",
+                                                                                                "KWD"}
+    assert Expense.objects.get(merchant="Pod Hotel New York").rate_date.isoformat() == "2026-10-23"
+    assert Event.objects.filter(type="bank_details.changed").count() == 3
 
 
 @pytest.mark.django_db

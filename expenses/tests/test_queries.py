@@ -23,7 +23,7 @@ def test_detail_is_visible_to_owner_reporting_line_finance_and_admin():
     director = MembershipFactory(organization=team.org, role=Role.MANAGER)
     team.manager.reports_to = director
     team.manager.save(update_fields=["reports_to"])
-    expense = team.expense()
+    expense = team.expense(submit=True)  # a draft is only its employee's and the admins' (issue 17)
 
     # then the employee, both managers up the line, finance and the admin see it, with approvals
     for viewer in (team.employee, team.manager, director, team.finance, team.admin):

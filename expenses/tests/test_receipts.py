@@ -116,7 +116,7 @@ def test_a_receipt_is_served_as_an_attachment_that_is_never_sniffed_or_run(team,
     draft = team.expense(receipt=False)
     assert upload(team, draft, f"r.{extension}", content).status_code == 200
     client = Client()
-    client.force_login(team.manager.user)
+    client.force_login(team.employee.user)  # a draft's receipt: only its employee and admins (issue 17)
 
     response = client.get(reverse("expense-receipt", kwargs={"expense_id": draft.pk}))
 

@@ -75,7 +75,7 @@ def test_submit_without_receipt_below_threshold_is_fine(team):
 @pytest.mark.parametrize(("amount", "code"), [
     ("0", "invalid_amount"), ("-5.00", "invalid_amount"), ("12.345", "invalid_amount"), ("abc", "invalid_amount"),
     ("NaN", "invalid_amount"), ("Infinity", "invalid_amount"), (12.5, "invalid_amount"),
-    ("10000.01", "amount_too_large"), ("1e9", "amount_too_large"), ("1e30", "amount_too_large"),
+    ("10000.01", "amount_too_large"), ("1e9", "invalid_amount"), ("1e30", "invalid_amount"),
     ("1e-30", "invalid_amount"), ("", "invalid_amount"), (None, "invalid_amount"),
 ])
 def test_create_refuses_bad_amounts(team, amount, code):

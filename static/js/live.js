@@ -110,6 +110,16 @@
     Array.prototype.forEach.call(status.querySelectorAll("button"), function (b) { b.disabled = true; });
   });
 
+  // A refused command answers its 4xx status (409 insufficient budget, 403 own expense ...) with
+  // the decision fragment and the X-Refusal header: swap it like a success, it is the answer.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("X-Refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail && event.detail.target;
     if (target && (target.id === "expense-status" || target.id === "expense-decision")) {

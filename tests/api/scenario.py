@@ -1,5 +1,6 @@
 """A populated organisation for API tests: a team, expenses in every state, reimbursements in
-every state, a payout batch, ledger entries, notifications and a dead delivery."""
+every state, a payout batch, ledger entries, notifications, a dead delivery and a webhook endpoint
+with a dead webhook."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from expenses.models import Delegation
 from expenses.tests.factories import Team, make_team
 from notifications.models import Notification
 from tests.support.deliveries import run_deliveries
+from webhooks import services as webhooks
+from webhooks.models import Endpoint, WebhookDelivery
 
 
 @dataclass
@@ -28,6 +31,8 @@ class Scenario:
     notification: Notification
     dead_delivery: Delivery
     delegation: Delegation
+    webhook_endpoint: Endpoint
+    webhook_delivery: WebhookDelivery
 
     @property
     def category(self):
@@ -40,6 +45,8 @@ class Scenario:
 
 def build() -> Scenario:
     team = make_team(budget="100000.00")
+    endpoint, _ = webhooks.endpoint_create(organization_id=team.org.pk, created_by_id=team.admin.user_id,
+                                           url="https://hooks.example.com/outlay", event_types=["expense.approved"])
     draft = team.expense(amount="30.00")
     submitted = team.expense(amount="45.00", submit=True)
     paid_ids = []
@@ -63,8 +70,11 @@ def build() -> Scenario:
     dead = Delivery.objects.filter(organization_id=team.org.pk).first()
     Delivery.objects.filter(pk=dead.pk).update(status="pending")  # made dead below, not done
     Delivery.objects.filter(pk=dead.pk).update(status="dead", done_at=None)
+    webhook = WebhookDelivery.objects.filter(endpoint=endpoint).first()
+    WebhookDelivery.objects.filter(pk=webhook.pk).update(status="dead", attempts=8)
     return Scenario(team=team, draft=draft, submitted=submitted, in_batch=Reimbursement.objects.get(pk=in_batch.pk),
                     failed=Reimbursement.objects.get(pk=failed.pk), batch=batch,
                     account=Account.objects.get(organization=team.org, code=Account.PAYABLE),
                     notification=Notification.objects.filter(recipient=team.manager.user).first(),
-                    dead_delivery=dead, delegation=standing_in)
+                    dead_delivery=dead, delegation=standing_in,
+                    webhook_endpoint=endpoint, webhook_delivery=webhook)

@@ -79,6 +79,31 @@ ENDPOINTS = [
     ("notification preferences", "get", "/api/v1/notifications/preferences/", None, ALL, None),
     ("set preference", "put", "/api/v1/notifications/preferences/expense_submitted/",
      {"in_app": True, "email": False, "digest": True}, ALL, None),
+    ("webhook endpoints", "get", "/api/v1/webhooks/endpoints/", None, gate(("admin",)), None),
+    ("add webhook endpoint", "post", "/api/v1/webhooks/endpoints/",
+     {"url": "https://hooks.example.com/new", "event_types": ["expense.approved"]}, gate(("admin",), ok=201), None),
+    ("webhook endpoint", "get", "/api/v1/webhooks/endpoints/{endpoint}/", None, gate(("admin",)), "404admin"),
+    ("change webhook endpoint", "patch", "/api/v1/webhooks/endpoints/{endpoint}/", {"description": "ERP"},
+     gate(("admin",)), "404admin"),
+    ("delete webhook endpoint", "delete", "/api/v1/webhooks/endpoints/{endpoint}/", None, gate(("admin",), ok=204),
+     "404admin"),
+    ("rotate webhook secret", "post", "/api/v1/webhooks/endpoints/{endpoint}/rotate-secret/", {}, gate(("admin",)),
+     "404admin"),
+    ("test webhook", "post", "/api/v1/webhooks/endpoints/{endpoint}/test/", None, gate(("admin",), ok=202),
+     "404admin"),
+    ("webhook deliveries", "get", "/api/v1/webhooks/endpoints/{endpoint}/deliveries/", None, gate(("admin",)),
+     "404admin"),
+    ("replay webhooks", "post", "/api/v1/webhooks/endpoints/{endpoint}/replay/", {"since": "2026-01-01T00:00:00Z"},
+     gate(("admin",)), "404admin"),
+    ("replay webhook", "post", "/api/v1/webhooks/deliveries/{webhook_delivery}/replay/", None, gate(("admin",)),
+     "404admin"),
+    ("exchange rates", "get", "/api/v1/exchange-rates/", None, ALL, None),
+    ("set exchange rate", "post", "/api/v1/exchange-rates/", "new_rate", gate(FIN, ok=201), None),
+    ("bank details", "get", "/api/v1/members/{member}/bank-details/", None, ALL, "404"),
+    ("set bank details", "put", "/api/v1/members/{member}/bank-details/", "bank_details",
+     gate(("employee", "finance", "admin")), "404"),
+    ("debtor account", "get", "/api/v1/organization/debtor-account/", None, gate(FIN), None),
+    ("set debtor account", "put", "/api/v1/organization/debtor-account/", "debtor_account", gate(FIN), None),
     ("revoke token", "delete", "/api/v1/auth/token/", None, dict.fromkeys(ALL, 204), None),
 ]
 # Open to anyone, anonymous included: (name, method, path, body, status for every caller). Health is
@@ -96,7 +121,8 @@ def _ids(s):
     return {"draft": s.draft.pk, "submitted": s.submitted.pk, "in_batch": s.in_batch.pk, "failed": s.failed.pk,
             "batch": s.batch.pk, "account": s.account.pk, "notification": s.notification.pk,
             "dead_delivery": s.dead_delivery.pk, "month": s.submitted.month, "category": s.team.category.pk,
-            "delegation": s.delegation.pk}
+            "delegation": s.delegation.pk, "endpoint": s.webhook_endpoint.pk, "webhook_delivery": s.webhook_delivery.pk,
+            "member": s.team.employee.pk}
 
 
 def _other_expected(kind, own):
@@ -137,6 +163,13 @@ def test_authorization_matrix(scenarios, endpoint, role, org):
     if body == "new_delegation":
         in_a_week = mine.team.org.today() + dt.timedelta(days=7)
         body = {"delegate_id": mine.team.colleague.pk, "ends_on": in_a_week.isoformat()}
+    if body == "new_rate":
+        body = {"quote": "USD", "date": (mine.team.org.today() - dt.timedelta(days=1)).isoformat(), "rate": "1.1",
+                "reason": "matrix"}
+    if body == "bank_details":
+        body = {"holder": "Eve Employee", "iban": "DE89 3704 0044 0532 0130 00"}
+    if body == "debtor_account":
+        body = {"debtor_name": "Acme GmbH", "debtor_iban": "DE02120300000000202051", "debtor_bic": "BYLADEM1001"}
     if method == "multipart":
         response = client.post(path, {"receipt": receipt_file()}, format="multipart")
     elif method == "get":

@@ -104,7 +104,11 @@ def main() -> int:
             _shoot(page, "expense-detail")
             page.click("#approve-button")  # watched live: processing, each effect, then approved
             page.wait_for_selector("#expense-status [data-state='approved']", timeout=30000)
-            page.wait_for_load_state("networkidle")
+            # the facts card follows the decision (it re-reads itself after the status box)
+            page.wait_for_function("() => document.querySelector('#facts-state').textContent.includes('Approved')",
+                                   timeout=15000)
+            page.wait_for_function("() => document.querySelector('#receipt-preview img') === null || "
+                                   "document.querySelector('#receipt-preview img').complete")
             _shoot(page, "expense-approved")
             context.close()
 

@@ -8,7 +8,6 @@ import datetime as dt
 
 import pytest
 
-from events.models import Event
 from expenses.models import Approval, CategoryRule, Delegation, Expense, PolicyVersion
 from expenses.tests.factories import make_team
 from notifications.models import Kind, NotificationPreference
@@ -39,12 +38,11 @@ def test_a_possible_duplicate_is_shown_with_its_twin_and_submitted_once_confirme
     warning.wait_for(timeout=5000)
     assert "already claimed" in warning.inner_text()
     assert page.locator(f"#duplicate-check a[href='/expenses/{first.pk}/']").count() == 1
-    twin = Expense.objects.exclude(pk=first.pk).get()
-    assert twin.state == "draft" and not Event.objects.filter(aggregate_id=str(twin.pk)).exists()
+    assert Expense.objects.count() == 1  # nothing saved yet: the employee stays on the form
 
-    page.click("#duplicate-check button[type=submit]")
-    page.wait_for_selector(".flash.success, [role=status]", timeout=5000)
-    twin.refresh_from_db()
+    page.click("button.primary")  # the one choice: "It is not a duplicate: submit"
+    page.wait_for_selector("#expense-status [data-state='submitted']", timeout=5000)
+    twin = Expense.objects.exclude(pk=first.pk).get()
     assert twin.state == "submitted" and twin.duplicate_confirmed_at is not None
 
     # the manager sees the flag and a link to the twin
@@ -80,10 +78,11 @@ def test_an_invalid_rule_shows_the_message_and_changes_nothing(login):
     admin = login(team.admin)
     admin.goto("/policy/")
     admin.locator(f"#rule-{team.category.code} input[name=max_amount]").fill("-4")
+    admin.locator(f"#rule-{team.category.code} select[name=on_violation]").select_option("block")
     admin.locator(f"#rule-{team.category.code} button", has_text="Save").click()
     alert = admin.locator(".flash.error:not(#live-error)")
     alert.wait_for(timeout=5000)
-    assert "greater than zero" in alert.inner_text()
+    assert "greater than zero" in alert.inner_text() and alert.inner_text().startswith(team.category.name)
     assert not CategoryRule.objects.exists() and not PolicyVersion.objects.exists()
 
 

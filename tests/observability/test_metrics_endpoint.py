@@ -72,6 +72,13 @@ def test_metrics_show_a_failing_subscribers_lag_and_dead_letters_and_need_the_to
     assert value(samples, "celery_queue_length", queue_name="events") is not None
     assert total(samples, "django_http_responses_total_by_status_view_method_total", view="metrics", status="200") >= 2
     assert total(samples, "django_http_responses_total_by_status_view_method_total", view="metrics", status="401") == 3
+    # The bus's own counts, from the worker and beat processes' multiprocess files.
+    assert value(samples, "outlay_outbox_attempts_total", subscriber="test.flaky", outcome="dead") == 3
+    assert value(samples, "outlay_outbox_attempts_total", subscriber="test.flaky", outcome="failed") == 3 * 3
+    assert value(samples, "outlay_outbox_attempts_total", subscriber="test.record", outcome="ok") == 3
+    assert value(samples, "outlay_outbox_delivery_seconds_count", subscriber="test.record") == 3
+    assert value(samples, "outlay_outbox_delivery_seconds_count", subscriber="test.flaky") is None  # none done
+    assert value(samples, "outlay_outbox_sweeper_resends_total", reason="retry") >= 3 * 3
     # No sample carries an id.
     assert not {k for (_, lbls) in samples for k, _ in lbls} & {"event_id", "delivery_id", "expense_id", "id"}
 

@@ -51,7 +51,7 @@ def test_status_box_says_approved_and_stops_polling_once_every_effect_landed(cli
 
     html = response.content.decode()
     assert 'data-state="approved"' in html and 'data-state="processing"' not in html
-    assert html.count('class="effect done"') == 5
+    assert html.count('class="effect done"') == 6  # the five effects and the webhooks queued
     assert "every 1500ms" not in html and "live-refresh from:body" in html
 
 
@@ -93,7 +93,7 @@ def test_insufficient_budget_is_shown_beside_the_unchanged_box_and_nothing_is_wr
     response = _approve(client, second, **HTMX)
 
     html = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 409 and response["X-Refusal"] == "insufficient_budget"  # htmx swaps it
     assert 'data-code="insufficient_budget"' in html and "10.00 EUR" in html
     assert html.index('id="decision-error"') < html.index('id="expense-status"')  # outside the polled box
     assert 'data-state="submitted"' in html and 'id="approve-button"' in html

@@ -66,13 +66,13 @@ def test_a_bad_filter_value_is_shown_at_its_field_and_never_a_500(client, team_w
 def test_reimbursements_filter_by_state_and_payee(client):
     from accounting import services as accounting
     from expenses import services
-    from tests.api.scenario import deliver_all
+    from tests.support.deliveries import run_deliveries
 
     team = make_team()
     for employee in (team.employee, team.colleague):
         expense = team.expense(employee=employee, submit=True)
         services.expense_approve(actor=team.manager, expense_id=expense.pk)
-    deliver_all()
+    run_deliveries()
     accounting.payout_run(organization=team.org)
     client.force_login(team.finance.user)
     rows = client.get(f"/finance/reimbursements/?q={team.colleague.display_name}&state=in_batch").context["items"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from channels.layers import get_channel_layer
 from django.test import Client
@@ -194,3 +194,121 @@ def test_a_member_hears_no_other_user_organisation_or_role_group():
     assert connected
     assert heard_foreign is False
     assert own == {"type": "notifications", "unread": 1}  # the socket was listening all along
+
+
+# --- Frames that are not a subscribe request; the origin's port; the session's end ------------
+
+FRAMES = [{"text": "[1, 2]"}, {"text": "42"}, {"text": "not json {"}, {"text": '"x"'}, {"bytes": b"\x00\xff binary"},
+          {"text": "[" * 5000 + "]" * 5000}, {"text": '{"subscribe": ' + "[" * 10 + "]" * 10 + "}"},
+          {"text": "x" * 100_000}]
+
+
+def test_frames_that_are_no_request_get_unknown_request_and_the_socket_stays_up():
+    # a JSON list, a number, not JSON, a string, a binary frame, deep nesting, a huge frame
+    team = make_team()
+    expense = team.expense(submit=True)
+
+    @_scenario(_headers(team.manager))
+    async def scenario(ws):
+        await ws.connect()
+        answers = []
+        for frame in FRAMES:
+            await ws.send_input({"type": "websocket.receive", **frame})
+            answers.append(await ws.receive_json_from(timeout=3))
+        await ws.send_json_to({"subscribe": "expense", "id": str(expense.pk)})  # still serving
+        return answers, await ws.receive_json_from(timeout=3)
+
+    answers, last = _run(scenario)
+    assert answers == [{"type": "error", "message": "unknown request"}] * len(FRAMES)
+    assert last["type"] == "subscribed"
+
+
+def test_an_origin_of_another_port_or_scheme_is_refused():
+    team = make_team()
+    for origin in (b"http://testserver:9999", b"https://testserver", b"http://testserver.evil", b"null",
+                   b"http://testserver:80@evil.example"):
+        @_scenario(_headers(team.manager, origin=(b"origin", origin)))
+        async def scenario(ws):
+            return await ws.connect()
+
+        connected, _ = _run(scenario)
+        assert connected is False, origin
+
+
+def test_the_same_origin_with_its_port_is_accepted(settings):
+    team = make_team()
+    headers = [(b"host", b"localhost:8000") if name == b"host" else (name, value)
+               for name, value in _headers(team.manager, origin=(b"origin", b"http://localhost:8000"))]
+
+    @_scenario(headers)
+    async def scenario(ws):
+        return await ws.connect()
+
+    connected, _ = _run(scenario)
+    assert connected is True
+
+
+def _logged_in(member):
+    client = Client()
+    client.force_login(member.user)
+    headers = [(b"host", b"testserver"), ORIGIN,
+               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    return client, headers
+
+
+def test_logging_out_closes_the_sessions_socket():
+    team = make_team()
+    client, headers = _logged_in(team.manager)
+
+    @_scenario(headers)
+    async def scenario(ws):
+        connected, _ = await ws.connect()
+        await sync_to_async(client.post)("/logout/")
+        return connected, await ws.receive_output(3)
+
+    connected, answer = _run(scenario)
+    assert connected and answer == {"type": "websocket.close", "code": 4401}
+
+
+def test_a_subscribe_after_the_session_ended_is_refused_and_closes_the_socket():
+    # The session is gone without a close message (a lost pub/sub message, a password changed
+    # in the shell): the next subscribe re-reads the session and ends the socket.
+    team = make_team()
+    expense = team.expense(submit=True)
+    _, headers = _logged_in(team.manager)
+
+    @_scenario(headers)
+    async def scenario(ws):
+        connected, _ = await ws.connect()
+        user = team.manager.user
+        user.set_password("a-new-password-42")
+        await sync_to_async(user.save)()
+        await ws.send_json_to({"subscribe": "expense", "id": str(expense.pk)})
+        return connected, await ws.receive_output(3)
+
+    connected, answer = _run(scenario)
+    assert connected and answer == {"type": "websocket.close", "code": 4401}
+
+
+def test_deactivating_a_user_in_the_admin_closes_their_sockets():
+    team = make_team()
+    _, headers = _logged_in(team.employee)
+    admin = Client()
+    admin_user = team.admin.user
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    admin.force_login(admin_user)
+    user = team.employee.user
+
+    @_scenario(headers)
+    async def scenario(ws):
+        connected, _ = await ws.connect()
+        form = {"username": user.username, "is_active": "", "date_joined_0": "2026-01-01",
+                "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01",
+                "initial-date_joined_1": "00:00:00", "email": user.email or ""}
+        response = await sync_to_async(admin.post)(f"/admin/auth/user/{user.pk}/change/", form)
+        return connected, response.status_code, await ws.receive_output(3)
+
+    connected, status, answer = _run(scenario)
+    assert connected and status == 302
+    assert answer == {"type": "websocket.close", "code": 4401}

@@ -34,6 +34,9 @@ def gate(allowed, ok=200, denied=403):
     return {role: (ok if role in allowed else denied) for role in MEMBERS}
 
 
+DRAFT_HIDDEN = {"manager": 404, "finance": 404}
+
+
 ALL = gate(MEMBERS)
 
 
@@ -94,10 +97,12 @@ PAGES = [
     ("expense-timeline", "get", "submitted", None, ALL, "404", None, ()),
     ("expense-receipt", "get", "submitted", None, ALL, "404", None, ()),
     # Only the owner edits a draft; the others who can see it get 403, other organisations 404.
-    ("expense-edit", "get", "draft", None, gate(("employee",)), "404", None, ()),
+    # A draft is invisible to managers and finance (issue 17): 404, where admins get the owner's 403.
+    ("expense-edit", "get", "draft", None, {**gate(("employee",)), **DRAFT_HIDDEN}, "404", None, ()),
     # Submit/withdraw/approve/reject: the command refuses a caller the role gate let through
     # (not the owner, not an approver of this expense) with a message; the probe proves nothing moved.
-    ("expense-submit", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_state("draft"), ("employee",)),
+    ("expense-submit", "post", "draft", {}, {**gate(MEMBERS, ok=302), **DRAFT_HIDDEN}, "404", expense_state("draft"),
+     ("employee",)),
     ("expense-delete", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_exists("draft"), ("employee",)),
     ("expense-comment", "post", "submitted", {"body": "Which client?"}, gate(MEMBERS, ok=302), "404", comment_count,
      MEMBERS),

@@ -15,8 +15,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from core.currencies import minor_units
 from core.errors import DomainError, NotFound
-from expenses import services
+from expenses import queries, services
 from expenses.errors import PossibleDuplicate
 from expenses.models import ExpenseState
 from web import pending_receipts
@@ -40,6 +41,13 @@ ERROR_FIELDS = {"invalid_amount": "amount", "amount_too_large": "amount", "futur
                 "category_too_old": "incurred_on"}
 
 
+def _with_visibility(membership, twins: list[dict]) -> list[dict]:
+    """Each look-alike marked with whether the caller may open it (a link only where it works)."""
+    ids = [t["id"] for t in twins]
+    visible = {str(pk) for pk in queries.visible_expenses(membership).filter(pk__in=ids).values_list("pk", flat=True)}
+    return [{**twin, "visible": twin["id"] in visible} for twin in twins]
+
+
 def _save(request, membership, form, expense, receipt):
     """Save the draft and, with "Save and submit", submit it: both or neither."""
     data = {k: v for k, v in form.cleaned_data.items() if k != "receipt"}
@@ -58,8 +66,11 @@ def _save(request, membership, form, expense, receipt):
 def _form_page(request, membership, expense=None):
     initial = None
     if expense is not None:
-        typed = format_decimal(expense.amount, format="0.00", locale=membership.organization.locale)
-        initial = {"merchant": expense.merchant, "amount": typed, "incurred_on": expense.incurred_on,
+        digits = minor_units(expense.currency)
+        typed = format_decimal(expense.amount, format="0." + "0" * digits if digits else "0",
+                               locale=membership.organization.locale)
+        initial = {"merchant": expense.merchant, "amount": typed, "currency": expense.currency,
+                   "incurred_on": expense.incurred_on,
                    "cost_center_id": expense.cost_center_id, "category_id": expense.category_id,
                    "description": expense.description, "version": expense.version}
     form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership, initial=initial,
@@ -73,7 +84,7 @@ def _form_page(request, membership, expense=None):
             try:
                 saved = _save(request, membership, form, expense, receipt)
             except PossibleDuplicate as warning:
-                twins = warning.details.get("twins", [])
+                twins = _with_visibility(membership, warning.details.get("twins", []))
             except NotFound:
                 raise Http404("No such expense.") from None
             except DomainError as error:

@@ -34,6 +34,7 @@ EFFECT_LABELS = {
     "notifications.expense_returned": "Employee asked",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
+    "webhooks.enqueue": "Webhooks queued",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
 DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")
@@ -264,7 +265,13 @@ def _decide(request, membership, expense_id, command, **kwargs):
         error = exc
     if request.htmx:
         expense = _detail(membership, expense_id)
-        return render(request, "expenses/_decision.html", status_context(membership, expense, error=error))
+        # A refusal answers its own status, so logs, metrics and tests see it; static/js/live.js
+        # swaps a fragment marked X-Refusal although htmx leaves 4xx answers unswapped by default.
+        response = render(request, "expenses/_decision.html", status_context(membership, expense, error=error),
+                          status=error.http_status if error is not None else 200)
+        if error is not None:
+            response["X-Refusal"] = error.code
+        return response
     if error is not None:
         messages.error(request, error.message)
     return redirect("expense-detail", expense_id=expense_id)

@@ -8,7 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounting import queries, services
+from accounting import queries, sepa, services
 from accounting.models import Account, PayoutBatch
 from core.errors import DomainError
 
@@ -24,7 +24,10 @@ def reimbursement_list(request, membership):
 
 @member_required(*FINANCE)
 def batch_list(request, membership):
-    return render(request, "finance/batches.html", {"batches": queries.payout_batches_for(membership)})
+    batches = list(queries.payout_batches_for(membership)[:100])
+    for batch in batches:
+        batch.sepa_held_out = sepa.held_out(batch) if batch.state == PayoutBatch.State.OPEN else []
+    return render(request, "finance/batches.html", {"batches": batches, "schemas": sepa.SCHEMAS})
 
 
 def _batch(membership, batch_id) -> PayoutBatch:
@@ -36,9 +39,17 @@ def _batch(membership, batch_id) -> PayoutBatch:
 
 @member_required(*FINANCE)
 def batch_file(request, membership, batch_id):
-    batch = _batch(membership, batch_id)
-    response = HttpResponse(batch.payment_file, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="payout-{batch.pk}.csv"'
+    """The CSV, or with ?format=sepa the pain.001 file (?version=...); every download audited."""
+    _batch(membership, batch_id)
+    file_format = "sepa" if request.GET.get("format") == "sepa" else "csv"
+    try:
+        payment_file = services.payout_batch_file(actor=membership, batch_id=batch_id, file_format=file_format,
+                                                  schema=request.GET.get("version", sepa.DEFAULT_SCHEMA))
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("batch-list")
+    response = HttpResponse(payment_file.content, content_type=payment_file.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{payment_file.filename}"'
     return response
 
 

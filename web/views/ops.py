@@ -12,7 +12,9 @@ from events.models import DeliveryStatus
 from events.queries import catalogue, dead_letters, status_counts
 from observability.queries import DAY, HOUR, outbox_history
 from organizations.models import Role
+from webhooks.queries import endpoint_health
 
+from ..forms import DeliveryReplayForm
 from .base import member_required
 
 SPARK_WIDTH = 300
@@ -46,19 +48,28 @@ def history_charts(organization_id: int) -> tuple[list[dict], list[dict]]:
     return charts, dead
 
 
-@member_required(Role.ADMIN)
-def operations(request, membership):
+def _operations_page(request, membership, *, status: int = 200):
     charts, dead_over_time = history_charts(membership.organization_id)
     return render(request, "ops/operations.html", {
         "rows": status_counts(organization_id=membership.organization_id),
         "dead": dead_letters(organization_id=membership.organization_id)[:100],
-        "charts": charts, "dead_over_time": dead_over_time})
+        "charts": charts, "dead_over_time": dead_over_time,
+        "webhooks": endpoint_health(membership.organization_id)}, status=status)
+
+
+@member_required(Role.ADMIN)
+def operations(request, membership):
+    return _operations_page(request, membership)
 
 
 @require_POST
 @member_required(Role.ADMIN)
 def replay(request, membership):
-    ids = [int(i) for i in request.POST.getlist("delivery") if i.isdigit() and len(i) < 18]
+    form = DeliveryReplayForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Those are not delivery ids; nothing was replayed.")
+        return _operations_page(request, membership, status=400)
+    ids = form.cleaned_data["delivery"]
     scope = replaying.deliveries_matching(ids=ids or None, status=DeliveryStatus.DEAD).filter(
         organization_id=membership.organization_id)
     count = replaying.replay(scope)

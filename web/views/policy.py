@@ -63,7 +63,7 @@ def policy_category_rule(request, membership, category_id):
              category_id=category_id)
     else:
         fields = ("max_amount", "receipt_required_above", "max_age_days", "on_violation")
-        saved = f"Rule for {about} saved; it applies to expenses submitted from now on."
+        saved = f"Rule saved for {about}; it applies to expenses submitted from now on."
         _run(request, policy.category_rule_set, saved,
              about=about, actor=membership, category_id=category_id,
              data={f: request.POST.get(f, "") for f in fields})
