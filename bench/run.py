@@ -38,7 +38,7 @@ IO_MS = "20"
 IO_CONCURRENCY = 8
 RESULTS = ROOT / "bench" / "results"
 ALL_SCENARIOS = ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model", "recovery",
-                 "observability_overhead")
+                 "observability_overhead", "quiet", "backfill", "outbox_at_scale")
 # BENCH_SCENARIOS=approve_latency,fanout runs only those (while working on one path; end_to_end
 # needs throughput first). The report of such a run says which scenarios it has.
 SCENARIOS = tuple(os.environ.get("BENCH_SCENARIOS", ",".join(ALL_SCENARIOS)).split(","))
@@ -388,6 +388,158 @@ class Bench:
         result["deliveries_per_s_ratio"] = round(on["deliveries_per_s"] / base["deliveries_per_s"], 3)
         self.report["scenarios"]["8_observability_overhead"] = result
 
+    def effect_latency(self, since: dt.datetime) -> dict:
+        """Commit -> last effect of the approvals since ``since`` (database timestamps), ms."""
+        from django.db.models import F
+
+        from events.models import Delivery
+
+        rows = Delivery.objects.filter(event__type="expense.approved", event__occurred_at__gte=since).annotate(
+            latency=F("done_at") - F("event__occurred_at")).values_list("event_id", "latency")
+        last_effect: dict = {}
+        for event_id, lat in rows:
+            if lat is not None:
+                last_effect[event_id] = max(last_effect.get(event_id, 0), lat.total_seconds() * 1000)
+        values = list(last_effect.values())
+        return {"approvals": len(values), "p50": percentile(values, 50) if values else None,
+                "p99": percentile(values, 99) if values else None}
+
+    def live_approvals(self, rate: float, seconds: float) -> dict:
+        since = dt.datetime.now(dt.UTC)
+        requests = iter(self.approvals(int(rate * seconds) + 5))
+        asyncio.run(open_loop(self.stack.url, lambda: next(requests, None), rate=rate, duration=seconds,
+                              headers=self.headers))
+        return since
+
+    def scenario_quiet(self) -> None:
+        """Commit -> last effect at 1 approval/s (the quiet path batching must not slow)."""
+        self.restart(web_env={}, worker_env={}, workers=1)
+        self.live_approvals(1.0, n(10, 3))  # warm-up
+        self.wait_drained()
+        since = self.live_approvals(1.0, n(60, 10))
+        self.wait_drained()
+        self.report["scenarios"]["9_quiet"] = self.effect_latency(since)
+
+    def scenario_backfill(self) -> None:
+        """A subscriber added later catches up on N past events while approvals go on at 1/s."""
+        from django.db import connection
+
+        from bench.subscribers import CATCH_UP, CATCH_UP_DDL
+        from events.models import Delivery
+
+        events = n(1_000_000, 20_000)
+        with connection.cursor() as cur:
+            cur.execute(CATCH_UP_DDL)
+            cur.execute("""
+                INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type,
+                    aggregate_id, sequence, actor_label, correlation_id, payload, origin)
+                SELECT gen_random_uuid(), 'bench.happened', 1, now() - make_interval(secs => %s - g), %s, 'bench',
+                       'b' || g, 1, '', 'bench-backfill', jsonb_build_object('key', 'b' || g), '{}'
+                FROM generate_series(1, %s) g""", [events, self.org.pk, events])
+            cur.execute("ANALYZE events_event")
+        self.restart(web_env={}, worker_env={}, workers=1)
+        self.live_approvals(1.0, 5)  # warm-up
+        self.wait_drained()
+        started = time.monotonic()
+        backfill = self.stack.spawn("backfill", [sys.executable, "manage.py", "events", "backfill", CATCH_UP,
+                                                 "--no-progress"])
+        since = dt.datetime.now(dt.UTC)
+        done = Delivery.objects.filter(subscriber=CATCH_UP, status="done")
+        budget = 1800
+        while done.count() < events and time.monotonic() - started < budget:
+            self.live_approvals(1.0, 10)
+        seconds = time.monotonic() - started
+        caught_up = done.count()
+        backfill.wait(60)
+        self.report["scenarios"]["10_backfill"] = {
+            "events": events, "delivered": caught_up, "seconds": round(seconds, 1),
+            "events_per_s": round(caught_up / seconds, 1), "live_during": self.effect_latency(since),
+        }
+
+    def scenario_outbox_at_scale(self) -> None:
+        """Publish, claim and a sweep at a small outbox and at a large one (almost all done), with
+        EXPLAIN of the claim and the sweep's scans: the pending-only indexes keep them flat."""
+        from django.db import connection, transaction
+
+        from bench.subscribers import CATCH_UP_DDL, BenchHappened
+        from events import sending
+        from events.publishing import publish
+        from events.running import run_delivery
+
+        self.stack.stop_workers()
+        self.stack.stop("beat")
+
+        def costs() -> dict:
+            def timed(fn, times: int | None = None) -> float:
+                out = []
+                for _ in range(times or n(30, 10)):
+                    t = time.perf_counter()
+                    fn()
+                    out.append((time.perf_counter() - t) * 1000)
+                return round(statistics.median(out), 2)
+
+            published = []
+
+            def one_publish():
+                with transaction.atomic():
+                    published.append(publish(BenchHappened(key=f"s{len(published)}"), organization_id=self.org.pk))
+
+            publish_ms = timed(one_publish)
+            with connection.cursor() as cur:
+                cur.execute("SELECT id FROM events_delivery WHERE status = 'pending' ORDER BY id DESC LIMIT 50")
+                pending = [r[0] for r in cur.fetchall()]
+            claim = iter(pending)
+            claim_ms = timed(lambda: run_delivery(next(claim)), min(len(pending), n(30, 10)))
+            sweep_ms = timed(sending.sweep, 5)
+            plans = {}
+            with connection.cursor() as cur:
+                for name, sql in (
+                        ("claim_batch", "SELECT id FROM events_delivery WHERE subscriber = 'bench.catch_up' AND "
+                                        "status = 'pending' AND (attempts = 0 OR next_attempt_at <= now()) "
+                                        "ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED"),
+                        ("sweep_due", "SELECT id FROM events_delivery WHERE status = 'pending' AND "
+                                      "next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 500"),
+                        ("sweep_expired", "SELECT id FROM events_delivery WHERE status = 'in_flight' AND "
+                                          "leased_until < now() ORDER BY leased_until LIMIT 500")):
+                    cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
+                    plans[name] = "\n".join(r[0] for r in cur.fetchall())
+            return {"publish_ms": publish_ms, "claim_ms": claim_ms, "sweep_ms": sweep_ms, "explain": plans}
+
+        def grow_to(rows: int) -> None:
+            with connection.cursor() as cur:
+                cur.execute("SELECT count(*) FROM events_delivery")
+                have = cur.fetchone()[0]
+                if have >= rows:
+                    return
+                events = max(1, (rows - have) // 5)
+                cur.execute("""
+                    WITH ev AS (
+                        INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type,
+                            aggregate_id, sequence, actor_label, correlation_id, payload, origin)
+                        SELECT gen_random_uuid(), 'bench.happened', 1, now() - interval '30 days', %s, 'bench',
+                               %s || g, 1, '', 'bench-scale', jsonb_build_object('key', %s || g), '{}'
+                        FROM generate_series(1, %s) g RETURNING id)
+                    INSERT INTO events_delivery (event_id, subscriber, event_type, organization_id, status, attempts,
+                        next_attempt_at, created_at, done_at, last_error)
+                    SELECT ev.id, 'bench.old_' || s, 'bench.happened', %s, 'done', 1, now() - interval '30 days',
+                           now() - interval '30 days', now() - interval '30 days', ''
+                    FROM ev, generate_series(1, 5) s""",
+                    [self.org.pk, f"old{have}-", f"old{have}-", events, self.org.pk])
+                cur.execute("ANALYZE events_delivery")
+                cur.execute("ANALYZE events_event")
+
+        with connection.cursor() as cur:
+            cur.execute(CATCH_UP_DDL)
+        small, large = n(10_000, 10_000), n(10_000_000, 300_000)
+        grow_to(small)
+        at_small = costs()
+        grow_to(large)
+        at_large = costs()
+        self.report["scenarios"]["11_outbox_at_scale"] = {
+            "small_rows": small, "large_rows": large, "small": at_small, "large": at_large,
+            "ratio": {k: round(at_large[k] / at_small[k], 2) for k in ("publish_ms", "claim_ms", "sweep_ms")},
+        }
+
     # --- run ----------------------------------------------------------------------------------
     def run(self) -> Path:
         begun = time.monotonic()
@@ -463,6 +615,31 @@ def targets(s: dict) -> list[dict]:
         add("metrics on, tracing off: approve p50 and deliveries/s within 5% of neither (issue 22)",
             f"approve p50 ×{r['approve_p50_ratio']}, deliveries/s ×{r['deliveries_per_s_ratio']}",
             r["approve_p50_ratio"] <= 1.05 and r["deliveries_per_s_ratio"] >= 0.95)
+    # issue 21
+    if "4_throughput" in s and "5_limits" in s:
+        best = s["5_limits"]["best_deliveries_per_s"]
+        noop = s["5_limits"]["celery_noop_tasks_per_s_1_worker"]
+        add("drain: deliveries/s ≥ 1.5 × the raw Celery no-op tasks/s (same run)",
+            f"{best} deliveries/s vs {noop} no-op tasks/s ({best / noop:.2f}×)" if best else "n/a",
+            None if not best else best / noop >= 1.5)
+    if "10_backfill" in s:
+        r = s["10_backfill"]
+        live = r["live_during"]
+        add(f"backfill of {r['events']:,} events ≤ 10 min (1,000,000 asked), live commit → last effect p99 ≤ 500 ms",
+            f"{r['delivered']:,} in {r['seconds']} s ({r['events_per_s']}/s); live p99 {live['p99']} ms",
+            r["delivered"] >= r["events"] and r["seconds"] <= 600 * r["events"] / 1_000_000
+            and live["p99"] is not None and live["p99"] <= 500)
+    add("the 10,000-approval fault run drains ≤ 120 s after its load", "measured by `make faults`, not here", None)
+    if "9_quiet" in s:
+        r = s["9_quiet"]
+        add("commit → last effect at 1 approval/s: p50 ≤ 50 ms, p99 ≤ 200 ms",
+            f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['approvals']} approvals)",
+            r["p50"] is not None and r["p50"] <= 50 and r["p99"] <= 200)
+    if "11_outbox_at_scale" in s:
+        r = s["11_outbox_at_scale"]
+        add(f"at {r['large_rows']:,} delivery rows publish, claim and sweep ≤ 1.2 × their cost at {r['small_rows']:,}",
+            ", ".join(f"{k.removesuffix('_ms')} {v}×" for k, v in r["ratio"].items()),
+            all(v <= 1.2 for v in r["ratio"].values()))
     return out
 
 
@@ -576,8 +753,28 @@ def render_markdown(report: dict) -> str:
                          f"{r[mode]['deliveries_per_s']} {r[mode]['deliveries_per_s_runs']} |")
         lines += ["", f"Ratios, metrics on / neither: approve p50 ×{r['approve_p50_ratio']}, deliveries/s "
                   f"×{r['deliveries_per_s_ratio']} (target: within 5%).", ""]
+    if "9_quiet" in s:
+        r = s["9_quiet"]
+        lines += ["## 9. Quiet path (1 approval/s)", "",
+                  f"Commit → last effect p50 {r['p50']} ms, p99 {r['p99']} ms over {r['approvals']} approvals.", ""]
+    if "10_backfill" in s:
+        r = s["10_backfill"]
+        lines += ["## 10. Backfill of a subscriber added later", "",
+                  f"{r['delivered']:,} of {r['events']:,} past events delivered in {r['seconds']} s "
+                  f"({r['events_per_s']}/s), while approvals went on at 1/s: commit → last effect p50 "
+                  f"{r['live_during']['p50']} ms, p99 {r['live_during']['p99']} ms.", ""]
+    if "11_outbox_at_scale" in s:
+        r = s["11_outbox_at_scale"]
+        lines += ["## 11. The outbox as it grows", "", "| rows | publish ms | claim ms | sweep ms |",
+                  "| --- | --- | --- | --- |",
+                  f"| {r['small_rows']:,} | {r['small']['publish_ms']} | {r['small']['claim_ms']} | "
+                  f"{r['small']['sweep_ms']} |",
+                  f"| {r['large_rows']:,} | {r['large']['publish_ms']} | {r['large']['claim_ms']} | "
+                  f"{r['large']['sweep_ms']} |", "", f"EXPLAIN at {r['large_rows']:,} rows:", ""]
+        for name, plan in r["large"]["explain"].items():
+            lines += [f"{name}:", "```", plan, "```", ""]
     if report.get("targets"):
-        lines += ["## Targets (issues 9 and 22)", "", "| target | measured | met |", "| --- | --- | --- |"]
+        lines += ["## Targets (issues 9, 21 and 22)", "", "| target | measured | met |", "| --- | --- | --- |"]
         for t in report["targets"]:
             met = {True: "met", False: "**not met**", None: "not measured"}[t["met"]]
             lines.append(f"| {t['target']} | {t['measured']} | {met} |")

@@ -9,13 +9,17 @@ switches (simulated I/O, synchronous baseline) are installed last, by ``bench.ho
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import ClassVar
 
 import redis
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 
 from bench import hooks
 from events.registry import subscriber
+from events.types import DomainEvent
 
 
 def _extra(event, envelope) -> None:
@@ -24,6 +28,30 @@ def _extra(event, envelope) -> None:
 
 for _i in range(int(os.environ.get("BENCH_EXTRA_SUBSCRIBERS", "0"))):
     subscriber("expense.approved", name=f"bench.extra_{_i:02d}")(_extra)
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchHappened(DomainEvent):
+    """A past event of the bench's backfill scenario (written straight into the log)."""
+
+    type: ClassVar[str] = "bench.happened"
+    aggregate_type: ClassVar[str] = "bench"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+
+
+CATCH_UP = "bench.catch_up"
+CATCH_UP_DDL = "CREATE TABLE IF NOT EXISTS bench_catch_up (event_id uuid PRIMARY KEY)"
+
+
+@subscriber(BenchHappened.type, name=CATCH_UP, max_attempts=10)
+def catch_up(event: BenchHappened, envelope) -> None:
+    """A subscriber added later that catches up on the log: one row per event (the backfill scenario)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_catch_up (event_id) VALUES (%s)", [envelope.event_id])
+
 
 hooks.install()  # after the extra subscribers, so that they get the simulated I/O as well
 

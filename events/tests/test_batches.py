@@ -22,6 +22,10 @@ from tests.support.subscribers import Pinged
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 LATE_TOO = {"OUTLAY_EXTRA_SUBSCRIBERS": "tests.support.subscribers,tests.support.late_subscriber"}
+# One batch of up to 20, and time for all of it even on a loaded machine (a batch stops starting
+# handlers after OUTBOX_DRAIN_SECONDS and leaves the rest to the next claim).
+ONE_BATCH = {"OUTBOX_BATCH_SIZE": "20", "OUTBOX_DRAIN_SECONDS": "30"}
+SLOW_START = 120  # seconds a worker may take to start on a shared, loaded machine
 
 
 def _publish(n: int) -> list:
@@ -63,7 +67,7 @@ def test_a_backlog_is_claimed_in_one_batch_and_a_failing_handler_retries_alone(e
     events = _publish(10)
     redis_client.set(f"test:fail_once:{events[4].id}", "1")
 
-    celery_processes.worker(concurrency=1, OUTBOX_BATCH_SIZE="20")
+    celery_processes.worker(concurrency=1, ready_timeout=SLOW_START, **ONE_BATCH)
     wait_until(lambda: Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.DONE).count() >= 9,
                timeout=40, message="the batch")
     celery_processes.beat()  # only now: a sweep locks the rows it re-sends, and a claim skips locked rows
@@ -84,7 +88,7 @@ def test_a_worker_killed_mid_batch_runs_the_whole_batch_again_and_each_effect_la
                                                                                        celery_processes):
     events = _publish(6)
     redis_client.set(f"test:sleep_once:{events[3].id}", "2.5")  # the fourth handler of the batch sleeps
-    victim = celery_processes.worker(concurrency=1, OUTBOX_BATCH_SIZE="20")
+    victim = celery_processes.worker(concurrency=1, ready_timeout=SLOW_START, **ONE_BATCH)
     wait_until(lambda: redis_client.get(f"test:sleeping:{events[3].id}"), message="the batch to be mid-way")
 
     victim.kill()  # SIGKILL: the batch's transaction (three handlers done, one running) rolls back
@@ -92,7 +96,7 @@ def test_a_worker_killed_mid_batch_runs_the_whole_batch_again_and_each_effect_la
     assert set(record.values_list("status", flat=True)) == {DeliveryStatus.IN_FLIGHT}
     assert effects("test.record") == 0
 
-    celery_processes.worker()
+    celery_processes.worker(ready_timeout=SLOW_START)
     celery_processes.beat()
     wait_until(lambda: _all_done("test.record"), timeout=40, message="the killed batch to run again")
     assert all(effects("test.record", e.id) == 1 for e in events)
@@ -120,7 +124,7 @@ def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(eff
         assert 40 <= run.created < 200
 
         # when workers run and the backfill is started again
-        celery_processes.worker(**LATE_TOO)
+        celery_processes.worker(ready_timeout=SLOW_START, **LATE_TOO)
         celery_processes.beat(**LATE_TOO)
         assert replaying.backfill(late_subscriber.NAME, batch=20, max_waiting=40) == 200
 
@@ -141,7 +145,7 @@ def test_live_effects_land_within_seconds_while_a_large_backfill_runs(effects, r
     late_subscriber.register()
     backfill = None
     try:
-        celery_processes.worker(concurrency=2, **LATE_TOO)
+        celery_processes.worker(concurrency=2, ready_timeout=SLOW_START, **LATE_TOO)
         celery_processes.beat(**LATE_TOO)
         backfill = subprocess.Popen(
             [sys.executable, "manage.py", "events", "backfill", late_subscriber.NAME, "--batch", "500",

@@ -229,3 +229,31 @@ def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_c
     assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=due.id))
     assert sending.sweep() == 0  # pushed forward by one lease: not sent again on the next round
     assert Delivery.objects.filter(event_id=fresh.id, next_attempt_at__gt=timezone.now()).count() == 3
+
+
+def test_a_backlog_is_run_in_one_batch_of_one_subscriber(effects):
+    events = [_publish(f"b{i}") for i in range(3)]
+    first = _delivery(events[0])
+
+    assert run_delivery(first.pk, batch=10) == "done"
+
+    batch = Delivery.objects.filter(subscriber="test.record")
+    assert set(batch.values_list("status", flat=True)) == {DeliveryStatus.DONE}
+    assert len(set(Attempt.objects.filter(delivery__in=batch).values_list("started_at", flat=True))) == 1
+    assert all(effects("test.record", e.id) == 1 for e in events)
+    # other subscribers' deliveries were not taken
+    assert not Delivery.objects.exclude(subscriber="test.record").exclude(status=DeliveryStatus.PENDING).exists()
+
+
+def test_a_batch_out_of_time_releases_the_handlers_it_did_not_start(effects, settings):
+    settings.OUTBOX_DRAIN_SECONDS = 0  # no time: only the first handler of the batch starts
+    events = [_publish(f"t{i}") for i in range(3)]
+    first, rest = _delivery(events[0]), [_delivery(e) for e in events[1:]]
+
+    assert run_delivery(first.pk, batch=3) == "done"
+
+    for d in rest:
+        d.refresh_from_db()
+        assert (d.status, d.attempts, d.lease_token, d.attempt_log.count()) == (DeliveryStatus.PENDING, 0, None, 0)
+        assert effects("test.record", d.event_id) == 0
+    assert [run_delivery(d.pk) for d in rest] == ["done", "done"]
