@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import socket
 import time
 import traceback
@@ -31,6 +30,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+
+from core.backoff import backoff_seconds
 
 from .context import TraceContext, tracing
 from .events import DeliveryDead
@@ -75,17 +76,6 @@ class Envelope:
                    aggregate_id=row.aggregate_id, sequence=row.sequence, actor_id=row.actor_id,
                    actor_label=row.actor_label, correlation_id=row.correlation_id,
                    causation_id=row.causation_id, origin=row.origin, delivery_id=delivery_id)
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Delay before try ``attempts + 1``: capped exponential, jittered within its upper half.
-
-    "Equal jitter" rather than full jitter: a full-jitter delay can be ~0, which retries a
-    failing dependency at once and lets a later delay be shorter than an earlier one. Keeping
-    each delay in [d/2, d] spreads retries out and still makes every gap longer than the last.
-    """
-    ceiling = min(settings.OUTBOX_RETRY_CAP_SECONDS, settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
 def lease_for(sub: Subscriber | None) -> timedelta:
@@ -232,7 +222,8 @@ def _record_failure(delivery_id: int, token: uuid.UUID, attempt_id: int, sub: Su
                          extra={"delivery_id": delivery_id})
             return "dead"
         delivery.status = DeliveryStatus.PENDING
-        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(
+            delivery.attempts, base=settings.OUTBOX_RETRY_BASE_SECONDS, cap=settings.OUTBOX_RETRY_CAP_SECONDS))
         delivery.save(update_fields=["status", "next_attempt_at", "leased_until", "lease_token", "last_error"])
     logger.warning("delivery failed (attempt %d), next at %s: %s", delivery.attempts,
                    delivery.next_attempt_at.isoformat(), error, extra={"delivery_id": delivery_id})
