@@ -11,6 +11,10 @@ from events import api as events
 from expenses import api as expenses
 from expenses import policy_api
 from notifications import api as notifications
+from organizations.permissions import IsOrgAdmin
+
+# The bus's views are wired to the one organisation-admin permission here (events imports no domain app).
+ORG_ADMIN = [IsOrgAdmin]
 
 urlpatterns = [
     path("auth/token/", TokenApi.as_view(), name="api-token"),
@@ -53,10 +57,12 @@ urlpatterns = [
          name="api-notification-read"),
     path("audit/", audit.AuditTrailApi.as_view(), name="api-audit"),
     path("audit/verify/", audit.AuditVerifyApi.as_view(), name="api-audit-verify"),
-    path("events/", events.EventListApi.as_view(), name="api-events"),
-    path("deliveries/", events.DeliveryListApi.as_view(), name="api-deliveries"),
-    path("deliveries/replay/", events.DeliveryReplayApi.as_view(), name="api-deliveries-replay"),
-    path("deliveries/<int:delivery_id>/replay/", events.DeliveryReplayOneApi.as_view(), name="api-delivery-replay"),
+    path("events/", events.EventListApi.as_view(permission_classes=ORG_ADMIN), name="api-events"),
+    path("deliveries/", events.DeliveryListApi.as_view(permission_classes=ORG_ADMIN), name="api-deliveries"),
+    path("deliveries/replay/", events.DeliveryReplayApi.as_view(permission_classes=ORG_ADMIN),
+         name="api-deliveries-replay"),
+    path("deliveries/<int:delivery_id>/replay/", events.DeliveryReplayOneApi.as_view(permission_classes=ORG_ADMIN),
+         name="api-delivery-replay"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

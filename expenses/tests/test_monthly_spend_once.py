@@ -13,6 +13,7 @@ from django.core.management import call_command
 from events import delivery as bus
 from events.models import Delivery, DeliveryStatus, Event
 from expenses import services
+from expenses.errors import NotAnApprover
 from expenses.models import Approval, Expense, MonthlySpend
 from expenses.tests.factories import make_team
 
@@ -69,7 +70,7 @@ def test_the_manager_approver_cannot_also_give_the_finance_step():
     before = (Event.objects.count(), Approval.objects.count(), Expense.objects.get(pk=expense.pk).version)
 
     # when the same admin tries the finance step
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=team.admin, expense_id=expense.pk)
 
     # then it is refused and nothing was written or published
@@ -82,7 +83,7 @@ def test_finance_cannot_give_the_manager_step():
     expense = team.expense(amount="300.00", submit=True)
     before = (Event.objects.count(), Approval.objects.count())
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=team.finance, expense_id=expense.pk)
 
     assert caught.value.code == "not_an_approver"

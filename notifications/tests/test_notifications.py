@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from accounting import services as accounting
+from core.errors import NotFound
 from events import delivery as bus
 from events.models import Delivery
 from expenses import services
@@ -94,7 +95,7 @@ def test_mark_read_and_unread_count():
 
     notification_mark_read(user=team.manager.user, notification_id=first.pk)
     assert queries.unread_count(team.manager.user) == 1
-    with pytest.raises(Exception) as caught:  # somebody else's notification
+    with pytest.raises(NotFound) as caught:  # somebody else's notification
         notification_mark_read(user=team.employee.user, notification_id=first.pk)
     assert caught.value.code == "not_found"
     assert notification_mark_all_read(user=team.manager.user) == 1

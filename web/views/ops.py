@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from events import delivery as bus
+from events.models import DeliveryStatus
 from events.queries import catalogue, dead_letters, status_counts
 from organizations.models import Role
 
@@ -24,7 +25,8 @@ def operations(request, membership):
 @member_required(Role.ADMIN)
 def replay(request, membership):
     ids = [int(i) for i in request.POST.getlist("delivery") if i.isdigit() and len(i) < 18]
-    scope = bus.deliveries_matching(ids=ids or None, status="dead").filter(organization_id=membership.organization_id)
+    scope = (bus.deliveries_matching(ids=ids or None, status=DeliveryStatus.DEAD)
+             .filter(organization_id=membership.organization_id))
     count = bus.replay(scope)
     messages.success(request, f"{count} deliveries replayed.")
     return redirect("operations")
