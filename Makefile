@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 ## run: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL are set), migrate, demo data,
-##      then web + worker + beat under honcho on http://127.0.0.1:$(PORT)
+##      then web + worker + beat under supervisor (restarted when they die) on http://127.0.0.1:$(PORT)
 run: $(STAMP)
 	PORT=$(PORT) $(PY) -m config.embedded -- $(PY) -m config.launch
 
@@ -25,9 +25,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
-## bench: the benchmark report (bench/results/latest.md); never part of `make test`
+## bench: the benchmark report (bench/results/latest.md), then the webhooks one
+##        (bench/results/webhooks-*.md); never part of `make test`
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) -m config.embedded --ephemeral -- $(PY) bench/webhooks.py
 
 ## faults: the long fault suite (10,000 approvals under injected faults); prints every figure
 faults: $(STAMP)

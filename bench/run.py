@@ -37,7 +37,8 @@ IO_MS = "20"
 # node in scenarios 1 and 2, as an I/O-bound deployment would be; CPU-bound scenarios use 2.
 IO_CONCURRENCY = 8
 RESULTS = ROOT / "bench" / "results"
-ALL_SCENARIOS = ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model", "recovery")
+ALL_SCENARIOS = ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model", "recovery",
+                 "observability_overhead")
 # BENCH_SCENARIOS=approve_latency,fanout runs only those (while working on one path; end_to_end
 # needs throughput first). The report of such a run says which scenarios it has.
 SCENARIOS = tuple(os.environ.get("BENCH_SCENARIOS", ",".join(ALL_SCENARIOS)).split(","))
@@ -148,20 +149,21 @@ class Bench:
             result[str(subscribers)] = {str(c): self.latency(c, n(40, 16)) for c in (1, 8)}
         self.report["scenarios"]["2_fanout"] = result
 
-    def drain_rate(self, workers: int, approvals: int) -> dict:
+    def drain_rate(self, workers: int, approvals: int, env: dict | None = None) -> dict:
         """Deliveries/s the workers drain: approvals are made with the workers stopped, then the
         workers start and the backlog is timed from the first to the last delivery done."""
         from django.db.models import Max, Min
 
         from events.models import Delivery
 
-        self.restart(web_env={}, worker_env={}, workers=0, beat=False)
+        env = env or {}
+        self.restart(web_env=env, worker_env=env, workers=0, beat=False)
         self.stack.stop_workers()
         asyncio.run(closed_loop(self.stack.url, self.approvals(approvals), concurrency=8, headers=self.headers))
         started = time.time()
         pending = Delivery.objects.filter(status="pending").count()
-        self.stack.start_workers(count=workers)
-        self.stack.start_beat()
+        self.stack.start_workers(count=workers, **env)
+        self.stack.start_beat(**env)
         self.wait_drained(600)
         window = Delivery.objects.filter(done_at__gte=dt.datetime.fromtimestamp(started, dt.UTC)).aggregate(
             first=Min("done_at"), last=Max("done_at"))
@@ -350,6 +352,42 @@ class Bench:
             "lost": deliveries.count() - deliveries.filter(status="done").count(),
         }
 
+    def scenario_observability_overhead(self) -> None:
+        """Issue 22: approve p50 (concurrency 1) and deliveries/s (one worker node) with metrics on
+        and tracing off, against neither; the two modes alternate, REPEATS times each."""
+        import httpx
+
+        modes = {"neither": {"METRICS_TOKEN": "", "PROMETHEUS_MULTIPROC_DIR": ""},
+                 "metrics on, tracing off": {"METRICS_TOKEN": "bench-metrics-token"}}
+        p50s: dict[str, list[float]] = {m: [] for m in modes}
+        rates: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(REPEATS):
+            for mode, env in modes.items():
+                env = dict(env)
+                if env["METRICS_TOKEN"]:  # a fresh multiprocess directory for every restart, as make run does
+                    directory = self.stack.base / f"prometheus-{time.monotonic_ns()}"
+                    directory.mkdir()
+                    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+                self.restart(web_env=env, worker_env=env, workers=1)
+                latencies, statuses = asyncio.run(closed_loop(self.stack.url, self.approvals(n(60, 10)),
+                                                              concurrency=1, headers=self.headers))
+                assert set(statuses) == {200}, f"approvals failed: {statuses[:5]}"
+                p50s[mode].append(summary(latencies)["p50"])
+                self.wait_drained()
+                rates[mode].append(self.drain_rate(1, n(200, 40), env)["deliveries_per_s"])
+                if env["METRICS_TOKEN"]:  # the metrics were really on: a scrape answers with the bus's counts
+                    scrape = httpx.get(f"{self.stack.url}/metrics", timeout=10,
+                                       headers={"Authorization": f"Bearer {env['METRICS_TOKEN']}"})
+                    assert scrape.status_code == 200 and "outlay_outbox_deliveries" in scrape.text
+        result = {mode: {"approve_p50_ms": round(statistics.median(p50s[mode]), 1),
+                         "approve_p50_runs_ms": [round(v, 1) for v in p50s[mode]],
+                         "deliveries_per_s": round(statistics.median(rates[mode]), 1),
+                         "deliveries_per_s_runs": rates[mode]} for mode in modes}
+        base, on = result["neither"], result["metrics on, tracing off"]
+        result["approve_p50_ratio"] = round(on["approve_p50_ms"] / base["approve_p50_ms"], 3)
+        result["deliveries_per_s_ratio"] = round(on["deliveries_per_s"] / base["deliveries_per_s"], 3)
+        self.report["scenarios"]["8_observability_overhead"] = result
+
     # --- run ----------------------------------------------------------------------------------
     def run(self) -> Path:
         begun = time.monotonic()
@@ -420,6 +458,11 @@ def targets(s: dict) -> list[dict]:
         add(f"backlog after a {r['outage_seconds']} s broker outage drained ≤ 60 s, nothing lost",
             f"{r['seconds_from_broker_back_to_drained']} s, lost {r['lost']}",
             r["seconds_from_broker_back_to_drained"] <= 60 and r["lost"] == 0)
+    if "8_observability_overhead" in s:
+        r = s["8_observability_overhead"]
+        add("metrics on, tracing off: approve p50 and deliveries/s within 5% of neither (issue 22)",
+            f"approve p50 ×{r['approve_p50_ratio']}, deliveries/s ×{r['deliveries_per_s_ratio']}",
+            r["approve_p50_ratio"] <= 1.05 and r["deliveries_per_s_ratio"] >= 0.95)
     return out
 
 
@@ -524,8 +567,17 @@ def render_markdown(report: dict) -> str:
                   f"{r['approvals_sent']} approvals answered 200; backlog drained "
                   f"{r['seconds_from_broker_back_to_drained']} s after the broker came back (target ≤ 60 s); "
                   f"{r['deliveries_done']}/{r['deliveries']} deliveries done, lost: {r['lost']}.", ""]
+    if "8_observability_overhead" in s:
+        r = s["8_observability_overhead"]
+        lines += ["## 8. Observability overhead (issue 22)", "",
+                  "| mode | approve p50, c=1 (ms) | deliveries/s, 1 worker node |", "| --- | --- | --- |"]
+        for mode in ("neither", "metrics on, tracing off"):
+            lines.append(f"| {mode} | {r[mode]['approve_p50_ms']} {r[mode]['approve_p50_runs_ms']} | "
+                         f"{r[mode]['deliveries_per_s']} {r[mode]['deliveries_per_s_runs']} |")
+        lines += ["", f"Ratios, metrics on / neither: approve p50 ×{r['approve_p50_ratio']}, deliveries/s "
+                  f"×{r['deliveries_per_s_ratio']} (target: within 5%).", ""]
     if report.get("targets"):
-        lines += ["## Targets (issue 9)", "", "| target | measured | met |", "| --- | --- | --- |"]
+        lines += ["## Targets (issues 9 and 22)", "", "| target | measured | met |", "| --- | --- | --- |"]
         for t in report["targets"]:
             met = {True: "met", False: "**not met**", None: "not measured"}[t["met"]]
             lines.append(f"| {t['target']} | {t['measured']} | {met} |")

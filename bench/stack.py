@@ -74,7 +74,7 @@ class Stack:
         self.spawn("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                            "--port", str(self.web_port), "--workers", str(workers), "--no-access-log",
                            "--log-level", "warning"], **env)
-        wait_for_port(self.web_port, 30, self.procs["web"])
+        wait_for_port(self.web_port, 120, self.procs["web"])  # a loaded 2-core machine takes > 30 s
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

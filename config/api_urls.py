@@ -12,6 +12,7 @@ from expenses import api as expenses
 from expenses import policy_api
 from notifications import api as notifications
 from organizations.permissions import IsOrgAdmin
+from webhooks import api as webhooks
 
 # The bus's views are wired to the one organisation-admin permission here (events imports no domain app).
 ORG_ADMIN = [IsOrgAdmin]
@@ -21,12 +22,16 @@ urlpatterns = [
     path("health/", health.readyz, name="api-health"),
     path("expenses/", expenses.ExpenseListCreateApi.as_view(), name="api-expenses"),
     path("expenses/awaiting-approval/", expenses.AwaitingApprovalApi.as_view(), name="api-awaiting-approval"),
+    path("expenses/bulk-approve/", expenses.ExpenseBulkApproveApi.as_view(), name="api-expenses-bulk-approve"),
+    path("expenses/bulk-reject/", expenses.ExpenseBulkRejectApi.as_view(), name="api-expenses-bulk-reject"),
     path("expenses/<uuid:expense_id>/", expenses.ExpenseDetailApi.as_view(), name="api-expense"),
     path("expenses/<uuid:expense_id>/receipt/", expenses.ExpenseReceiptApi.as_view(), name="api-expense-receipt"),
     path("expenses/<uuid:expense_id>/submit/", expenses.ExpenseSubmitApi.as_view(), name="api-expense-submit"),
     path("expenses/<uuid:expense_id>/withdraw/", expenses.ExpenseWithdrawApi.as_view(), name="api-expense-withdraw"),
     path("expenses/<uuid:expense_id>/approve/", expenses.ExpenseApproveApi.as_view(), name="api-expense-approve"),
     path("expenses/<uuid:expense_id>/reject/", expenses.ExpenseRejectApi.as_view(), name="api-expense-reject"),
+    path("expenses/<uuid:expense_id>/comments/", expenses.ExpenseCommentsApi.as_view(), name="api-expense-comments"),
+    path("expenses/<uuid:expense_id>/return/", expenses.ExpenseReturnApi.as_view(), name="api-expense-return"),
     path("expenses/<uuid:expense_id>/timeline/", expenses.ExpenseTimelineApi.as_view(), name="api-expense-timeline"),
     path("summary/", expenses.SummaryApi.as_view(), name="api-summary"),
     path("policy/", policy_api.PolicyApi.as_view(), name="api-policy"),
@@ -63,6 +68,17 @@ urlpatterns = [
          name="api-deliveries-replay"),
     path("deliveries/<int:delivery_id>/replay/", events.DeliveryReplayOneApi.as_view(permission_classes=ORG_ADMIN),
          name="api-delivery-replay"),
+    path("webhooks/endpoints/", webhooks.EndpointListCreateApi.as_view(), name="api-webhook-endpoints"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/", webhooks.EndpointDetailApi.as_view(), name="api-webhook-endpoint"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/rotate-secret/", webhooks.EndpointRotateSecretApi.as_view(),
+         name="api-webhook-rotate-secret"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/test/", webhooks.EndpointTestApi.as_view(), name="api-webhook-test"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/deliveries/", webhooks.EndpointDeliveriesApi.as_view(),
+         name="api-webhook-deliveries"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/replay/", webhooks.EndpointReplayApi.as_view(),
+         name="api-webhook-replay"),
+    path("webhooks/deliveries/<int:webhook_delivery_id>/replay/", webhooks.WebhookDeliveryReplayApi.as_view(),
+         name="api-webhook-delivery-replay"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -30,11 +30,14 @@ def _check_database() -> str:
 
 
 def _heartbeat_age(client: redis.Redis, role: str) -> str:
+    """``down`` when the process sent no heartbeat lately: it is not running, or it is being
+    restarted (under `make run` the supervisor deletes the heartbeat the moment the process exits,
+    see config/supervision.py; elsewhere it goes stale after HEARTBEAT_MAX_AGE)."""
     raw = client.get(HEARTBEAT_KEY.format(role=role))
     if raw is None:
-        return "fail: no heartbeat"
+        return "down"
     age = time.time() - float(raw)
-    return "ok" if age <= HEARTBEAT_MAX_AGE else f"fail: last heartbeat {age:.0f}s ago"
+    return "ok" if age <= HEARTBEAT_MAX_AGE else f"down: last heartbeat {age:.0f}s ago"
 
 
 @require_GET

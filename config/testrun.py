@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
+PROMTOOL = "/usr/bin/promtool"
 
 
 def step(title: str, command: list[str]) -> int:
@@ -31,6 +32,9 @@ def main() -> int:
     if not os.path.exists(CHROMIUM):
         print("\n" + "!" * 78 + f"\n!! {CHROMIUM} is missing: the BROWSER TESTS WILL BE SKIPPED."
               "\n!! Install Debian's Chromium (apt-get install chromium) to run them.\n" + "!" * 78, flush=True)
+    if not os.path.exists(PROMTOOL):
+        print("\n" + "!" * 78 + f"\n!! {PROMTOOL} is missing: ALERT RULES and the REAL PROMETHEUS SCRAPE are SKIPPED."
+              "\n!! Install Debian's Prometheus (apt-get install prometheus) to run them.\n" + "!" * 78, flush=True)
     args = sys.argv[1:] or []
     code = step("pytest", [sys.executable, "-m", "pytest", *args])
     if code == 5:
@@ -39,6 +43,8 @@ def main() -> int:
         failures.append(f"pytest (exit {code})")
     if not os.path.exists(CHROMIUM):
         print(f"\nREMINDER: browser tests were skipped ({CHROMIUM} missing).", flush=True)
+    if not os.path.exists(PROMTOOL):
+        print(f"\nREMINDER: alert rules and the Prometheus scrape were skipped ({PROMTOOL} missing).", flush=True)
     print("\n=== " + ("FAILED: " + ", ".join(failures) if failures else "all checks passed"), flush=True)
     return 1 if failures else 0
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from . import delivery as bus_delivery
-from .models import Attempt, Delivery, Event
+from . import replaying
+from .models import Attempt, BackfillRun, Delivery, Event
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,13 +87,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay selected deliveries")
     def replay_selected(self, request, queryset):
-        count = bus_delivery.replay(queryset)
+        count = replaying.replay(queryset)
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     @admin.action(description="Replay all deliveries matching the current filters")
     def replay_all_matching(self, request, queryset):
         changelist = self.get_changelist_instance(request)
-        count = bus_delivery.replay(changelist.get_queryset(request))
+        count = replaying.replay(changelist.get_queryset(request))
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     def changelist_view(self, request, extra_context=None):
@@ -104,3 +104,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
             post["select_across"] = "1"
             request.POST = post
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(BackfillRun)
+class BackfillRunAdmin(ReadOnlyAdmin):
+    """Backfills (``manage.py events backfill``): how far each got and how fast, read-only."""
+
+    list_display = ["subscriber", "since", "progress", "created", "rate", "started_at", "updated_at", "finished_at"]
+    list_filter = ["subscriber"]
+
+    @admin.display(description="events done")
+    def progress(self, run: BackfillRun) -> str:
+        return f"{run.events_done:,} / {run.events_total:,} ({run.fraction:.0%})"
+
+    @admin.display(description="events/s")
+    def rate(self, run: BackfillRun) -> str:
+        seconds = (run.updated_at - run.started_at).total_seconds()
+        return f"{run.events_done / seconds:,.0f}" if seconds > 0 else "-"

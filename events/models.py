@@ -41,6 +41,8 @@ class Event(models.Model):
             models.Index(fields=["organization_id", "occurred_at"], name="event_org_time_idx"),
             models.Index(fields=["type", "occurred_at"], name="event_type_time_idx"),
             models.Index(fields=["correlation_id"], name="event_correlation_idx"),
+            # A backfill walks the log in this order, after a cursor, one chunk at a time.
+            models.Index(fields=["occurred_at", "id"], name="event_log_order_idx"),
         ]
 
     def __str__(self) -> str:
@@ -88,6 +90,9 @@ class Delivery(models.Model):
             # The sweeper's two scans stay small at millions of rows: partial indexes hold only
             # the rows that can still need work.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
+            # A batch claim takes one subscriber's waiting deliveries oldest first: only pending
+            # rows are in it, so its cost does not grow with the done ones.
+            models.Index(fields=["subscriber", "id"], condition=Q(status="pending"), name="delivery_waiting_idx"),
             models.Index(fields=["leased_until"], condition=Q(status="in_flight"), name="delivery_lease_idx"),
             models.Index(fields=["subscriber", "status"], name="delivery_subscriber_status_idx"),
             models.Index(fields=["status", "created_at"], name="delivery_status_created_idx"),
@@ -121,3 +126,29 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"
+
+
+class BackfillRun(models.Model):
+    """One backfill of a subscriber from the log (``events backfill``): how far it got, so that a
+    run killed mid-way resumes at its cursor, and its progress for the operator."""
+
+    subscriber = models.CharField(max_length=100)
+    since = models.DateTimeField(null=True, blank=True)
+    events_total = models.BigIntegerField(help_text="Events of the subscriber's types when the run started.")
+    events_done = models.BigIntegerField(default=0)
+    created = models.BigIntegerField(default=0, help_text="Deliveries created (events that had none).")
+    cursor_occurred_at = models.DateTimeField(null=True, blank=True)
+    cursor_event_id = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"backfill of {self.subscriber}: {self.events_done}/{self.events_total}"
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if not self.events_total else min(1.0, self.events_done / self.events_total)

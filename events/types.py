@@ -50,6 +50,12 @@ def event_types() -> dict[str, type[DomainEvent]]:
     return dict(sorted(_EVENT_TYPES.items()))
 
 
+def forget_event_type(name: str) -> None:
+    """Remove a declared type (tests that declare one at run time leave nothing behind)."""
+    cls = _EVENT_TYPES.pop(name, None)
+    _HINT_CACHE.pop(cls, None)
+
+
 def event_type(name: str) -> type[DomainEvent]:
     try:
         return _EVENT_TYPES[name]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Membership, Role
 
 from . import errors

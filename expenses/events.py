@@ -63,6 +63,41 @@ class ExpenseWithdrawn(ExpenseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpenseDeleted(ExpenseEvent):
+    """The employee deleted a draft (never a submitted or decided expense). The expense row is
+    gone; the event and its audit entry keep that it existed."""
+
+    type: ClassVar[str] = "expense.deleted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpenseCommented(ExpenseEvent):
+    """Someone who may see the expense wrote in its thread. ``participant_user_ids``: who should
+    hear about it (the employee, its approvers, earlier writers), the author left out."""
+
+    type: ClassVar[str] = "expense.commented"
+    comment_id: int
+    author_user_id: int
+    author_name: str
+    body: str
+    participant_user_ids: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpenseReturned(ExpenseEvent):
+    """An approver sent a submitted expense back to its employee as a draft, with a question;
+    the employee answers in the thread and submits again."""
+
+    type: ClassVar[str] = "expense.returned"
+    comment_id: int
+    returned_by_user_id: int
+    returned_by_name: str
+    on_behalf_of_user_id: int | None = None
+    on_behalf_of_name: str = ""
+    question: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExpenseApprovalRecorded(ExpenseEvent):
     """One required approval was given but another is still needed (e.g. finance above the threshold)."""
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from core.errors import PermissionDenied
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
 
 from . import errors

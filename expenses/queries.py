@@ -52,7 +52,8 @@ def visible_expenses(membership: Membership) -> QuerySet[Expense]:
 
 
 def my_expenses(membership: Membership) -> QuerySet[Expense]:
-    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-created_at")
+    """The caller's own expenses, newest date first (then newest created)."""
+    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-incurred_on", "-created_at")
 
 
 class _MonthStart(Func):
@@ -180,7 +181,26 @@ def budget_usage(membership: Membership, month: str) -> list[dict]:
              .values("cost_center_id").annotate(total=Sum("approved_total"))}
     rows = []
     for cc in cost_centers_for(membership):
-        used = spent.get(cc.pk, Decimal("0"))
+        used = spent.get(cc.pk, Decimal("0.00"))
         rows.append({"cost_center": cc, "budget": cc.monthly_budget, "used": used, "left": cc.monthly_budget - used,
                      "percent": int(used * 100 / cc.monthly_budget) if cc.monthly_budget else 0})
     return rows
+
+
+def months_ending(last_month: str, count: int) -> list[str]:
+    """``count`` months as ``YYYY-MM``, oldest first, the last being ``last_month``."""
+    year, month = (int(part) for part in last_month.split("-"))
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def spend_trend(organization_id: int, last_month: str, months: int = 12) -> tuple[list[str], list[dict]]:
+    """Approved spend per month and cost centre over the ``months`` months ending with
+    ``last_month``, from the read model only (one grouped query on its organisation x month
+    index): the months, and rows of ``month``, ``cost_center_code`` and ``total``."""
+    span = months_ending(last_month, months)
+    rows = list(MonthlySpend.objects.filter(organization_id=organization_id, month__gte=span[0], month__lte=span[-1])
+                .values("month", "cost_center_code").annotate(total=Sum("approved_total"))
+                .order_by("month", "cost_center_code"))
+    return span, rows
+

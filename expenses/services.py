@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
@@ -26,6 +26,7 @@ from .delegation import active_delegators, delegate_user_ids
 from .events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
+    ExpenseDeleted,
     ExpenseRejected,
     ExpenseSubmitted,
     ExpenseWithdrawn,
@@ -232,6 +233,24 @@ def expense_withdraw(*, actor: Membership, expense_id: UUID | str, expected_vers
     return expense
 
 
+@transaction.atomic
+def expense_delete(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> None:
+    """Delete a draft of the actor's own and publish ``expense.deleted``. Refuses another's
+    expense (not_owner), anything but a draft (invalid_state: a submitted expense is withdrawn
+    first, a decided one stays for the books). The receipt file is removed after commit."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.DRAFT:
+        raise errors.InvalidState(f"Only a draft can be deleted (this one is {expense.state}).")
+    _check_version(expense, expected_version)
+    publish(ExpenseDeleted(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
+    receipt, storage = expense.receipt.name, expense.receipt.storage
+    expense.delete()
+    if receipt:
+        # the file is not the database's: remove it only once the deletion is committed
+        transaction.on_commit(lambda: storage.delete(receipt))
+
+
 # --- approve / reject ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -422,3 +441,4 @@ def _facts(expense: Expense) -> dict[str, Any]:
         currency=expense.organization.currency, merchant=expense.merchant, incurred_on=expense.incurred_on,
         month=expense.month,
     )
+

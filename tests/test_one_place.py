@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["core", "organizations", "events", "expenses", "accounting", "notifications", "audit", "web", "config"]
+APPS = ["core", "organizations", "events", "expenses", "accounting", "notifications", "audit", "webhooks",
+        "observability", "web", "config"]
 
 
 def _definitions() -> list[tuple[str, str]]:

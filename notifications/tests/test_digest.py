@@ -9,13 +9,12 @@ import zoneinfo
 import pytest
 
 from core.errors import DomainError
-from events import delivery as bus
-from events.models import Delivery
 from expenses import services
 from expenses.tests.factories import make_team
 from notifications.digest import send_approver_digests
 from notifications.models import DigestSent, EmailMessage, Kind, Notification
 from notifications.services import preference_set
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +23,6 @@ pytestmark = pytest.mark.django_db
 def locmem_mail(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.APPROVER_DIGEST_HOUR = 8
-
-
-def deliver_everything():
-    for pk in Delivery.objects.filter(status="pending").values_list("pk", flat=True):
-        bus.run_delivery(pk)
 
 
 def at(team, day: dt.date, hour: int) -> dt.datetime:
@@ -48,7 +42,7 @@ def test_an_approver_on_the_digest_gets_no_notification_per_submission():
     team = make_team()
     choose_digest(team.manager)
     team.expense(submit=True)
-    deliver_everything()
+    run_deliveries()
     assert not Notification.objects.filter(recipient=team.manager.user, kind=Kind.EXPENSE_SUBMITTED).exists()
     assert not EmailMessage.objects.filter(recipient=team.manager.user, kind=Kind.EXPENSE_SUBMITTED).exists()
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import signal
 import sys
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,10 +55,12 @@ DRAIN_MAX_SECONDS = 1200
 DRAIN_MAX_SECONDS_PER_APPROVAL = 0.25
 
 
-async def steady_load(base_url: str, requests, *, rate: float, headers: dict) -> tuple[list[int], int, float]:
+async def steady_load(base_url: str, requests, *, rate: float, headers: dict,
+                      latencies: list[float] | None = None) -> tuple[list[int], int, float]:
     """POST every (path, body) at ``rate`` per second, at most IN_FLIGHT at once; when the server
     falls behind, the sender waits (and the report shows the rate reached). Returns the statuses
-    (0: no answer), how many were sent and the seconds it took."""
+    (0: no answer), how many were sent and the seconds it took; each request's seconds go to
+    ``latencies`` if given."""
     statuses: list[int] = []
     slots = asyncio.Semaphore(IN_FLIGHT)
     tasks = []
@@ -68,12 +68,15 @@ async def steady_load(base_url: str, requests, *, rate: float, headers: dict) ->
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60, limits=limits) as client:
 
         async def one(path: str, body: dict) -> None:
+            began = time.perf_counter()
             try:
                 statuses.append((await client.post(path, json=body)).status_code)
             except httpx.HTTPError:
                 statuses.append(0)
             finally:
                 slots.release()
+                if latencies is not None:
+                    latencies.append(time.perf_counter() - began)
 
         start = time.perf_counter()
         for sent, (path, body) in enumerate(requests):
@@ -110,37 +113,12 @@ class FaultRun:
         import django
 
         django.setup()
-        from django.contrib.auth import get_user_model
-        from rest_framework.authtoken.models import Token
+        from tests.faults import scenario
 
-        from expenses.models import Expense
-        from organizations.models import Category, CostCenter, Membership, Organization, Role
-
-        org = Organization.objects.create(name="Faults", slug="faults", currency="EUR",
-                                          second_approval_threshold=Decimal("100000"),
-                                          receipt_required_threshold=Decimal("100000"))
-        User = get_user_model()
-        admin = Membership.objects.create(user=User.objects.create_user("fault-admin", password="x-fault-pass-1"),
-                                          organization=org, role=Role.ADMIN)
-        employees = [Membership.objects.create(user=User.objects.create_user(f"fault-e{i}", password="x-fault-pass-1",
-                                                                             email=f"e{i}@example.com"),
-                                               organization=org, role=Role.EMPLOYEE, reports_to=admin)
-                     for i in range(10)]
-        # Budgets fit about 80% of the approvals: the budget check must refuse the rest exactly.
-        per_cc = Decimal("10.00") * self.approvals * Decimal("0.8") / 5
-        self.cost_centers = [CostCenter.objects.create(organization=org, code=f"CC{i}", name=f"CC{i}",
-                                                       monthly_budget=per_cc.quantize(Decimal("0.01")))
-                             for i in range(5)]
-        category = Category.objects.create(organization=org, code="travel", name="Travel")
-        today = org.today()
-        now = dt.datetime.now(dt.UTC)
-        rows = [Expense(organization=org, employee=employees[i % 10], cost_center=self.cost_centers[i % 5],
-                        category=category, amount=Decimal("10.00"), merchant="fault", incurred_on=today,
-                        state="submitted", submitted_at=now) for i in range(self.approvals)]
-        Expense.objects.bulk_create(rows, batch_size=2000)
-        self.requests = iter([(f"/api/v1/expenses/{e.pk}/approve/", {}) for e in rows])
-        self.headers = {"Authorization": f"Token {Token.objects.create(user=admin.user).key}"}
-        self.org = org
+        made = scenario.create(self.approvals)
+        self.org_id = made.org_id
+        self.requests = iter([(path, {}) for path in made.paths])
+        self.headers = {"Authorization": f"Token {made.token}"}
         from django.db import connections
 
         connections.close_all()
@@ -229,7 +207,7 @@ class FaultRun:
         from django.db import connections
         from django.db.models import Count
 
-        from events import delivery as bus
+        from events import replaying
         from events.models import Delivery
 
         connections.close_all()
@@ -239,7 +217,7 @@ class FaultRun:
         self.wait_until_settled("after the load")
         self.dead_before_replay = dict(Delivery.objects.filter(status="dead").values_list("subscriber").annotate(
             n=Count("id")))
-        replayed = bus.replay(Delivery.objects.filter(status="dead"))
+        replayed = replaying.replay(Delivery.objects.filter(status="dead"))
         self.log(f"replayed {replayed} dead deliveries")
         self.wait_until_settled("after the replay")
         self.drain_seconds = time.monotonic() - started
@@ -267,82 +245,18 @@ class FaultRun:
             time.sleep(1)
 
     def check(self) -> int:
-        from django.core.management import call_command
-        from django.db.models import Count, Q, Sum
+        from tests.faults import scenario
 
-        from accounting.models import JournalEntry, Reimbursement
-        from accounting.queries import trial_balance
-        from audit.models import AuditEntry
-        from audit.services import verify_chain
-        from events.models import Delivery, Event
-        from expenses.models import Expense, MonthlySpend
-        from notifications.models import Notification
-
-        approved = Expense.objects.filter(organization=self.org, state="approved")
-        approved_events = Event.objects.filter(type="expense.approved", organization_id=self.org.pk)
-        per_expense = approved_events.values("aggregate_id").annotate(n=Count("id"))
-        rows = trial_balance(self.org.pk)
+        invariants, checks = scenario.check(self.org_id, dead_before_replay=self.dead_before_replay)
         figures = {
             "approvals_sent_http_statuses": self.http,
             "load_seconds": round(self.load_seconds, 1),
             "approvals_per_second_reached": round(sum(self.http.values()) / self.load_seconds, 1),
             "drain_and_replay_seconds": round(self.drain_seconds, 1),
-            "deliveries_total": Delivery.objects.count(),
-            "expenses_approved": approved.count(),
-            "expense_approved_events": approved_events.count(),
-            "events_per_approved_expense_max": max((r["n"] for r in per_expense), default=0),
-            "journal_entries_for_approvals": JournalEntry.objects.filter(
-                source_event_id__in=approved_events.values("id")).count(),
-            "reimbursements": Reimbursement.objects.filter(organization=self.org).count(),
-            "audit_entries": AuditEntry.objects.filter(organization_id=self.org.pk).count(),
-            "events_total": Event.objects.filter(organization_id=self.org.pk).count(),
-            "approved_notifications": Notification.objects.filter(kind="expense_approved").count(),
-            "deliveries_not_done": Delivery.objects.exclude(status="done").count(),
-            "deliveries_not_done_by_subscriber": dict(Delivery.objects.exclude(status="done").values_list(
-                "subscriber").annotate(n=Count("id")).order_by("subscriber")),
-            "dead_before_replay": self.dead_before_replay,
-            "trial_balance_debits": str(sum(r.debit for r in rows)),
-            "trial_balance_credits": str(sum(r.credit for r in rows)),
-            "audit_chain_ok": verify_chain(self.org.pk).ok,
-        }
-        overspent = []
-        for cc in self.cost_centers:
-            total = approved.filter(cost_center=cc).aggregate(t=Sum("amount"))["t"] or Decimal("0")
-            if total > cc.monthly_budget:
-                overspent.append(cc.code)
-        figures["cost_centres_overspent"] = overspent
-        write = {(r["cost_center_id"], r["category_id"]): (r["a"], r["t"] or Decimal("0")) for r in
-                 Expense.objects.filter(organization=self.org).values("cost_center_id", "category_id").annotate(
-                     a=Count("id", filter=Q(state="approved")), t=Sum("amount", filter=Q(state="approved")))}
-        read = {(m.cost_center_id, m.category_id): (m.approved_count, m.approved_total) for m in
-                MonthlySpend.objects.filter(organization_id=self.org.pk)}
-        figures["read_model_equals_write_model"] = {k: v for k, v in write.items() if v[0]} == {
-            k: v for k, v in read.items() if v[0]}
-        call_command("verify_audit", "--organisation", str(self.org.pk))
-        checks = {
-            "one expense.approved per approved expense": figures["expense_approved_events"] == figures[
-                "expenses_approved"] and figures["events_per_approved_expense_max"] <= 1,
-            "one journal entry per approval": figures["journal_entries_for_approvals"] == figures["expenses_approved"],
-            "one reimbursement per approval": figures["reimbursements"] == figures["expenses_approved"],
-            "one audit entry per event": figures["audit_entries"] == figures["events_total"],
-            "one approved notification per approval": figures["approved_notifications"] == figures[
-                "expenses_approved"],
-            "nothing pending, in flight or dead after replay": figures["deliveries_not_done"] == 0,
-            "dead letters only of the failing subscriber": set(self.dead_before_replay) <= {"faults.flaky"},
-            "trial balance nets to zero": figures["trial_balance_debits"] == figures["trial_balance_credits"],
-            "read model equals write model": figures["read_model_equals_write_model"],
-            "audit chain verifies": figures["audit_chain_ok"],
-            "no budget overspent": not overspent,
-            "some approvals went through": figures["expenses_approved"] > 0,
+            **invariants,
         }
         print("\nfaults injected:\n  " + "\n  ".join(self.faults))
-        print("\nfigures:\n" + json.dumps(figures, indent=2, default=str))
-        print("\nchecks:")
-        for name, ok in checks.items():
-            print(f"  {'PASS' if ok else 'FAIL'}  {name}")
-        failed = [name for name, ok in checks.items() if not ok]
-        print(f"\n{len(checks) - len(failed)} passed, {len(failed)} failed", flush=True)
-        return 1 if failed else 0
+        return 1 if scenario.report(figures, checks) else 0
 
 
 def main() -> int:

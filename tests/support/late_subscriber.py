@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from events.registry import subscriber
-from tests.support.subscribers import _record
+from tests.support.subscribers import _record, _redis
 
 NAME = "test.late"
 
@@ -13,7 +15,10 @@ def register() -> None:
 
 
 def late(event, envelope) -> None:
-    """Catches up on pings from the log."""
+    """Catches up on pings from the log (slowly, if a test sets ``test:late_sleep_ms``)."""
+    pause = _redis().get("test:late_sleep_ms")
+    if pause:
+        time.sleep(float(pause) / 1000)
     _record(envelope, NAME)
 
 

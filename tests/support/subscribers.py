@@ -49,11 +49,14 @@ def _record(envelope, name: str, note: str = "") -> None:
 
 @subscriber("test.pinged", name="test.record", timeout=3, max_attempts=5)
 def record(event: Pinged, envelope) -> None:
-    """Records the ping; sleeps first if told to (once per event), so a test can kill it mid-handler."""
+    """Records the ping; sleeps first if told to (once per event), so a test can kill it mid-handler,
+    or fails once for an event if told to."""
     sleep = _redis().getdel(f"test:sleep_once:{envelope.event_id}")
     if sleep:
         _redis().set(f"test:sleeping:{envelope.event_id}", "1", ex=60)
         time.sleep(float(sleep))
+    if _redis().getdel(f"test:fail_once:{envelope.event_id}"):
+        raise RuntimeError("record is told to fail once for this event")
     _record(envelope, "test.record", event.note)
 
 

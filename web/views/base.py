@@ -39,17 +39,19 @@ FINANCE = (Role.FINANCE, Role.ADMIN)
 APPROVERS = (Role.MANAGER, Role.FINANCE, Role.ADMIN)
 
 
-def run_command(request, command, *, success: str = "", show_error: bool = True, **kwargs) -> tuple[Any, Any]:
+def run_command(request, command, *, success: str = "", show_error: bool = True, about: str = "",
+                **kwargs) -> tuple[Any, Any]:
     """The one way a page runs a command: a missing object (or another organisation's) is a 404;
-    any other refusal is returned and, unless ``show_error`` is off, shown as an error message;
-    ``success`` is shown when it went through. Returns (result, error)."""
+    any other refusal is returned and, unless ``show_error`` is off, shown as an error message
+    (prefixed with what it was ``about``, where one page holds several forms); ``success`` is
+    shown when it went through. Returns (result, error)."""
     try:
         result = command(**kwargs)
     except NotFound as error:
         raise Http404(error.message) from None
     except DomainError as error:
         if show_error:
-            messages.error(request, error.message)
+            messages.error(request, f"{about}: {error.message}" if about else error.message)
         return None, error
     if success:
         messages.success(request, success)

@@ -40,21 +40,26 @@ def policy_auto_approval(request, membership):
 @require_POST
 @member_required(Role.ADMIN)
 def policy_category_rule(request, membership, category_id):
+    category = next((c for c in categories_for(membership) if c.pk == category_id), None)
+    about = category.name if category is not None else ""
     if "remove" in request.POST:
-        run_command(request, policy.category_rule_delete, success="Rule removed.", actor=membership,
+        run_command(request, policy.category_rule_delete, success="Rule removed.", about=about, actor=membership,
                     category_id=category_id)
     else:
         fields = ("max_amount", "receipt_required_above", "max_age_days", "on_violation")
         run_command(request, policy.category_rule_set,
-                    success="Rule saved; it applies to expenses submitted from now on.",
-                    actor=membership, category_id=category_id, data={f: request.POST.get(f, "") for f in fields})
+                    success=f"Rule for {about} saved; it applies to expenses submitted from now on.",
+                    about=about, actor=membership, category_id=category_id,
+                    data={f: request.POST.get(f, "") for f in fields})
     return redirect("policy")
 
 
 @member_required()
 def delegation_page(request, membership):
     current = delegations.current_delegation(membership) if membership.role in MANAGERS else None
-    candidates = (Membership.objects.filter(organization_id=membership.organization_id, is_active=True)
+    # A delegate approves in the manager's place: offer those who approve, never employees.
+    candidates = (Membership.objects.filter(organization_id=membership.organization_id, is_active=True,
+                                            role__in=(Role.MANAGER, Role.FINANCE, Role.ADMIN))
                   .exclude(pk=membership.pk).select_related("user").order_by("user__username"))
     held = (Delegation.objects.filter(delegate=membership, ended_at__isnull=True,
                                       ends_on__gte=membership.organization.today())

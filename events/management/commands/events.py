@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from events import delivery as bus_delivery
-from events.models import DeliveryStatus
+from events import replaying, sending
+from events.models import BackfillRun, DeliveryStatus
 from events.queries import catalogue, status_counts
 
 
@@ -40,6 +43,10 @@ class Command(BaseCommand):
         backfill = sub.add_parser("backfill", help="deliver past events to a subscriber added later")
         backfill.add_argument("subscriber")
         backfill.add_argument("--since")
+        backfill.add_argument("--batch", type=int, help="events per statement (OUTBOX_BACKFILL_BATCH)")
+        backfill.add_argument("--max-waiting", type=int,
+                              help="pause while this many of its deliveries wait (OUTBOX_BACKFILL_MAX_WAITING)")
+        backfill.add_argument("--no-progress", action="store_true", help="no progress bar, one line at the end")
         sub.add_parser("sweep", help="send due deliveries now (what beat does every few seconds)")
 
     def handle(self, *args, action, **options):
@@ -57,6 +64,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{row['subscriber']:45} {row['pending']:>8} {row['in_flight']:>9} {row['done']:>8} "
                               f"{row['dead']:>6} {'-' if age is None else f'{age:.0f}s':>15}")
         self.stdout.write(f"dead letters: {sum(row['dead'] for row in rows)}")
+        for run in BackfillRun.objects.filter(finished_at__isnull=True):
+            self.stdout.write(f"backfill of {run.subscriber} unfinished: {run.events_done:,} of {run.events_total:,} "
+                              f"events ({run.fraction:.0%}); run it again to resume")
 
     def do_catalogue(self, json=False, **_):
         entries = catalogue()
@@ -72,20 +82,33 @@ class Command(BaseCommand):
             self.stdout.write(f"  subscribers: {names}")
 
     def do_replay(self, ids=None, subscriber=None, event_type=None, status="dead", since=None, until=None, **_):
-        qs = bus_delivery.deliveries_matching(ids=ids, subscriber=subscriber, event_type=event_type, status=status,
+        qs = replaying.deliveries_matching(ids=ids, subscriber=subscriber, event_type=event_type, status=status,
                                               since=_when(since), until=_when(until))
-        count = bus_delivery.replay(qs)
+        count = replaying.replay(qs)
         self.stdout.write(f"replayed {count} deliveries")
 
-    def do_backfill(self, subscriber, since=None, **_):
-        try:
-            count = bus_delivery.backfill(subscriber, since=_when(since))
-        except LookupError as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write(f"created {count} deliveries for {subscriber}; the sweeper sends them")
+    def do_backfill(self, subscriber, since=None, batch=None, max_waiting=None, no_progress=False, **_):
+        """Stop it at any time (Ctrl-C, or a kill): the same command resumes where it stopped."""
+        with contextlib.ExitStack() as stack:
+            report = None
+            if not no_progress:
+                bar = stack.enter_context(Progress(
+                    TextColumn(f"backfill {subscriber}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                    TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(), console=Console(stderr=True)))
+                task = bar.add_task("backfill", total=None, rate="-")
+
+                def report(run):
+                    rate = run.events_done / max(1e-3, (run.updated_at - run.started_at).total_seconds())
+                    bar.update(task, total=run.events_total, completed=run.events_done, rate=f"{rate:,.0f}")
+            try:
+                count = replaying.backfill(subscriber, since=_when(since), batch=batch, max_waiting=max_waiting,
+                                           progress=report)
+            except LookupError as exc:
+                raise CommandError(str(exc)) from None
+        self.stdout.write(f"created {count} deliveries for {subscriber}; they are delivered in batches")
 
     def do_sweep(self, **_):
-        self.stdout.write(f"sent {bus_delivery.sweep()} deliveries")
+        self.stdout.write(f"sent {sending.sweep()} deliveries")
 
 
 def _dumps(value) -> str:

@@ -1,0 +1,143 @@
+"""Replaying and backfilling: give deliveries another run, or create them for past events.
+
+* ``replay``: dead (or failing) deliveries back to pending with a fresh retry budget, sent after
+  commit (a few: a message each; many: a drain per subscriber works them off in batches). Done
+  deliveries are never touched, so a replay never repeats an effect.
+* ``backfill``: deliveries of past events for a subscriber added later, so it catches up from
+  the log: set-based, resumable, throttled, with progress; a drain of the subscriber runs them.
+
+Direction: the admin, the API, the ops page and the ``events`` command call this module; it
+writes delivery rows and leaves sending to ``events.sending``. It runs no handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.after_commit import send_on_commit
+
+from . import sql
+from .models import BackfillRun, Delivery, DeliveryStatus
+from .registry import ALL_EVENTS, get_subscriber, subscribers
+from .sending import dispatch_on_commit, drain_rollback_unsafe, start_draining
+
+
+def replay(deliveries) -> int:
+    """Reset the given deliveries (dead, or pending/failing) to pending with a fresh retry budget
+    and send them once this commits. Done deliveries are left alone: replay never repeats an effect."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(deliveries.select_for_update(skip_locked=True)
+                    .filter(status__in=[DeliveryStatus.DEAD, DeliveryStatus.PENDING])
+                    .values_list("id", "subscriber"))
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            status=DeliveryStatus.PENDING, attempts=0,
+            next_attempt_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
+        if len(rows) > settings.OUTBOX_BATCH_SIZE:
+            # A mass replay is worked off in batches by one drain per subscriber, not a message each.
+            send_on_commit(_drain_rollback_unsafe, sorted({name for _, name in rows}))
+        else:
+            dispatch_on_commit(rows)
+    return len(rows)
+
+
+def _drain_rollback_unsafe(subscriber_names: list[str]) -> None:
+    for name in subscriber_names:
+        if start_draining(name):  # else a drain runs already, and it claims these as well
+            drain_rollback_unsafe(name)
+
+
+def backfill(subscriber_name: str, *, since: datetime | None = None, batch: int | None = None,
+             max_waiting: int | None = None, progress: Callable[[BackfillRun], None] | None = None) -> int:
+    """Create deliveries of past events for a subscriber added later, so it catches up from the
+    log; return how many were created. Each past event gets one delivery, however often this runs.
+
+    Set-based: one statement per ``batch`` events (the next events after a cursor, ``INSERT ...
+    SELECT ... ON CONFLICT DO NOTHING``), each in its own transaction with the cursor saved in a
+    ``BackfillRun`` row. Resumable: a run killed mid-way is continued from its cursor by the next
+    call with the same subscriber and ``since``. Throttled: it creates no more while
+    ``max_waiting`` of the subscriber's deliveries wait, so the backlog (and the live deliveries
+    queued behind it) stays bounded; the deliveries are worked off in batches by a drain of the
+    subscriber, which is started after every chunk. ``progress`` is called after every chunk."""
+    sub = get_subscriber(subscriber_name)
+    if sub is None:
+        raise LookupError(f"unknown subscriber {subscriber_name!r}; known: {', '.join(subscribers())}")
+    batch = batch or settings.OUTBOX_BACKFILL_BATCH
+    max_waiting = max_waiting or settings.OUTBOX_BACKFILL_MAX_WAITING
+    selection = {"all_types": ALL_EVENTS in sub.event_types, "types": list(sub.event_types), "since": since}
+    unfinished = BackfillRun.objects.filter(subscriber=sub.name, since=since, finished_at__isnull=True)
+    run = unfinished.order_by("-id").first() or _start_run(sub.name, since, selection)
+    if progress:
+        progress(run)
+    while True:
+        _wait_while_backlogged(sub.name, max_waiting)
+        now = timezone.now()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql.BACKFILL_CHUNK, sql.with_statuses({
+                    **selection, "after_at": run.cursor_occurred_at, "after_id": run.cursor_event_id,
+                    "batch": batch, "subscriber": sub.name, "now": now,
+                    # the drain runs them; the sweeper only if it does not within a lease
+                    "due": now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)}))
+                covered, created, last_at, last_id = cursor.fetchone()
+            if covered:
+                run.events_done += covered
+                run.created += created
+                run.cursor_occurred_at, run.cursor_event_id = last_at, last_id
+            if covered < batch:
+                run.finished_at = now
+            run.updated_at = now
+            run.save(update_fields=["events_done", "created", "cursor_occurred_at", "cursor_event_id",
+                                    "finished_at", "updated_at"])
+        if created and start_draining(sub.name):
+            drain_rollback_unsafe(sub.name)
+        if progress:
+            progress(run)
+        if run.finished_at:
+            return run.created
+
+
+def _start_run(subscriber: str, since: datetime | None, selection: dict) -> BackfillRun:
+    with connection.cursor() as cursor:
+        cursor.execute(sql.BACKFILL_TOTAL, selection)
+        (total,) = cursor.fetchone()
+    now = timezone.now()
+    return BackfillRun.objects.create(subscriber=subscriber, since=since, events_total=total, started_at=now,
+                                      updated_at=now)
+
+
+def _wait_while_backlogged(subscriber: str, max_waiting: int) -> None:
+    """Sleep while ``max_waiting`` or more of the subscriber's deliveries wait to be run."""
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.WAITING, sql.with_statuses({"subscriber": subscriber, "cap": max_waiting}))
+            (waiting,) = cursor.fetchone()
+        if waiting < max_waiting:
+            return
+        if start_draining(subscriber):  # nobody drains it (a worker died with its drain): start one
+            drain_rollback_unsafe(subscriber)
+        time.sleep(settings.OUTBOX_BACKFILL_PAUSE_SECONDS)
+
+
+def deliveries_matching(*, ids=None, subscriber=None, event_type=None, status=None, since=None, until=None):
+    """The filter shared by the replay command, the admin and the API."""
+    qs = Delivery.objects.all()
+    if ids:
+        qs = qs.filter(pk__in=ids)
+    if subscriber:
+        qs = qs.filter(subscriber=subscriber)
+    if event_type:
+        qs = qs.filter(event_type=event_type)
+    if status:
+        qs = qs.filter(status=status)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return qs

@@ -1,0 +1,307 @@
+"""Running deliveries (in a worker): claim with a lease, handle and mark done in one
+transaction, record a failure and schedule its retry, give up into a dead letter.
+
+The guarantees, and where each comes from:
+
+* **Effect once.** A handler's writes and ``status = done`` commit in one transaction under a
+  row lock on the delivery; a second message for a done delivery returns at once.
+* **Nobody runs it twice at the same time.** The claim takes ``FOR UPDATE SKIP LOCKED`` and a
+  lease (``leased_until`` + a token); a message that finds a live lease, or the row locked,
+  returns at once. The handler transaction re-checks the token.
+* **Nothing lost.** A worker killed mid-handler rolls its transaction back; the delivery stays
+  ``in_flight`` until its lease expires, then the sweeper sends it again.
+* **Failures are spaced out.** An error records an ``Attempt`` and schedules the next try with
+  capped exponential backoff and jitter; after ``max_attempts`` the delivery is ``dead`` until
+  someone replays it (``events.replaying``).
+
+* **Backlogs are amortised.** When deliveries wait, one claim takes a batch of one subscriber's
+  (``run_delivery(batch=N)``, ``drain``): one statement, one transaction, a savepoint per
+  handler, one commit. With no backlog a batch is the one delivery.
+
+Direction: ``events.tasks`` calls this module; it publishes only the bus's own dead-letter event
+(through ``events.publishing.publish``, like any publisher) and asks ``events.sending`` to start
+or continue a drain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.after_commit import send_on_commit
+from core.backoff import backoff_seconds
+
+from . import instruments, sending, spans, sql
+from .context import TraceContext, tracing
+from .envelope import Envelope
+from .events import DeliveryDead
+from .hints import aggregate_group, push_hint_rollback_unsafe
+from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, Event
+from .publishing import publish
+from .registry import Subscriber, get_subscriber, subscribers
+from .types import event_type
+
+logger = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """Host and pid of this process, asked at each attempt: a prefork worker's children are forked
+    after this module is imported, so a name computed at import would be their parent's."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_for(sub: Subscriber | None) -> timedelta:
+    return timedelta(seconds=(sub.timeout if sub else 30) + settings.OUTBOX_LEASE_MARGIN_SECONDS)
+
+
+def _why_not_claimed(delivery_id: int, now: datetime) -> str:
+    row = Delivery.objects.filter(pk=delivery_id).values_list("status", "leased_until").first()
+    if row is None:
+        return "skipped: unknown delivery"
+    status, leased_until = row
+    if status in (DeliveryStatus.DONE, DeliveryStatus.DEAD):
+        return f"skipped: already {status}"
+    if status == DeliveryStatus.IN_FLIGHT and leased_until and leased_until > now:
+        return "skipped: leased by another worker"
+    return "skipped: locked by another worker"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One delivery this worker holds the lease of, with its event."""
+
+    attempt_id: int
+    delivery_id: int
+    subscriber: str
+    row: Event
+
+    @property
+    def trace(self) -> TraceContext:
+        return TraceContext(correlation_id=self.row.correlation_id, causation_id=self.row.id,
+                            delivery_id=self.delivery_id)
+
+
+def run_delivery(delivery_id: int, *, batch: int = 1, worker: str | None = None) -> str:
+    """Handle one delivery; return what happened ("done", "failed", "dead", "skipped: ...").
+
+    With ``batch > 1`` the same claim also takes up to ``batch - 1`` more waiting deliveries of
+    the same subscriber (a backlog), and all of them run in one transaction (see ``_run``); the
+    answer is still about ``delivery_id``. With no backlog that is just this one delivery: the
+    quiet path is the same three round trips around the handler (claim in autocommit; lock,
+    handler and "done" in one transaction). A full batch means more are waiting: a drain of the
+    subscriber starts (``drain``), unless one runs already."""
+    claimed, token, now = _claim(delivery_id=delivery_id, subscriber=None, more=batch - 1, worker=worker)
+    outcomes = _run(claimed, token, time.monotonic() + settings.OUTBOX_DRAIN_SECONDS) if claimed else {}
+    if batch > 1 and len(claimed) >= batch and claimed[0].subscriber and sending.start_draining(claimed[0].subscriber):
+        sending.drain_rollback_unsafe(claimed[0].subscriber)
+    return outcomes.get(delivery_id) or _why_not_claimed(delivery_id, now)
+
+
+def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | None = None) -> int:
+    """Run batches of a subscriber's waiting deliveries for up to ``seconds``; return how many ran.
+
+    Runs as one task while the subscriber has a backlog, and sends itself again at the end of
+    its time (to the tail of the queue, so live messages behind it are not starved). While it
+    runs, a flag tells the fan-out not to send this subscriber's delivery messages at all: the
+    drain claims those rows itself (``events.sending.fan_out_rollback_unsafe``). When a batch
+    comes back short the backlog is gone: the flag is cleared first and the claim looked at
+    once more, so that a delivery whose fan-out saw the flag just before is not left behind."""
+    batch = batch or settings.OUTBOX_BATCH_SIZE
+    deadline = time.monotonic() + (settings.OUTBOX_DRAIN_SECONDS if seconds is None else seconds)
+    ran = 0
+    while True:
+        claimed, token, _ = _claim(delivery_id=None, subscriber=subscriber_name, more=batch)
+        if claimed:
+            _run(claimed, token, deadline)
+        ran += len(claimed)
+        if len(claimed) < batch:
+            sending.stop_draining(subscriber_name)
+            claimed, token, _ = _claim(delivery_id=None, subscriber=subscriber_name, more=batch)
+            if claimed:
+                _run(claimed, token, deadline)
+            ran += len(claimed)
+            if len(claimed) < batch or not sending.start_draining(subscriber_name):
+                return ran
+        sending.keep_draining(subscriber_name)
+        if time.monotonic() >= deadline:
+            sending.drain_rollback_unsafe(subscriber_name)
+            return ran
+
+
+def _claim(*, delivery_id: int | None, subscriber: str | None, more: int,
+           worker: str | None = None) -> tuple[list[Claimed], uuid.UUID, datetime]:
+    token = uuid.uuid4()
+    now = timezone.now()
+    leases = {name: lease_for(sub).total_seconds() for name, sub in subscribers().items()}
+    params = sql.with_statuses({
+        "id": delivery_id, "subscriber": subscriber, "more": max(0, more), "now": now, "token": token,
+        "worker": (worker or worker_name())[:200], "names": list(leases), "secs": list(leases.values()),
+        "default_secs": lease_for(None).total_seconds()})
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CLAIM, params)
+        rows = cursor.fetchall()
+    return [Claimed(attempt_id=attempt_id, delivery_id=claimed_id, subscriber=name, row=_event_row(columns))
+            for attempt_id, claimed_id, name, *columns in rows], token, now
+
+
+def _run(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int, str]:
+    """``_run_batch``, and each attempt's outcome counted (``events.instruments``)."""
+    outcomes = _run_batch(claimed, token, deadline)
+    for item in claimed:
+        instruments.attempt_finished(item.subscriber, outcomes.get(item.delivery_id, "skipped"), item.row.occurred_at)
+    return outcomes
+
+
+def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int, str]:
+    """Run claimed deliveries in one transaction and one commit; return each one's outcome.
+
+    In a batch every handler runs in its own savepoint, and the checks PostgreSQL would defer to
+    commit run at its end, so one failure rolls back only its own handler: its attempt, back-off
+    and dead letter are recorded as for a single delivery, and the others commit. A single
+    delivery needs no savepoint: a failure rolls the transaction back and is recorded after.
+
+    No handler starts after ``deadline`` (the ones left are released, untried, for the next
+    claim), so a task's time limit (its subscriber's timeout plus ``OUTBOX_DRAIN_SECONDS``) is
+    only reached by a handler that overruns its own timeout."""
+    single = len(claimed) == 1
+    outcomes: dict[int, str] = {}
+    done: list[Claimed] = []
+    unstarted: list[Claimed] = []
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql.LOCK_OWN_LEASES, {"ids": [c.delivery_id for c in claimed], "token": token})
+                ours = {delivery_id for (delivery_id,) in cursor.fetchall()}
+            failures = []
+            for index, item in enumerate(claimed):
+                if item.delivery_id not in ours:
+                    outcomes[item.delivery_id] = "skipped: lease taken over"
+                    continue
+                if index and time.monotonic() >= deadline:
+                    unstarted = [c for c in claimed[index:] if c.delivery_id in ours]
+                    break
+                try:
+                    with tracing(item.trace), spans.delivery_span(item.subscriber, item.delivery_id, item.row.origin), \
+                            (contextlib.nullcontext() if single else transaction.atomic()):
+                        _handle(item)
+                        if not single:
+                            with connection.cursor() as cursor:
+                                cursor.execute(sql.CHECK_DEFERRED_CONSTRAINTS)
+                    done.append(item)
+                except Exception as exc:
+                    if single:
+                        raise
+                    failures.append((item, exc, traceback.format_exc()))
+            if done:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql.MARK_DONE, sql.with_statuses({
+                        "ids": [c.delivery_id for c in done], "attempts": [c.attempt_id for c in done],
+                        "now": timezone.now()}))
+            if unstarted:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql.RELEASE, sql.with_statuses({
+                        "ids": [c.delivery_id for c in unstarted], "attempts": [c.attempt_id for c in unstarted],
+                        "token": token}))
+                for item in unstarted:
+                    outcomes[item.delivery_id] = "skipped: no time left in its batch"
+            for item, exc, trace in failures:
+                with tracing(item.trace):
+                    outcomes[item.delivery_id] = _record_failure(item.delivery_id, token, item.attempt_id,
+                                                                 get_subscriber(item.subscriber), exc, trace)
+            for item in done:
+                _hint_on_commit(item.row, item.subscriber, DeliveryStatus.DONE)
+    except Exception as exc:  # noqa: BLE001 - the transaction failed as a whole: each delivery records it
+        trace = traceback.format_exc()
+        for item in claimed:
+            if not outcomes.get(item.delivery_id, "").startswith("skipped"):
+                with tracing(item.trace):
+                    outcomes[item.delivery_id] = _record_failure(item.delivery_id, token, item.attempt_id,
+                                                                 get_subscriber(item.subscriber), exc, trace)
+        return outcomes
+    for item in done:
+        outcomes[item.delivery_id] = "done"
+        logger.info("delivered %s to %s", item.row.type, item.subscriber,
+                    extra={"delivery_id": item.delivery_id, "event_id": str(item.row.id)})
+    return outcomes
+
+
+def _handle(item: Claimed) -> None:
+    sub = get_subscriber(item.subscriber)
+    if sub is None:
+        raise LookupError(f"no subscriber named {item.subscriber!r} is registered in this process")
+    sub.handler(event_type(item.row.type).from_payload(item.row.payload), Envelope.of(item.row, item.delivery_id))
+
+
+def _event_row(columns: list) -> Event:
+    """An Event from the claim's columns (jsonb arrives as text on Django's psycopg connection)."""
+    (event_id, type_, version, occurred_at, organization_id, aggregate_type, aggregate_id, sequence, actor_id,
+     actor_label, correlation_id, causation_id, payload, origin) = columns
+    row = Event(id=event_id, type=type_, version=version, occurred_at=occurred_at, organization_id=organization_id,
+                aggregate_type=aggregate_type, aggregate_id=aggregate_id, sequence=sequence, actor_id=actor_id,
+                actor_label=actor_label, correlation_id=correlation_id, causation_id=causation_id,
+                payload=json.loads(payload) if isinstance(payload, str) else payload,
+                origin=json.loads(origin) if isinstance(origin, str) else origin)
+    row._state.adding = False
+    return row
+
+
+def _record_failure(delivery_id: int, token: uuid.UUID, attempt_id: int, sub: Subscriber | None,
+                    exc: BaseException, trace: str) -> str:
+    now = timezone.now()
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.lease_token != token:
+            return "skipped: lease taken over"
+        Attempt.objects.filter(pk=attempt_id).update(outcome=AttemptOutcome.ERROR, finished_at=now,
+                                                     error=error, traceback=trace[-20000:])
+        delivery.leased_until = None
+        delivery.lease_token = None
+        delivery.last_error = error
+        max_attempts = sub.max_attempts if sub else 10
+        if delivery.attempts >= max_attempts:
+            delivery.status = DeliveryStatus.DEAD
+            delivery.save(update_fields=["status", "leased_until", "lease_token", "last_error"])
+            _publish_dead_letter(delivery, error)
+            logger.error("delivery dead after %d attempts: %s", delivery.attempts, error,
+                         extra={"delivery_id": delivery_id})
+            return "dead"
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(
+            delivery.attempts, base=settings.OUTBOX_RETRY_BASE_SECONDS, cap=settings.OUTBOX_RETRY_CAP_SECONDS))
+        delivery.save(update_fields=["status", "next_attempt_at", "leased_until", "lease_token", "last_error"])
+    logger.warning("delivery failed (attempt %d), next at %s: %s", delivery.attempts,
+                   delivery.next_attempt_at.isoformat(), error, extra={"delivery_id": delivery_id})
+    return "failed"
+
+
+def _publish_dead_letter(delivery: Delivery, error: str) -> None:
+    # A dead letter is itself an event (admins are notified by a subscriber), except when the
+    # dead delivery was of a dead-letter event: that would loop.
+    if delivery.event_type == DeliveryDead.type:
+        return
+    event = Event.objects.only("aggregate_type", "aggregate_id").get(pk=delivery.event_id)
+    publish(DeliveryDead(delivery_id=delivery.pk, event_id=delivery.event_id, event_type=delivery.event_type,
+                         subscriber=delivery.subscriber, error=error,
+                         aggregate_type_of_event=event.aggregate_type,
+                         aggregate_id_of_event=event.aggregate_id),
+            organization_id=delivery.organization_id, actor_label="event bus")
+
+
+def _hint_on_commit(row: Event, subscriber: str, status: str) -> None:
+    """A lossy hint for open pages, "this effect landed, re-read", once the effect has committed."""
+    send_on_commit(push_hint_rollback_unsafe, aggregate_group(row.aggregate_type, row.aggregate_id), {
+        "type": "events.delivery", "event_type": row.type, "subscriber": subscriber, "status": str(status),
+    })

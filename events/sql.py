@@ -1,0 +1,171 @@
+"""The bus's hand-written SQL statements, in one place.
+
+Each is one round trip where the ORM would need several (see the modules that run them). No
+status value is typed into a statement: they are parameters, filled from ``DeliveryStatus`` and
+``AttemptOutcome`` by ``with_statuses``, so renaming a status is one change in ``events.models``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import AttemptOutcome, DeliveryStatus
+
+STATUSES: dict[str, str] = {
+    "pending": DeliveryStatus.PENDING.value,
+    "in_flight": DeliveryStatus.IN_FLIGHT.value,
+    "done": DeliveryStatus.DONE.value,
+    "dead": DeliveryStatus.DEAD.value,
+    "running": AttemptOutcome.RUNNING.value,
+    "ok": AttemptOutcome.OK.value,
+    "error": AttemptOutcome.ERROR.value,
+    "lost": AttemptOutcome.LOST.value,
+}
+
+
+def with_statuses(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` plus every status value under its own name (``%(pending)s``, ``%(lost)s``, ...)."""
+    return {**STATUSES, **params}
+
+
+# publishing: the event row and one pending delivery per subscriber, in one statement.
+INSERT_EVENT_AND_DELIVERIES = """
+WITH ev AS (
+    INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type,
+                              aggregate_id, sequence, actor_id, actor_label, correlation_id,
+                              causation_id, payload, origin)
+    SELECT %(id)s, %(type)s, %(version)s, %(now)s, %(org)s, %(agg_type)s, %(agg_id)s,
+           COALESCE((SELECT MAX(sequence) FROM events_event
+                     WHERE aggregate_type = %(agg_type)s AND aggregate_id = %(agg_id)s), 0) + 1,
+           %(actor)s, %(actor_label)s, %(correlation)s, %(causation)s, %(payload)s::jsonb, %(origin)s::jsonb
+    RETURNING id, sequence
+), d AS (
+    INSERT INTO events_delivery (event_id, subscriber, event_type, organization_id, status, attempts,
+                                 next_attempt_at, created_at, last_error)
+    SELECT ev.id, s.name, %(type)s, %(org)s, %(pending)s, 0, %(due)s, %(now)s, ''
+    FROM ev, unnest(%(subscribers)s::text[]) AS s(name)
+    RETURNING id, subscriber
+)
+SELECT ev.sequence, d.id, d.subscriber FROM ev LEFT JOIN d ON TRUE
+"""
+
+# running: the claim, one statement in autocommit, for one delivery or a batch of one
+# subscriber's. Lock the named delivery if it is claimable and nobody holds it (SKIP LOCKED: a
+# live handler holds it), and up to %(more)s more of the same subscriber that are waiting
+# (never claimed, or due for their retry; oldest first, SKIP LOCKED so that two workers take
+# different rows); mark the attempts of a worker that lost its lease, take the lease (one token
+# for the batch), start an attempt each, and return the events with them. No row back means
+# "none for you". ``%(id)s`` may be NULL (a drain of ``%(subscriber)s``).
+CLAIM = """
+WITH named AS (
+    SELECT id, status, subscriber FROM events_delivery
+    WHERE id = %(id)s::bigint
+      AND (status = %(pending)s OR (status = %(in_flight)s AND (leased_until IS NULL OR leased_until <= %(now)s)))
+    FOR UPDATE SKIP LOCKED
+), more AS (
+    SELECT id, status FROM events_delivery
+    WHERE subscriber = COALESCE(%(subscriber)s::text,
+                                (SELECT subscriber FROM events_delivery WHERE id = %(id)s::bigint))
+      AND status = %(pending)s AND id IS DISTINCT FROM %(id)s::bigint
+      AND (attempts = 0 OR next_attempt_at <= %(now)s)
+    ORDER BY id
+    LIMIT %(more)s
+    FOR UPDATE SKIP LOCKED
+), c AS (
+    SELECT id, status FROM named UNION ALL SELECT id, status FROM more
+), lost AS (
+    UPDATE events_attempt SET outcome = %(lost)s, finished_at = %(now)s, error = 'worker lost or lease expired'
+    WHERE delivery_id IN (SELECT id FROM c WHERE status = %(in_flight)s) AND outcome = %(running)s
+), d AS (
+    UPDATE events_delivery
+    SET status = %(in_flight)s, attempts = events_delivery.attempts + 1, leased_at = %(now)s,
+        leased_until = %(now)s + make_interval(secs => COALESCE(
+            (SELECT s.secs FROM unnest(%(names)s::text[], %(secs)s::float8[]) AS s(name, secs)
+             WHERE s.name = events_delivery.subscriber), %(default_secs)s)),
+        lease_token = %(token)s
+    FROM c WHERE events_delivery.id = c.id
+    RETURNING events_delivery.id, events_delivery.subscriber, events_delivery.event_id
+), a AS (
+    INSERT INTO events_attempt (delivery_id, number, started_at, outcome, error, traceback, worker)
+    SELECT d.id, (SELECT count(*) FROM events_attempt x WHERE x.delivery_id = d.id) + 1, %(now)s, %(running)s,
+           '', '', %(worker)s
+    FROM d
+    RETURNING id, delivery_id
+)
+SELECT a.id, d.id, d.subscriber, e.id, e.type, e.version, e.occurred_at, e.organization_id, e.aggregate_type,
+       e.aggregate_id, e.sequence, e.actor_id, e.actor_label, e.correlation_id, e.causation_id, e.payload, e.origin
+FROM d JOIN a ON a.delivery_id = d.id JOIN events_event e ON e.id = d.event_id
+ORDER BY d.id
+"""
+
+# running: the handlers' transaction starts by locking the claimed deliveries whose lease is still ours.
+LOCK_OWN_LEASES = """
+SELECT id FROM events_delivery WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = %(token)s FOR UPDATE
+"""
+
+# running, after each handler of a batch, inside its savepoint: the checks PostgreSQL defers to
+# commit (foreign keys, the ledger's balance trigger) run now, so that a violation fails this
+# handler's savepoint only, not the whole batch at commit; then they are deferred again.
+CHECK_DEFERRED_CONSTRAINTS = "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED"
+
+# running: deliveries a batch claimed but had no time to start go back as they were (their attempt
+# rows removed, the attempt not counted), for the next claim to take.
+RELEASE = """
+WITH a AS (
+    DELETE FROM events_attempt WHERE id = ANY(%(attempts)s::bigint[])
+)
+UPDATE events_delivery SET status = %(pending)s, attempts = attempts - 1, leased_at = NULL, leased_until = NULL,
+                           lease_token = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND lease_token = %(token)s
+"""
+
+# running: "done" and the attempts' outcome in one statement, in the handlers' transaction.
+MARK_DONE = """
+WITH a AS (
+    UPDATE events_attempt SET outcome = %(ok)s, finished_at = %(now)s WHERE id = ANY(%(attempts)s::bigint[])
+)
+UPDATE events_delivery SET status = %(done)s, done_at = %(now)s, leased_until = NULL, lease_token = NULL,
+                           last_error = ''
+WHERE id = ANY(%(ids)s::bigint[])
+"""
+
+# replaying: one chunk of a backfill. The next ``%(batch)s`` events of the subscriber's types after
+# the cursor (occurred_at, id), one pending delivery each unless it has one already; returns how
+# many events the chunk covered, how many deliveries it created, and the new cursor.
+BACKFILL_CHUNK = """
+WITH chunk AS (
+    SELECT e.id, e.type, e.organization_id, e.occurred_at FROM events_event e
+    WHERE (%(all_types)s OR e.type = ANY(%(types)s::text[]))
+      AND (%(since)s::timestamptz IS NULL OR e.occurred_at >= %(since)s::timestamptz)
+      AND (%(after_at)s::timestamptz IS NULL OR (e.occurred_at, e.id) > (%(after_at)s::timestamptz, %(after_id)s::uuid))
+    ORDER BY e.occurred_at, e.id
+    LIMIT %(batch)s
+), created AS (
+    INSERT INTO events_delivery (event_id, subscriber, event_type, organization_id, status, attempts,
+                                 next_attempt_at, created_at, last_error)
+    SELECT id, %(subscriber)s, type, organization_id, %(pending)s, 0, %(due)s, %(now)s, ''
+    FROM chunk ORDER BY occurred_at, id
+    ON CONFLICT (event_id, subscriber) DO NOTHING
+    RETURNING 1
+), last AS (
+    SELECT occurred_at, id FROM chunk ORDER BY occurred_at DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM chunk), (SELECT count(*) FROM created), (SELECT occurred_at FROM last),
+       (SELECT id FROM last)
+"""
+
+# replaying: how many events a backfill covers.
+BACKFILL_TOTAL = """
+SELECT count(*) FROM events_event e
+WHERE (%(all_types)s OR e.type = ANY(%(types)s::text[]))
+  AND (%(since)s::timestamptz IS NULL OR e.occurred_at >= %(since)s::timestamptz)
+"""
+
+# replaying: deliveries of a subscriber never run yet, counted up to %(cap)s (the backfill's throttle;
+# failing ones waiting for their retry do not hold it up).
+WAITING = """
+SELECT count(*) FROM (
+    SELECT 1 FROM events_delivery
+    WHERE subscriber = %(subscriber)s AND status = %(pending)s AND attempts = 0 LIMIT %(cap)s
+) w
+"""

@@ -1,0 +1,164 @@
+"""Batches and backfills against a real Redis broker and real Celery workers (issue 21): one claim
+takes a backlog, one failing handler fails alone, a worker killed mid-batch loses nothing and
+doubles nothing, a backfill killed mid-way resumes without duplicates, and live deliveries are
+not starved while a large backfill runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.db import connection, transaction
+
+from events import replaying
+from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus
+from events.publishing import publish
+from events.registry import unregister
+from tests.support import late_subscriber
+from tests.support.processes import ROOT, process_env, wait_until
+from tests.support.subscribers import Pinged
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+LATE_TOO = {"OUTLAY_EXTRA_SUBSCRIBERS": "tests.support.subscribers,tests.support.late_subscriber"}
+
+
+def _publish(n: int) -> list:
+    with transaction.atomic():
+        return [publish(Pinged(key=f"k{i}"), organization_id=1) for i in range(n)]
+
+
+def _all_done(subscriber: str) -> bool:
+    qs = Delivery.objects.filter(subscriber=subscriber)
+    return qs.exists() and not qs.exclude(status=DeliveryStatus.DONE).exists()
+
+
+def _outcomes(delivery) -> list[str]:
+    return list(delivery.attempt_log.order_by("number").values_list("outcome", flat=True))
+
+
+def _past_pings(n: int) -> list:
+    """``n`` past events in the log with no deliveries (written before the subscriber existed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type, aggregate_id,
+                                      sequence, actor_label, correlation_id, payload, origin)
+            SELECT gen_random_uuid(), 'test.pinged', 1, now() - make_interval(secs => %s - i), 1, 'test',
+                   'past-' || i, 1, '', 'backfill-test', jsonb_build_object('key', 'past-' || i, 'note', ''), '{}'
+            FROM generate_series(1, %s) AS i RETURNING id""", [n, n])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _late_effects_per_event() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id, count(*) FROM test_effects WHERE subscriber = %s GROUP BY event_id",
+                       [late_subscriber.NAME])
+        return dict(cursor.fetchall())
+
+
+def test_a_backlog_is_claimed_in_one_batch_and_a_failing_handler_retries_alone(effects, redis_client,
+                                                                              celery_processes):
+    # given a backlog of ten deliveries of test.record, one of whose handlers fails once
+    events = _publish(10)
+    redis_client.set(f"test:fail_once:{events[4].id}", "1")
+
+    celery_processes.worker(concurrency=1, OUTBOX_BATCH_SIZE="20")
+    wait_until(lambda: Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.DONE).count() >= 9,
+               timeout=40, message="the batch")
+    celery_processes.beat()  # only now: a sweep locks the rows it re-sends, and a claim skips locked rows
+    wait_until(lambda: _all_done("test.record"), timeout=40, message="every test.record delivery done")
+
+    record = Delivery.objects.filter(subscriber="test.record")
+    failing = record.get(event_id=events[4].id)
+    # then one claim took all ten (their first attempts share its time)...
+    first_attempts = Attempt.objects.filter(delivery__in=record, number=1)
+    assert first_attempts.count() == 10 and len({a.started_at for a in first_attempts}) == 1
+    # ...the nine others were done by that batch, and the failing one alone was tried again
+    assert _outcomes(failing) == ["error", "ok"]
+    assert all(_outcomes(d) == ["ok"] for d in record.exclude(pk=failing.pk))
+    assert all(effects("test.record", e.id) == 1 for e in events)
+
+
+def test_a_worker_killed_mid_batch_runs_the_whole_batch_again_and_each_effect_lands_once(effects, redis_client,
+                                                                                       celery_processes):
+    events = _publish(6)
+    redis_client.set(f"test:sleep_once:{events[3].id}", "2.5")  # the fourth handler of the batch sleeps
+    victim = celery_processes.worker(concurrency=1, OUTBOX_BATCH_SIZE="20")
+    wait_until(lambda: redis_client.get(f"test:sleeping:{events[3].id}"), message="the batch to be mid-way")
+
+    victim.kill()  # SIGKILL: the batch's transaction (three handlers done, one running) rolls back
+    record = Delivery.objects.filter(subscriber="test.record")
+    assert set(record.values_list("status", flat=True)) == {DeliveryStatus.IN_FLIGHT}
+    assert effects("test.record") == 0
+
+    celery_processes.worker()
+    celery_processes.beat()
+    wait_until(lambda: _all_done("test.record"), timeout=40, message="the killed batch to run again")
+    assert all(effects("test.record", e.id) == 1 for e in events)
+    assert all(_outcomes(d) == ["lost", "ok"] for d in record)
+
+
+def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(effects, celery_processes):
+    history = _past_pings(200)
+    late_subscriber.register()
+    try:
+        # given a backfill that is throttled (40 waiting at most) while no worker runs them
+        backfill = subprocess.Popen(
+            [sys.executable, "manage.py", "events", "backfill", late_subscriber.NAME, "--batch", "20",
+             "--max-waiting", "40", "--no-progress"],
+            cwd=ROOT, env=process_env(**LATE_TOO), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: BackfillRun.objects.filter(created__gte=40).exists(), timeout=30,
+                       message="the backfill to create its first chunks")
+        finally:
+            backfill.kill()  # SIGKILL mid-way
+            backfill.wait(10)
+        (run,) = BackfillRun.objects.all()
+        assert run.finished_at is None
+        assert run.created == Delivery.objects.filter(subscriber=late_subscriber.NAME).count()
+        assert 40 <= run.created < 200
+
+        # when workers run and the backfill is started again
+        celery_processes.worker(**LATE_TOO)
+        celery_processes.beat(**LATE_TOO)
+        assert replaying.backfill(late_subscriber.NAME, batch=20, max_waiting=40) == 200
+
+        # then it went on from where it stopped, and each past event was delivered exactly once
+        (resumed,) = BackfillRun.objects.all()
+        assert resumed.pk == run.pk and resumed.finished_at is not None and resumed.events_done == 200
+        wait_until(lambda: _all_done(late_subscriber.NAME), timeout=40, message="every backfilled delivery done")
+        assert Delivery.objects.filter(subscriber=late_subscriber.NAME).count() == 200
+        assert _late_effects_per_event() == dict.fromkeys(history, 1)
+        assert replaying.backfill(late_subscriber.NAME) == 0  # and once more: nothing to do
+    finally:
+        unregister(late_subscriber.NAME)
+
+
+def test_live_effects_land_within_seconds_while_a_large_backfill_runs(effects, redis_client, celery_processes):
+    _past_pings(2000)
+    redis_client.set("test:late_sleep_ms", "3")  # the backfilled handler takes a while: 2000 x 3 ms at least
+    late_subscriber.register()
+    backfill = None
+    try:
+        celery_processes.worker(concurrency=2, **LATE_TOO)
+        celery_processes.beat(**LATE_TOO)
+        backfill = subprocess.Popen(
+            [sys.executable, "manage.py", "events", "backfill", late_subscriber.NAME, "--batch", "500",
+             "--no-progress"], cwd=ROOT, env=process_env(**LATE_TOO), stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT)
+        wait_until(lambda: Delivery.objects.filter(subscriber=late_subscriber.NAME, status=DeliveryStatus.DONE)
+                   .count() >= 100, timeout=120, message="the backfill to be under way")
+
+        # when a live event is published in the middle of it
+        (live,) = _publish(1)
+
+        # then its effect lands within seconds (a generous bound for a loaded machine: a starved live
+        # delivery would wait behind the whole backlog), while the backfill is still being worked off
+        wait_until(lambda: effects("test.record", live.id) == 1, timeout=30, message="the live effect")
+        assert Delivery.objects.filter(subscriber=late_subscriber.NAME).exclude(status=DeliveryStatus.DONE).exists()
+    finally:
+        if backfill is not None:
+            backfill.kill()
+            backfill.wait(10)
+        unregister(late_subscriber.NAME)
