@@ -10,13 +10,13 @@ from . import services
 from .events import ReimbursementPaid
 
 
-@subscriber("expense.approved", name="accounting.post_approved_expense")
+@subscriber("expense.approved", name="accounting.post_approved_expense", label="Ledger posted")
 def post_approved_expense(event: ExpenseApproved, envelope) -> None:
     """Posts Dr expense:<category> / Cr reimbursements payable, once per approval."""
     services.post_approved_expense(event=event, event_id=envelope.event_id)
 
 
-@subscriber("expense.approved", name="accounting.queue_reimbursement")
+@subscriber("expense.approved", name="accounting.queue_reimbursement", label="Reimbursement queued")
 def queue_reimbursement(event: ExpenseApproved, envelope) -> None:
     """Queues one reimbursement per approved expense (idempotency key reimburse-<expense id>)."""
     services.reimbursement_queue(event=event, event_id=envelope.event_id)

@@ -5,11 +5,6 @@ from django.db.models import QuerySet
 from .models import AuditEntry
 
 
-def audit_trail_for_object(organization_id: int, object_type: str, object_id: str) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(organization_id=organization_id, object_type=object_type,
-                                     object_id=str(object_id)).order_by("sequence")
-
-
 def audit_trail(organization_id: int, *, actor_id=None, action=None, since=None, until=None) -> QuerySet[AuditEntry]:
     qs = AuditEntry.objects.filter(organization_id=organization_id)
     if actor_id:

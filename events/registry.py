@@ -32,6 +32,7 @@ class Subscriber:
     max_attempts: int = 10
     queue: str = DEFAULT_QUEUE
     timeout: int = 30
+    label: str = ""  # what the effect is called on screens ("Ledger posted"); default: the description
 
     def wants(self, event_type: str) -> bool:
         return ALL_EVENTS in self.event_types or event_type in self.event_types
@@ -40,12 +41,16 @@ class Subscriber:
     def description(self) -> str:
         return (self.handler.__doc__ or "").strip().splitlines()[0] if self.handler.__doc__ else ""
 
+    @property
+    def effect_label(self) -> str:
+        return self.label or self.description or self.name
+
 
 _SUBSCRIBERS: dict[str, Subscriber] = {}
 
 
 def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str = DEFAULT_QUEUE,
-               timeout: int = 30) -> Callable[[Callable], Callable]:
+               timeout: int = 30, label: str = "") -> Callable[[Callable], Callable]:
     """Register the decorated function as subscriber ``name`` (stable: stored in Delivery rows)."""
     if not event_types:
         raise ValueError("a subscriber needs at least one event type")
@@ -55,7 +60,7 @@ def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str 
         if existing is not None and existing.handler.__qualname__ != handler.__qualname__:
             raise ValueError(f"subscriber name {name!r} is already registered")
         _SUBSCRIBERS[name] = Subscriber(name=name, event_types=tuple(event_types), handler=handler,
-                                        max_attempts=max_attempts, queue=queue, timeout=timeout)
+                                        max_attempts=max_attempts, queue=queue, timeout=timeout, label=label)
         return handler
 
     return register

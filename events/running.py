@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import socket
 import time
 import traceback
@@ -42,6 +41,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.after_commit import send_on_commit
+from core.backoff import backoff_seconds
 
 from . import instruments, sending, spans, sql
 from .context import TraceContext, tracing
@@ -60,17 +60,6 @@ def worker_name() -> str:
     """Host and pid of this process, asked at each attempt: a prefork worker's children are forked
     after this module is imported, so a name computed at import would be their parent's."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Delay before try ``attempts + 1``: capped exponential, jittered within its upper half.
-
-    "Equal jitter" rather than full jitter: a full-jitter delay can be ~0, which retries a
-    failing dependency at once and lets a later delay be shorter than an earlier one. Keeping
-    each delay in [d/2, d] spreads retries out and still makes every gap longer than the last.
-    """
-    ceiling = min(settings.OUTBOX_RETRY_CAP_SECONDS, settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
 def lease_for(sub: Subscriber | None) -> timedelta:
@@ -290,7 +279,8 @@ def _record_failure(delivery_id: int, token: uuid.UUID, attempt_id: int, sub: Su
                          extra={"delivery_id": delivery_id})
             return "dead"
         delivery.status = DeliveryStatus.PENDING
-        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(
+            delivery.attempts, base=settings.OUTBOX_RETRY_BASE_SECONDS, cap=settings.OUTBOX_RETRY_CAP_SECONDS))
         delivery.save(update_fields=["status", "next_attempt_at", "leased_until", "lease_token", "last_error"])
     logger.warning("delivery failed (attempt %d), next at %s: %s", delivery.attempts,
                    delivery.next_attempt_at.isoformat(), error, extra={"delivery_id": delivery_id})

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
-import json
 import types
 import typing
 from decimal import Decimal, InvalidOperation
@@ -99,9 +98,6 @@ class DomainEvent:
     def to_payload(self) -> dict[str, Any]:
         """The canonical JSON-safe form stored in ``Event.payload``."""
         return {field: _encode(getattr(self, field)) for field in _hints(type(self))}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def upcast(cls, payload: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from organizations.queries import cost_centers_for, reports_of
 
 from .delegation import active_delegators
 from .errors import ExpenseNotFound
-from .models import Approval, Expense, ExpenseState, MonthlySpend
+from .models import Approval, ApprovalStep, Expense, ExpenseState, MonthlySpend
 
 _BASE = ("organization", "employee__user", "cost_center", "category")
 
@@ -98,8 +98,8 @@ def _approved_in_expense_month() -> Subquery:
 
 def _next_step_for(membership: Membership) -> Q | None:
     """The submitted expenses whose next approval ``membership`` may give (None: none)."""
-    manager_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="manager"))
-    finance_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="finance"))
+    manager_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step=ApprovalStep.MANAGER))
+    finance_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step=ApprovalStep.FINANCE))
     if membership.role == Role.MANAGER:
         return Q(employee__in=reports_of(membership)) & ~manager_done
     if membership.role == Role.FINANCE:

@@ -65,7 +65,7 @@ def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
 
 
 @subscriber("expense.submitted", "expense.withdrawn", "expense.returned", "expense.approved", "expense.rejected",
-            name="expenses.monthly_spend")
+            name="expenses.monthly_spend", label="Dashboard updated")
 def update_monthly_spend(event: ExpenseEvent, envelope) -> None:
     """Keeps the monthly spend read model; a redelivered event changes nothing."""
     apply_to_monthly_spend(event, envelope.event_id)

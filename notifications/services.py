@@ -10,7 +10,6 @@ no way to make that window zero.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -23,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.after_commit import send_on_commit
+from core.backoff import backoff_seconds
 from core.errors import NotFound, ValidationFailed
 from events.hints import push_hint_rollback_unsafe
 
@@ -30,6 +30,7 @@ from .models import EmailMessage, Kind, Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
 EMAIL_MAX_ATTEMPTS = 8
+EMAIL_RETRY_BASE_SECONDS, EMAIL_RETRY_CAP_SECONDS = 30, 3600  # a mail server's outage lasts minutes
 
 
 def preferences_for(user_ids: Iterable[int], kind: str) -> dict[int, NotificationPreference]:
@@ -123,7 +124,7 @@ def send_email(email_id: int) -> str:
             if mail.attempts >= EMAIL_MAX_ATTEMPTS:
                 mail.status = EmailMessage.Status.FAILED
             else:
-                delay = min(3600, 30 * 2 ** (mail.attempts - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+                delay = backoff_seconds(mail.attempts, base=EMAIL_RETRY_BASE_SECONDS, cap=EMAIL_RETRY_CAP_SECONDS)
                 mail.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
             return "failed"

@@ -49,7 +49,8 @@ def expense_submitted(event: ExpenseSubmitted, envelope) -> None:
            link=_expense_link(event), organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
-@subscriber("expense.approval_recorded", name="notifications.finance_approval_needed")
+@subscriber("expense.approval_recorded", name="notifications.finance_approval_needed",
+            label="Finance asked for the second approval")
 def finance_approval_needed(event: ExpenseApprovalRecorded, envelope) -> None:
     """Tells finance that an expense above the threshold needs the second approval."""
     users = [m.user_id for m in finance_approvers(event.organization_id) if m.user_id != event.employee_user_id]
@@ -59,7 +60,7 @@ def finance_approval_needed(event: ExpenseApprovalRecorded, envelope) -> None:
            organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
-@subscriber("expense.approved", name="notifications.expense_approved")
+@subscriber("expense.approved", name="notifications.expense_approved", label="Employee notified")
 def expense_approved(event: ExpenseApproved, envelope) -> None:
     """Tells the employee their expense was approved."""
     notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_APPROVED,
@@ -68,7 +69,7 @@ def expense_approved(event: ExpenseApproved, envelope) -> None:
            link=_expense_link(event), organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
-@subscriber("expense.rejected", name="notifications.expense_rejected")
+@subscriber("expense.rejected", name="notifications.expense_rejected", label="Employee notified")
 def expense_rejected(event: ExpenseRejected, envelope) -> None:
     """Tells the employee their expense was rejected, and why."""
     notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_REJECTED,
@@ -87,7 +88,7 @@ def expense_commented(event: ExpenseCommented, envelope) -> None:
            source_event_id=envelope.event_id)
 
 
-@subscriber("expense.returned", name="notifications.expense_returned")
+@subscriber("expense.returned", name="notifications.expense_returned", label="Employee asked")
 def expense_returned(event: ExpenseReturned, envelope) -> None:
     """Tells the employee their expense came back as a draft, with the approver's question."""
     notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_RETURNED,

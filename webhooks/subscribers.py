@@ -26,4 +26,4 @@ def enqueue(event, envelope) -> None:
 def register() -> None:
     types = eligible_event_types()
     if types:
-        subscriber(*types, name=NAME, max_attempts=20)(enqueue)
+        subscriber(*types, name=NAME, max_attempts=20, label="Webhooks queued")(enqueue)

@@ -7,8 +7,10 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from core.errors import Conflict
 from events.models import Event
 from expenses import services
+from expenses.errors import NotAnApprover
 from expenses.models import Approval, Expense, ExpenseState
 from expenses.tests.factories import make_team
 from organizations.models import Role
@@ -41,7 +43,7 @@ def test_above_threshold_manager_records_and_finance_approves():
     recorded = Event.objects.get(type="expense.approval_recorded")
     assert recorded.payload["step"] == "manager" and recorded.payload["remaining_steps"] == ["finance"]
 
-    with pytest.raises(Exception) as caught:  # the manager cannot give the second approval too
+    with pytest.raises(Conflict) as caught:  # the manager cannot give the second approval too
         services.expense_approve(actor=team.manager, expense_id=expense.pk)
     assert caught.value.code == "conflict"
 
@@ -55,7 +57,7 @@ def test_an_org_admin_may_approve_and_a_manager_outside_the_line_may_not():
     team = make_team()
     stranger = MembershipFactory(organization=team.org, role=Role.MANAGER)
     expense = team.expense(submit=True)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=stranger, expense_id=expense.pk)
     assert caught.value.code == "not_an_approver"
     services.expense_approve(actor=team.admin, expense_id=expense.pk)
@@ -119,7 +121,7 @@ def test_the_finance_step_cannot_come_from_the_admin_who_gave_the_manager_step()
     services.expense_approve(actor=team.admin, expense_id=expense.pk)
     events = Event.objects.count()
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=team.admin, expense_id=expense.pk)
 
     assert caught.value.code == "not_an_approver"

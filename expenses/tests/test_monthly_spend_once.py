@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from events.models import Event
 from expenses import services
+from expenses.errors import NotAnApprover
 from expenses.models import Approval, Expense, MonthlySpend
 from expenses.tests.factories import make_team
 from tests.support.deliveries import run_deliveries
@@ -63,7 +64,7 @@ def test_the_manager_approver_cannot_also_give_the_finance_step():
     before = (Event.objects.count(), Approval.objects.count(), Expense.objects.get(pk=expense.pk).version)
 
     # when the same admin tries the finance step
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=team.admin, expense_id=expense.pk)
 
     # then it is refused and nothing was written or published
@@ -76,7 +77,7 @@ def test_finance_cannot_give_the_manager_step():
     expense = team.expense(amount="300.00", submit=True)
     before = (Event.objects.count(), Approval.objects.count())
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(NotAnApprover) as caught:
         services.expense_approve(actor=team.finance, expense_id=expense.pk)
 
     assert caught.value.code == "not_an_approver"

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from core.errors import DomainError
 from events.models import Delivery, Event
 from expenses import services
+from expenses.errors import InvalidReceipt
 from expenses.models import Approval, Expense, ExpenseState
 from expenses.tests.factories import make_team, receipt_file
 from organizations.tests.factories import MembershipFactory
@@ -23,7 +25,7 @@ def snapshot():
 
 def refused(code, command, **kwargs):
     before = snapshot()
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DomainError) as caught:
         command(**kwargs)
     assert getattr(caught.value, "code", None) == code, caught.value
     assert snapshot() == before, "a refused command changed something"
@@ -113,7 +115,7 @@ def test_create_refuses_a_receipt_that_is_not_an_image_or_pdf(team):
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "5",
             "merchant": "Shop", "incurred_on": team.org.today()}
     before = snapshot()
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(InvalidReceipt) as caught:
         services.expense_create(actor=team.employee, data=data,
                                 receipt=receipt_file("evil.png", b"<?php system($_GET['x']); ?>"))
     assert caught.value.code == "invalid_receipt" and snapshot() == before

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from accounting import services as accounting
+from core.errors import NotFound
 from events.models import Delivery
 from events.running import run_delivery
 from expenses import services
@@ -84,7 +85,7 @@ def test_mark_read_and_unread_count():
 
     notification_mark_read(user=team.manager.user, notification_id=first.pk)
     assert queries.unread_count(team.manager.user) == 1
-    with pytest.raises(Exception) as caught:  # somebody else's notification
+    with pytest.raises(NotFound) as caught:  # somebody else's notification
         notification_mark_read(user=team.employee.user, notification_id=first.pk)
     assert caught.value.code == "not_found"
     assert notification_mark_all_read(user=team.manager.user) == 1
@@ -124,3 +125,30 @@ def test_plain_text_mail_is_not_html_escaped_and_subject_has_no_line_break():
     assert "O'Brien & Co" in row.text and "<b>5 > 3</b>" in row.text
     assert "\n" not in row.subject and row.subject == "[Outlay] O'Brien & Co lunch"
     assert "&lt;b&gt;" in row.html  # the HTML part stays escaped
+
+
+def test_a_mail_the_server_refuses_is_retried_by_the_shared_back_off(settings):
+    import socket
+
+    from django.utils import timezone
+
+    from notifications.services import EMAIL_RETRY_BASE_SECONDS
+
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        settings.EMAIL_HOST, settings.EMAIL_PORT = probe.getsockname()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_TIMEOUT = 2
+    team = make_team()
+    team.expense(submit=True)
+    run_deliveries()
+    (row,) = EmailMessage.objects.all()
+
+    for attempt in (1, 2):
+        before = timezone.now()
+        assert send_email(row.pk) == "failed"
+        row.refresh_from_db()
+        ceiling = EMAIL_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+        waited = (row.next_attempt_at - before).total_seconds()
+        assert (row.status, row.attempts) == ("pending", attempt)
+        assert ceiling / 2 - 1 <= waited <= ceiling + 1, (attempt, waited)

@@ -73,3 +73,13 @@ def test_every_web_form_answers_junk_without_a_500_and_writes_nothing(client, ro
         response = client.post(reverse(name, args=args), dict.fromkeys(fields, junk))
         assert response.status_code in (200, 302), (junk, response.status_code)
         assert written() == before, junk
+
+
+def test_webhook_pages_answer_a_missing_or_foreign_object_with_404(client):
+    import uuid
+
+    team = make_team()
+    client.force_login(team.admin.user)
+    for name, args in (("webhook-update", [uuid.uuid4()]), ("webhook-replay", [uuid.uuid4()]),
+                       ("webhook-delivery-replay", [999999])):
+        assert client.post(reverse(name, args=args), {"url": "x", "since": "junk"}).status_code == 404, name

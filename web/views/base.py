@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from core.errors import DomainError, NotFound
 from organizations.models import Role
 from organizations.queries import membership_for_user
 
@@ -37,9 +39,20 @@ FINANCE = (Role.FINANCE, Role.ADMIN)
 APPROVERS = (Role.MANAGER, Role.FINANCE, Role.ADMIN)
 
 
-def flash_error(request, error) -> None:
-    messages.error(request, error.message)
-
-
-def not_found(error) -> Http404:
-    return Http404(getattr(error, "message", "Not found"))
+def run_command(request, command, *, success: str = "", show_error: bool = True, about: str = "",
+                **kwargs) -> tuple[Any, Any]:
+    """The one way a page runs a command: a missing object (or another organisation's) is a 404;
+    any other refusal is returned and, unless ``show_error`` is off, shown as an error message
+    (prefixed with what it was ``about``, where one page holds several forms); ``success`` is
+    shown when it went through. Returns (result, error)."""
+    try:
+        result = command(**kwargs)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    except DomainError as error:
+        if show_error:
+            messages.error(request, f"{about}: {error.message}" if about else error.message)
+        return None, error
+    if success:
+        messages.success(request, success)
+    return result, None

@@ -12,33 +12,24 @@ from django.views.decorators.http import require_GET, require_POST
 from accounting.models import ReimbursementState
 from accounting.queries import reimbursement_states
 from core.errors import DomainError, NotFound
+from events.models import DeliveryStatus
 from events.queries import timeline
+from events.registry import get_subscriber
 from expenses import queries, services
 from expenses.delegation import may_approve
 from expenses.errors import PossibleDuplicate
+from expenses.events import ExpenseApprovalRecorded, ExpenseApproved, ExpenseRejected, ExpenseReturned
 from expenses.models import CommentKind, ExpenseState, PolicyOutcome
 from expenses.policy import duplicate_twins
+from organizations.models import Role
 
-from .base import APPROVERS, member_required
+from .base import APPROVERS, member_required, run_command
 from .filtering import filter_expenses
 from .queue import approver_required
 
-# What each subscriber's effect is called on the expense page, in the order the page lists them.
-# A subscriber not named here (a new side effect) still shows, under its own name, at the end.
-EFFECT_LABELS = {
-    "accounting.post_approved_expense": "Ledger posted",
-    "accounting.queue_reimbursement": "Reimbursement queued",
-    "notifications.expense_approved": "Employee notified",
-    "notifications.expense_rejected": "Employee notified",
-    "notifications.finance_approval_needed": "Finance asked for the second approval",
-    "notifications.expense_returned": "Employee asked",
-    "audit.record": "Audited",
-    "expenses.monthly_spend": "Dashboard updated",
-    "webhooks.enqueue": "Webhooks queued",
-}
 # Events that answer a manager's decision: while their effects land, the page says "processing".
-DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")
-UNSETTLED = ("pending", "in_flight")
+DECISION_EVENTS = (ExpenseApproved.type, ExpenseApprovalRecorded.type, ExpenseRejected.type, ExpenseReturned.type)
+UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)
 
 
 def _detail(membership, expense_id):
@@ -59,7 +50,8 @@ def expense_list(request, membership):
 
 def with_reimbursement_states(membership, expenses) -> None:
     """Each approved expense gets its reimbursement's state and the state's label."""
-    states = reimbursement_states(membership.organization_id, [e.pk for e in expenses if e.state == "approved"])
+    approved = [e.pk for e in expenses if e.state == ExpenseState.APPROVED]
+    states = reimbursement_states(membership.organization_id, approved)
     for expense in expenses:
         expense.reimbursement_state = states.get(expense.pk, "")
         expense.reimbursement_label = reimbursement_label(expense.reimbursement_state)
@@ -82,13 +74,13 @@ def submitted_message(expense) -> str:
 def _submit_and_redirect(request, membership, expense):
     """Submit; a possible duplicate sends the employee back to the page, which shows the look-alike
     expenses and asks them to confirm "not a duplicate" (a warning, never a silent block)."""
-    try:
-        submitted = services.expense_submit(actor=membership, expense_id=expense.pk,
-                                            confirm_not_duplicate=request.POST.get("confirm_not_duplicate") == "1")
-    except PossibleDuplicate as warning:
-        messages.warning(request, warning.message)
+    submitted, error = run_command(
+        request, services.expense_submit, show_error=False, actor=membership, expense_id=expense.pk,
+        confirm_not_duplicate=request.POST.get("confirm_not_duplicate") == "1")
+    if isinstance(error, PossibleDuplicate):
+        messages.warning(request, error.message)
         return redirect(f"{reverse('expense-detail', args=[expense.pk])}?check=duplicate")
-    except DomainError as error:
+    if error is not None:
         messages.error(request, error.message)
     else:
         messages.success(request, submitted_message(submitted))
@@ -105,13 +97,8 @@ def expense_submit(request, membership, expense_id):
 @require_POST
 @member_required()
 def expense_withdraw(request, membership, expense_id):
-    try:
-        services.expense_withdraw(actor=membership, expense_id=expense_id)
-        messages.success(request, "Withdrawn: the expense is a draft again.")
-    except NotFound:
-        raise Http404("No such expense.") from None
-    except DomainError as error:
-        messages.error(request, error.message)
+    run_command(request, services.expense_withdraw, success="Withdrawn: the expense is a draft again.",
+                actor=membership, expense_id=expense_id)
     return redirect("expense-detail", expense_id=expense_id)
 
 
@@ -125,10 +112,10 @@ def status_context(membership, expense, error=None, entries=None) -> dict:
     decision = next((e for e in reversed(entries) if e.event.type in DECISION_EVENTS), None)
     effects = []
     if decision is not None:
-        order = list(EFFECT_LABELS)
-        lines = sorted(decision.deliveries, key=lambda d: (order.index(d.subscriber) if d.subscriber in order
-                                                           else len(order), d.subscriber))
-        effects = [{"label": EFFECT_LABELS.get(line.subscriber, line.subscriber), "subscriber": line.subscriber,
+        # Each effect under the label its subscriber registered (the publisher names none of
+        # them), in a stable order; a new side effect shows up by itself.
+        lines = sorted(decision.deliveries, key=lambda d: (_effect_label(d.subscriber), d.subscriber))
+        effects = [{"label": _effect_label(line.subscriber), "subscriber": line.subscriber,
                     "status": line.status, "retrying": line.attempts > 1 and line.status in UNSETTLED}
                    for line in lines]
     deciding = decision is not None and any(e["status"] in UNSETTLED for e in effects)
@@ -149,6 +136,11 @@ def next_in_queue(membership, expense):
         if later is not None:
             return later
     return waiting.first()
+
+
+def _effect_label(name: str) -> str:
+    registered = get_subscriber(name)
+    return registered.effect_label if registered else name
 
 
 def _timeline(expense):
@@ -256,13 +248,8 @@ def _decide(request, membership, expense_id, command, **kwargs):
     or, if refused, the unchanged box with the refusal beside it — outside the polled box, so
     the next poll does not wipe the message. A plain form post (no JavaScript) is redirected to
     the page with the refusal as a message."""
-    error = None
-    try:
-        command(actor=membership, expense_id=expense_id, **kwargs)
-    except NotFound:
-        raise Http404("No such expense.") from None
-    except DomainError as exc:
-        error = exc
+    _, error = run_command(request, command, show_error=not request.htmx, actor=membership, expense_id=expense_id,
+                           **kwargs)
     if request.htmx:
         expense = _detail(membership, expense_id)
         # A refusal answers its own status, so logs, metrics and tests see it; static/js/live.js
@@ -272,8 +259,6 @@ def _decide(request, membership, expense_id, command, **kwargs):
         if error is not None:
             response["X-Refusal"] = error.code
         return response
-    if error is not None:
-        messages.error(request, error.message)
     return redirect("expense-detail", expense_id=expense_id)
 
 
@@ -318,5 +303,5 @@ def expense_receipt(request, membership, expense_id):
 @member_required()
 def home(request, membership):
     if membership.role in APPROVERS:
-        return redirect(reverse("approval-queue") if membership.role == "manager" else reverse("dashboard"))
+        return redirect(reverse("approval-queue") if membership.role == Role.MANAGER else reverse("dashboard"))
     return redirect("expense-list")

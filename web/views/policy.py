@@ -3,19 +3,16 @@ page (a manager names a stand-in while away)."""
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from core.errors import DomainError, NotFound
 from expenses import delegation as delegations
 from expenses import policy
 from expenses.models import CategoryRule, Delegation, PolicyVersion, RuleAction
 from organizations.models import Membership, Role
 from organizations.queries import categories_for
 
-from .base import member_required
+from .base import member_required, run_command
 
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 
@@ -31,25 +28,12 @@ def policy_page(request, membership):
         "can_edit": membership.role == Role.ADMIN})
 
 
-def _run(request, command, success: str, *, about: str = "", **kwargs) -> None:
-    """Run a command; its refusal becomes a message, prefixed with what it was ``about`` (the
-    category of a rule: one page holds every category's form)."""
-    try:
-        command(**kwargs)
-    except NotFound as error:
-        raise Http404(error.message) from None
-    except DomainError as error:
-        messages.error(request, f"{about}: {error.message}" if about else error.message)
-    else:
-        messages.success(request, success)
-
-
 @require_POST
 @member_required(Role.ADMIN)
 def policy_auto_approval(request, membership):
-    _run(request, policy.policy_update, "Automatic approval saved; it applies to expenses submitted from now on.",
-         actor=membership, data={"auto_approve_under": request.POST.get("auto_approve_under", ""),
-                                 "auto_approve_sample_percent": request.POST.get("auto_approve_sample_percent", "")})
+    data = {name: request.POST.get(name, "") for name in ("auto_approve_under", "auto_approve_sample_percent")}
+    run_command(request, policy.policy_update, actor=membership, data=data,
+                success="Automatic approval saved; it applies to expenses submitted from now on.")
     return redirect("policy")
 
 
@@ -59,14 +43,14 @@ def policy_category_rule(request, membership, category_id):
     category = next((c for c in categories_for(membership) if c.pk == category_id), None)
     about = category.name if category is not None else ""
     if "remove" in request.POST:
-        _run(request, policy.category_rule_delete, "Rule removed.", about=about, actor=membership,
-             category_id=category_id)
+        run_command(request, policy.category_rule_delete, success="Rule removed.", about=about, actor=membership,
+                    category_id=category_id)
     else:
         fields = ("max_amount", "receipt_required_above", "max_age_days", "on_violation")
-        saved = f"Rule saved for {about}; it applies to expenses submitted from now on."
-        _run(request, policy.category_rule_set, saved,
-             about=about, actor=membership, category_id=category_id,
-             data={f: request.POST.get(f, "") for f in fields})
+        run_command(request, policy.category_rule_set,
+                    success=f"Rule saved for {about}; it applies to expenses submitted from now on.",
+                    about=about, actor=membership, category_id=category_id,
+                    data={f: request.POST.get(f, "") for f in fields})
     return redirect("policy")
 
 
@@ -88,7 +72,7 @@ def delegation_page(request, membership):
 @require_POST
 @member_required(*MANAGERS)
 def delegation_create(request, membership):
-    _run(request, delegations.delegation_create, "Delegate named.", actor=membership,
+    run_command(request, delegations.delegation_create, success="Delegate named.", actor=membership,
          delegate_id=request.POST.get("delegate_id"), starts_on=request.POST.get("starts_on") or None,
          ends_on=request.POST.get("ends_on", ""))
     return redirect("delegation")
@@ -97,5 +81,6 @@ def delegation_create(request, membership):
 @require_POST
 @member_required(*MANAGERS)
 def delegation_end(request, membership, delegation_id):
-    _run(request, delegations.delegation_end, "Delegation ended.", actor=membership, delegation_id=delegation_id)
+    run_command(request, delegations.delegation_end, success="Delegation ended.", actor=membership,
+                delegation_id=delegation_id)
     return redirect("delegation")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms import DateTimeField
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,7 +16,7 @@ from organizations.models import Role
 from webhooks import queries, services
 from webhooks.models import WebhookStatus
 
-from .base import flash_error, member_required, not_found
+from .base import member_required, run_command
 
 
 def _event_types(request) -> list[str]:
@@ -26,7 +27,7 @@ def _endpoint(membership, endpoint_id):
     try:
         return queries.endpoint_for(membership.organization_id, endpoint_id)
     except NotFound as error:
-        raise not_found(error) from None
+        raise Http404(error.message) from None
 
 
 @member_required(Role.ADMIN)
@@ -72,14 +73,10 @@ def webhook_detail(request, membership, endpoint_id):
 @member_required(Role.ADMIN)
 def webhook_update(request, membership, endpoint_id):
     endpoint = _endpoint(membership, endpoint_id)
-    try:
-        services.endpoint_update(endpoint=endpoint, url=request.POST.get("url", endpoint.url).strip(),
-                                 event_types=_event_types(request),
-                                 description=request.POST.get("description", "").strip()[:300],
-                                 enabled=request.POST.get("enabled") == "on")
-        messages.success(request, "Endpoint saved.")
-    except DomainError as error:
-        flash_error(request, error)
+    run_command(request, services.endpoint_update, success="Endpoint saved.", endpoint=endpoint,
+                url=request.POST.get("url", endpoint.url).strip(), event_types=_event_types(request),
+                description=request.POST.get("description", "").strip()[:300],
+                enabled=request.POST.get("enabled") == "on")
     return redirect("webhook-detail", endpoint_id=endpoint.pk)
 
 
@@ -108,12 +105,11 @@ def webhook_replay(request, membership, endpoint_id):
     if since is None:
         messages.error(request, "Give the time from which to send again.")
         return redirect("webhook-detail", endpoint_id=endpoint.pk)
-    try:
-        count = services.endpoint_replay(endpoint=endpoint, since=since, until=_when(request.POST.get("until", "")),
-                                         only_failed=request.POST.get("only_failed") == "on")
+    count, error = run_command(request, services.endpoint_replay, endpoint=endpoint, since=since,
+                               until=_when(request.POST.get("until", "")),
+                               only_failed=request.POST.get("only_failed") == "on")
+    if error is None:
         messages.success(request, f"{count} webhooks queued again.")
-    except DomainError as error:
-        flash_error(request, error)
     return redirect("webhook-detail", endpoint_id=endpoint.pk)
 
 
@@ -122,12 +118,10 @@ def webhook_replay(request, membership, endpoint_id):
 def webhook_delivery_replay(request, membership, delivery_id):
     try:
         delivery = queries.delivery_for(membership.organization_id, delivery_id)
-        services.webhook_replay(delivery=delivery)
-        messages.success(request, "Webhook queued again.")
     except NotFound as error:
-        raise not_found(error) from None
-    except DomainError as error:
-        flash_error(request, error)
+        raise Http404(error.message) from None
+    _, error = run_command(request, services.webhook_replay, success="Webhook queued again.", delivery=delivery)
+    if error is not None:
         return redirect("webhook-list")
     return redirect("webhook-detail", endpoint_id=delivery.endpoint_id)
 
