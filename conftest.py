@@ -6,4 +6,4 @@ import os
 # in every worker it starts, so a test can publish to them.
 os.environ.setdefault("OUTLAY_EXTRA_SUBSCRIBERS", "tests.support.subscribers")
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.clock"]

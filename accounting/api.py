@@ -17,6 +17,7 @@ from core.idempotency import idempotent
 from organizations.permissions import IsFinance, IsMember
 
 from . import queries, services
+from .filters import ReimbursementFilter
 from .models import Account, JournalEntry, PayoutBatch, Reimbursement
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
@@ -53,6 +54,7 @@ class ReimbursementListApi(ListAPIView):
 
     permission_classes = [IsMember]
     serializer_class = ReimbursementOut
+    filterset_class = ReimbursementFilter
 
     queryset = Reimbursement.objects.none()  # for the schema generator
 

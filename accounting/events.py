@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
@@ -22,6 +23,9 @@ class ReimbursementEvent(DomainEvent):
     payee_name: str
     amount: Decimal
     currency: str
+    # What the expense was (events stored before these fields decode with the defaults)
+    merchant: str = ""
+    incurred_on: dt.date | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

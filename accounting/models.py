@@ -122,6 +122,9 @@ class Reimbursement(models.Model):
     payee_email = models.CharField(max_length=254, blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
+    merchant = models.CharField(max_length=200, blank=True, help_text="What the expense was, for the employee's "
+                                                                          "\"paid\" notice.")
+    incurred_on = models.DateField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=ReimbursementState.choices, default=ReimbursementState.QUEUED)
     batch = models.ForeignKey(PayoutBatch, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="reimbursements")

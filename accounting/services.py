@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
 
 from .events import PayoutBatchConfirmed, ReimbursementFailed, ReimbursementPaid
@@ -161,7 +161,7 @@ def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
         organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
         employee_user_id=event.employee_user_id, payee_name=event.employee_name,
         payee_email=event.employee_email, amount=event.amount, currency=event.currency,
-        source_event_id=event_id)
+        merchant=event.merchant, incurred_on=event.incurred_on, source_event_id=event_id)
 
 
 def _require_finance(actor: Membership) -> None:
@@ -172,7 +172,7 @@ def _require_finance(actor: Membership) -> None:
 def _reimbursement_event(cls, r: Reimbursement, **extra):
     return cls(reimbursement_id=r.pk, expense_id=r.expense_id, organization_id=r.organization_id,
                employee_user_id=r.employee_user_id, payee_name=r.payee_name, amount=r.amount,
-               currency=r.currency, **extra)
+               currency=r.currency, merchant=r.merchant, incurred_on=r.incurred_on, **extra)
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
     python -m config.embedded --ephemeral -- python bench/profile_delivery.py [approvals]
 
 Approves expenses through the command (after-commit dispatch replaced by a list), then runs
-every delivery through ``events.delivery.run_delivery`` under cProfile, and prints the top
+every delivery through ``events.running.run_delivery`` under cProfile, and prints the top
 functions by cumulative and own time, plus SQL statements and wall time per delivery. No Celery:
 the broker side is measured by the no-op scenario of ``bench/run.py``.
 """
@@ -32,8 +32,8 @@ def main() -> None:
 
     call_command("migrate", "--no-input", verbosity=0)
     from bench.profile_data import profile_org
-    from events import bus
-    from events.delivery import run_delivery
+    from events.running import run_delivery
+    from events.sending import route_committed_deliveries
     from expenses.services import expense_approve
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
@@ -41,7 +41,7 @@ def main() -> None:
     admin, rows = data.admin, data.submitted_expenses(count)
 
     sent: list[tuple[int, str]] = []
-    bus.announce = lambda deliveries: sent.extend(deliveries) or True  # no broker in this profile
+    route_committed_deliveries(sent.extend)  # no broker in this profile
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         for row in rows:

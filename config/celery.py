@@ -33,10 +33,13 @@ def _recycle_database_connections(**_kwargs) -> None:
     close_old_connections()
 
 HEARTBEAT_KEY = "outlay:heartbeat:{role}"
+# Every worker node's last heartbeat by node name (a sorted set scored by time): `/metrics`
+# counts the nodes alive from it.
+WORKER_NODES_KEY = "outlay:heartbeat:worker-nodes"
 HEARTBEAT_EVERY = 5.0
 
 
-def _beat_forever(role: str) -> None:
+def _beat_forever(role: str, node: str | None) -> None:
     """Write a heartbeat to Redis every few seconds; `/readyz` judges liveness by its age."""
     import redis
     from django.conf import settings
@@ -45,17 +48,20 @@ def _beat_forever(role: str) -> None:
     while True:
         # Redis down: the heartbeat goes stale, which is what /readyz should see.
         with contextlib.suppress(redis.RedisError):
-            client.set(HEARTBEAT_KEY.format(role=role), str(time.time()), ex=60)
+            now = time.time()
+            client.set(HEARTBEAT_KEY.format(role=role), str(now), ex=60)
+            if node:
+                client.zadd(WORKER_NODES_KEY, {node: now})
         time.sleep(HEARTBEAT_EVERY)
 
 
-def start_heartbeat(role: str) -> None:
-    threading.Thread(target=_beat_forever, args=(role,), name=f"{role}-heartbeat", daemon=True).start()
+def start_heartbeat(role: str, node: str | None = None) -> None:
+    threading.Thread(target=_beat_forever, args=(role, node), name=f"{role}-heartbeat", daemon=True).start()
 
 
 @worker_ready.connect
-def _worker_heartbeat(**_kwargs) -> None:
-    start_heartbeat("worker")
+def _worker_heartbeat(sender=None, **_kwargs) -> None:
+    start_heartbeat("worker", getattr(sender, "hostname", None))
 
 
 @beat_init.connect

@@ -1,7 +1,7 @@
 """`make run`, after the embedded services are up: migrate, load demo data, run every process
 under supervisor.
 
-The processes are the Procfile's (web, worker, beat). supervisord runs them in the foreground and
+The processes are the Procfile's (web, worker, webhooks worker, beat). supervisord runs them in the foreground and
 restarts one that exits on its own: at once if it had been up for a minute, otherwise after a
 back-off that grows by a second per failed start (1, 2, 3, 4, 5 s); after five failed starts in a
 row it gives up on that process (FATAL, logged) and the others keep running. So a process is
@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,15 @@ stdout_logfile_maxbytes=0
     return "\n".join(sections)
 
 
+def reset_metrics_directory() -> None:
+    """Every process counts its metrics into files under PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+    multiprocess mode) and /metrics adds them up: one directory for all of them, emptied at start so
+    the counts of processes from an earlier run are not summed in."""
+    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "prometheus")))
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
 def run_environment(env: dict[str, str] | os._Environ) -> Path:
     """What `make run` sets unless the caller did (README, settings table); returns the run folder."""
     port = env.setdefault("PORT", "8000")
@@ -130,6 +140,7 @@ def run_environment(env: dict[str, str] | os._Environ) -> Path:
 def main() -> int:
     run_dir = run_environment(os.environ)
     run_dir.mkdir(parents=True, exist_ok=True)
+    reset_metrics_directory()
     port = os.environ["PORT"]
     # The Procfile's `python` and `celery` are this virtualenv's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

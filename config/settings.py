@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "axes",  # the one lock-out for every way in (core/lockout.py)
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -63,11 +64,15 @@ INSTALLED_APPS = [
     "accounting",
     "notifications",
     "audit",
+    "access",
+    "observability",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "config.errors.ProductErrorPages",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "events.middleware.CorrelationIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,7 +82,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out log-in (any of them: web, admin, token) into core.lockout.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Observability (README: Observability) ----------------------------------------------------------
+# /metrics answers only a bearer of this token, and is 404 without one; the HTTP and bus
+# instruments count only while it is set, so an unset token costs nothing.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN:
+    MIDDLEWARE.insert(0, "observability.metrics.HttpMetricsMiddleware")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -89,6 +104,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["web.templatetags.formats"],  # {% money %} and {% day %} on every page
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -198,12 +214,31 @@ OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2"))
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
+OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out
 
-# Switches that exist only for the benchmarks (bench/): never set them in production.
-BENCH_SYNC_DELIVERY = env_bool("BENCH_SYNC_DELIVERY", False)  # run subscribers inside the request
-BENCH_SUBSCRIBER_IO_MS = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0"))  # simulated I/O per handler
+# --- Outbound webhooks (webhooks/; README "Webhooks") ------------------------------------------
+WEBHOOK_QUEUE = "webhooks"
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "15"))
+# Seconds before each try: the first at once, then like Svix (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env_list("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000")]
+WEBHOOK_RETRY_JITTER = float(os.environ.get("WEBHOOK_RETRY_JITTER", "0.1"))  # +-10% of each delay
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_AFTER_MAX_SECONDS", "86400"))
+WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = int(os.environ.get("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", "4"))
+WEBHOOK_BREAKER_THRESHOLD = int(os.environ.get("WEBHOOK_BREAKER_THRESHOLD", "10"))
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = float(os.environ.get("WEBHOOK_BREAKER_COOLDOWN_SECONDS", "60"))
+WEBHOOK_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOK_DISABLE_AFTER_SECONDS", str(5 * 86400)))
+WEBHOOK_SECRET_OVERLAP_SECONDS = float(os.environ.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400"))
+WEBHOOK_MAX_RESPONSE_BYTES = int(os.environ.get("WEBHOOK_MAX_RESPONSE_BYTES", "65536"))  # read at most
+WEBHOOK_RESPONSE_KEEP_BYTES = 2048  # kept per attempt
+WEBHOOK_SCHEDULE_SECONDS = float(os.environ.get("WEBHOOK_SCHEDULE_SECONDS", "1"))
+WEBHOOK_SCHEDULE_BATCH = int(os.environ.get("WEBHOOK_SCHEDULE_BATCH", "500"))
+WEBHOOK_LEASE_MARGIN_SECONDS = float(os.environ.get("WEBHOOK_LEASE_MARGIN_SECONDS", "5"))
+# Encrypts the signing secrets at rest (Fernet); derived from SECRET_KEY unless set.
+WEBHOOK_SECRETS_KEY = os.environ.get("WEBHOOK_SECRETS_KEY", "")
 
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started within a few intervals is dropped: the next one does its work.
@@ -216,6 +251,12 @@ CELERY_BEAT_SCHEDULE = {
     "resend-due-emails": {"task": "notifications.resend_due_emails", "schedule": 30.0},
     # Checks every five minutes whose digest is due (local time past APPROVER_DIGEST_HOUR, none sent today).
     "approver-digests": {"task": "notifications.send_approver_digests", "schedule": 300.0},
+    # The operations page's charts: one row per subscriber per minute (observability.rollup).
+    "outbox-rollup": {"task": "observability.roll_up_outbox", "schedule": 60.0,
+                      "options": {"expires": 55.0}},
+    # Claims due webhooks (first tries, retries, expired leases); also kicked after each commit.
+    "webhooks-schedule": {"task": "webhooks.schedule", "schedule": WEBHOOK_SCHEDULE_SECONDS,
+                          "options": {"expires": max(5 * WEBHOOK_SCHEDULE_SECONDS, 5.0)}},
 }
 
 CHANNEL_LAYERS = {
@@ -237,6 +278,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# django-axes (core/lockout.py): its backend refuses a locked-out account or address before the
+# password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "core.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = "core.lockout.failure_limit"
+AXES_COOLOFF_TIME = "core.lockout.window"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lock-out are refused and not counted: the end shown to the user holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful log-in; failures are what we need
+AXES_VERBOSE = False
+# Addresses or networks of our reverse proxies. Only a request whose direct peer is one of them has
+# its X-Forwarded-For (and, in production, X-Forwarded-Proto) believed (core/client_ip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -360,11 +421,20 @@ LOGGING = {
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
-            "correlation_id=%(correlation_id)s delivery_id=%(delivery_id)s event_id=%(event_id)s",
+            "correlation_id=%(correlation_id)s delivery_id=%(delivery_id)s event_id=%(event_id)s "
+            "trace_id=%(trace_id)s",
+        },
+        # LOG_FORMAT=json: one JSON object per line (python-json-logger), the same fields by name.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(delivery_id)s "
+                   "%(event_id)s %(trace_id)s %(span_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["correlation"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain",
+                    "filters": ["correlation"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -378,7 +448,9 @@ LOGGING = {
 
 # --- Production hardening (what `check --deploy` asks for) --------------------------------------
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXIES:
+        # Only behind our proxy: a client talking to us directly could otherwise claim https.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
+PROMTOOL = "/usr/bin/promtool"
 
 
 def step(title: str, command: list[str]) -> int:
@@ -42,6 +43,9 @@ def main() -> int:
     if not os.path.exists(CHROMIUM):
         print("\n" + "!" * 78 + f"\n!! {CHROMIUM} is missing: the BROWSER TESTS WILL BE SKIPPED."
               "\n!! Install Debian's Chromium (apt-get install chromium) to run them.\n" + "!" * 78, flush=True)
+    if not os.path.exists(PROMTOOL):
+        print("\n" + "!" * 78 + f"\n!! {PROMTOOL} is missing: ALERT RULES and the REAL PROMETHEUS SCRAPE are SKIPPED."
+              "\n!! Install Debian's Prometheus (apt-get install prometheus) to run them.\n" + "!" * 78, flush=True)
     cluster_skip = cluster_skip_reason()
     if cluster_skip:
         print("\n" + "!" * 78 + f"\n!! {cluster_skip}: the CLUSTER TESTS WILL BE SKIPPED.\n"
@@ -54,6 +58,8 @@ def main() -> int:
         failures.append(f"pytest (exit {code})")
     if not os.path.exists(CHROMIUM):
         print(f"\nREMINDER: browser tests were skipped ({CHROMIUM} missing).", flush=True)
+    if not os.path.exists(PROMTOOL):
+        print(f"\nREMINDER: alert rules and the Prometheus scrape were skipped ({PROMTOOL} missing).", flush=True)
     if cluster_skip:
         print(f"\nREMINDER: cluster tests were skipped ({cluster_skip}).", flush=True)
     print("\n=== " + ("FAILED: " + ", ".join(failures) if failures else "all checks passed"), flush=True)

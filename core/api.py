@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .client_ip import client_ip
 from .errors import DomainError, ValidationFailed
 
 _CODES = {
@@ -82,7 +83,13 @@ ERROR_STATUSES = {
 
 class _FailOpen:
     """Throttle counters live in Redis; if Redis is down, serve the request rather than fail it
-    (throttling protects capacity; refusing every request during an outage would be worse)."""
+    (throttling protects capacity; refusing every request during an outage would be worse).
+
+    The anonymous counter keys on ``core.client_ip``: DRF's own ``get_ident`` believes any
+    ``X-Forwarded-For``, so a new header per request was a new counter per request."""
+
+    def get_ident(self, request):
+        return client_ip(request)
 
     def allow_request(self, request, view):
         try:

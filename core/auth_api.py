@@ -40,11 +40,14 @@ class TokenApi(APIView):
         return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
 
     @extend_schema(request=CredentialsIn, responses={200: TokenOut, **error_responses(400, 401, 429)},
-                   auth=[])
+                   auth=[], description="429 `locked_out` (with `details.locked_until`) once the account or "
+                                        "address reached the failed log-in limit, for the web and admin log-in too.")
     def post(self, request):
         data = CredentialsIn(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["username"],
+        # Django's own request, so the lock-out (core/lockout.py) marks the request its middleware
+        # sees: a locked-out account or address gets 429 with when it ends, as the web log-in does.
+        user = authenticate(request._request, username=data.validated_data["username"],
                             password=data.validated_data["password"])
         if user is None:
             raise DomainError("Wrong username or password.", code="authentication_failed", http_status=401)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from . import delivery as bus_delivery
+from . import replaying
 from .models import Attempt, Delivery, Event
 
 
@@ -87,13 +87,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay selected deliveries")
     def replay_selected(self, request, queryset):
-        count = bus_delivery.replay(queryset)
+        count = replaying.replay(queryset)
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     @admin.action(description="Replay all deliveries matching the current filters")
     def replay_all_matching(self, request, queryset):
         changelist = self.get_changelist_instance(request)
-        count = bus_delivery.replay(changelist.get_queryset(request))
+        count = replaying.replay(changelist.get_queryset(request))
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     def changelist_view(self, request, extra_context=None):

@@ -17,7 +17,7 @@ from core.api import IDEMPOTENCY_KEY_PARAMETER, StrictCursorPagination, error_re
 from core.errors import Conflict, NotFound
 from core.idempotency import idempotent
 
-from . import delivery as bus
+from . import replaying
 from .models import Delivery, DeliveryStatus, Event
 
 
@@ -102,7 +102,7 @@ class DeliveryListApi(ListAPIView):
             return self.queryset
         params = DeliveryFilterIn(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        return bus.deliveries_matching(**params.validated_data).filter(organization_id=self.request.admin_org)
+        return replaying.deliveries_matching(**params.validated_data).filter(organization_id=self.request.admin_org)
 
 
 class ReplayOut(serializers.Serializer):
@@ -126,10 +126,10 @@ class DeliveryReplayApi(APIView):
             if not Delivery.objects.filter(pk=delivery_id, organization_id=request.admin_org).exists():
                 raise NotFound("No such delivery.")
             filters = {"ids": [delivery_id]}
-        qs = bus.deliveries_matching(**filters).filter(organization_id=request.admin_org)
+        qs = replaying.deliveries_matching(**filters).filter(organization_id=request.admin_org)
         if qs.filter(status=DeliveryStatus.DONE).exists() and delivery_id is not None:
             raise Conflict("A done delivery is never replayed.", code="already_done")
-        return Response({"replayed": bus.replay(qs)})
+        return Response({"replayed": replaying.replay(qs)})
 
 
 class DeliveryReplayOneApi(DeliveryReplayApi):

@@ -45,8 +45,15 @@ async def _send(group: str, message: dict) -> None:
         logger.debug("hint to %s not pushed", group, exc_info=True)
 
 
-def push_hint(group: str, message: dict) -> None:
-    """Queue ``group_send(group, message)`` on this process's hint loop; return at once, never raise."""
+def aggregate_group(aggregate_type: str, aggregate_id: str) -> str:
+    """The channel-layer group that hears about an aggregate's deliveries."""
+    return f"{aggregate_type}.{aggregate_id}".replace(":", "-")[:99]
+
+
+def push_hint_rollback_unsafe(group: str, message: dict) -> None:
+    """Queue ``group_send(group, message)`` on this process's hint loop now; return at once, never
+    raise. Sends whether or not the caller's transaction commits: inside one, use
+    ``core.after_commit.send_on_commit(push_hint_rollback_unsafe, group, message)``."""
     try:
         asyncio.run_coroutine_threadsafe(_send(group, message), _hint_loop())
     except Exception:

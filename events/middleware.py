@@ -1,10 +1,8 @@
 from __future__ import annotations
 
+from core.client_ip import client_ip
+
 from .context import TraceContext, clean_request_id, tracing
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 class CorrelationIdMiddleware:
@@ -20,7 +18,7 @@ class CorrelationIdMiddleware:
     def __call__(self, request):
         ctx = TraceContext(
             correlation_id=clean_request_id(request.headers.get("X-Request-ID")),
-            origin={"ip": _client_ip(request), "user_agent": request.headers.get("User-Agent", "")[:300]},
+            origin={"ip": client_ip(request), "user_agent": request.headers.get("User-Agent", "")[:300]},
         )
         request.correlation_id = ctx.correlation_id
         with tracing(ctx):

@@ -14,11 +14,11 @@ to every event type, including types declared later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ALL_EVENTS = "*"
 DEFAULT_QUEUE = "events"
-# An event's one fan-out message (see ``events.bus``) has a queue of its own, so the sweeper can
+# An event's one fan-out message (see ``events.sending``) has a queue of its own, so the sweeper can
 # tell how many of them wait (each stands for up to one delivery per subscriber) apart from the
 # delivery messages. Every worker that runs deliveries also consumes it.
 FANOUT_QUEUE = "fanout"
@@ -64,6 +64,15 @@ def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str 
 def unregister(name: str) -> None:
     """Remove a subscriber (tests and benchmarks that register one at run time)."""
     _SUBSCRIBERS.pop(name, None)
+
+
+def wrap_handlers(wrap: Callable[[Subscriber], Callable]) -> None:
+    """Replace every registered subscriber's handler by ``wrap(subscriber)`` (a function taking
+    the same ``(event, envelope)``). An extension point for code outside the product, e.g. the
+    benchmark's simulated I/O per handler (``bench/hooks.py``); subscribers registered later are
+    not wrapped."""
+    for name, sub in list(_SUBSCRIBERS.items()):
+        _SUBSCRIBERS[name] = replace(sub, handler=wrap(sub))
 
 
 def subscribers() -> dict[str, Subscriber]:

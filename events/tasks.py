@@ -1,4 +1,8 @@
-"""Celery tasks of the bus. Thin: they take ids and call ``events.delivery``."""
+"""Celery tasks of the bus: the worker's entry points. Thin: they take ids and call
+``events.running`` (run a delivery), ``events.sending`` (fan out, sweep) or ``events.retention``.
+
+This module sits on top of the bus: nothing in ``events`` imports it (messages are sent by
+task name, see ``events.sending``)."""
 
 from __future__ import annotations
 
@@ -6,24 +10,22 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from . import delivery
+from . import retention, running, sending
 
 SWEEP_LOCK = "outlay:events:sweep-lock"
 
 
-@shared_task(name="events.deliver", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=sending.DELIVER_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def deliver(delivery_id: int) -> str:
-    """Run one delivery. Safe to receive any number of times (see ``events.delivery``)."""
-    return delivery.run_delivery(delivery_id)
+    """Run one delivery. Safe to receive any number of times (see ``events.running``)."""
+    return running.run_delivery(delivery_id)
 
 
-@shared_task(name="events.fan_out", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=sending.FAN_OUT_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def fan_out(deliveries: list[list]) -> int:
     """Send one ``events.deliver`` task per [delivery id, subscriber] of a committed event (the
     request sent only this one message). Sending twice is harmless: deliveries run once."""
-    from .bus import dispatch
-
-    return dispatch((delivery_id, name) for delivery_id, name in deliveries)
+    return sending.dispatch_rollback_unsafe((delivery_id, name) for delivery_id, name in deliveries)
 
 
 @shared_task(name="events.sweep", ignore_result=True)
@@ -36,9 +38,9 @@ def sweep() -> int:
         if not cache.add(SWEEP_LOCK, "1", timeout=settings.OUTBOX_LEASE_SECONDS):
             return 0
     except Exception:  # noqa: BLE001 - the lock only saves work; without Redis, sweep anyway
-        return delivery.sweep()
+        return sending.sweep()
     try:
-        return delivery.sweep()
+        return sending.sweep()
     finally:
         cache.delete(SWEEP_LOCK)
 
@@ -46,4 +48,4 @@ def sweep() -> int:
 @shared_task(name="events.prune_attempts")
 def prune_attempts() -> int:
     """Beat, hourly: drop attempt rows of long-done deliveries (the events stay)."""
-    return delivery.prune_attempts()
+    return retention.prune_attempts()

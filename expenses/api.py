@@ -3,7 +3,6 @@ have their own serializers."""
 
 from __future__ import annotations
 
-import django_filters
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -18,9 +17,10 @@ from core.idempotency import idempotent
 from events.queries import latest_effects, timeline
 from organizations.permissions import IsApprover, IsMember
 
-from . import queries, services
+from . import bulk, comments, queries, services
 from .delegation import may_approve
-from .models import Expense, ExpenseState
+from .filters import ExpenseFilter
+from .models import Expense
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -50,11 +50,16 @@ class ExpenseOut(serializers.ModelSerializer):
     currency = serializers.CharField(source="organization.currency")
     has_receipt = serializers.SerializerMethodField()
     flags = FlagOut(many=True, read_only=True)
+    state_label = serializers.CharField(read_only=True, help_text="\"Waiting for finance\" once the manager approved "
+                                                                 "an expense that needs the finance approval.")
+    awaiting = serializers.ChoiceField(choices=["manager", "finance", ""], read_only=True,
+                                       help_text="The approval step a submitted expense waits for; empty otherwise.")
 
     class Meta:
         model = Expense
-        fields = ["id", "state", "employee", "employee_id", "cost_center", "cost_center_id", "category",
-                  "category_id", "amount", "currency", "merchant", "incurred_on", "description", "has_receipt",
+        fields = ["id", "state", "state_label", "awaiting", "employee", "employee_id", "cost_center",
+                  "cost_center_id", "category", "category_id", "amount", "currency", "merchant", "incurred_on",
+                  "description", "has_receipt",
                   "rejection_reason", "submitted_at", "decided_at", "flags", "duplicate_confirmed_at",
                   "policy_version", "policy_outcome", "version", "created_at", "updated_at"]
 
@@ -144,21 +149,6 @@ class IsApproverOrDelegate(IsMember):
         return may_approve(request.membership)
 
 
-class ExpenseFilter(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=ExpenseState.choices)
-    employee = django_filters.NumberFilter(field_name="employee_id")
-    cost_center = django_filters.NumberFilter(field_name="cost_center_id")
-    category = django_filters.NumberFilter(field_name="category_id")
-    incurred_from = django_filters.DateFilter(field_name="incurred_on", lookup_expr="gte")
-    incurred_to = django_filters.DateFilter(field_name="incurred_on", lookup_expr="lte")
-    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
-
-    class Meta:
-        model = Expense
-        fields = []
-
-
 class ExpenseListCreateApi(ListAPIView):
     """GET: the expenses you may see (filters, cursor pages). POST: create a draft."""
 
@@ -171,7 +161,7 @@ class ExpenseListCreateApi(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return queries.visible_expenses(self.request.membership)
+        return queries.visible_expenses(self.request.membership).prefetch_related("approvals")
 
     @extend_schema(request=ExpenseCreateIn, responses={201: ExpenseDetailOut, **COMMAND_ERRORS},
                    parameters=[IDEMPOTENCY_KEY_PARAMETER])
@@ -188,13 +178,14 @@ class AwaitingApprovalApi(ListAPIView):
     permission_classes = [IsApproverOrDelegate]
     serializer_class = QueueItemOut
     pagination_class = None
+    filterset_class = ExpenseFilter
 
     queryset = Expense.objects.none()  # for the schema generator
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return queries.awaiting_my_approval(self.request.membership)
+        return queries.awaiting_my_approval(self.request.membership).prefetch_related("approvals")
 
 
 class ExpenseDetailApi(APIView):
@@ -211,6 +202,13 @@ class ExpenseDetailApi(APIView):
         expense = services.expense_update(actor=request.membership, expense_id=expense_id, data=data,
                                           expected_version=version)
         return Response(detail_data(expense))
+
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404, 409, 429)},
+                   description="Delete a draft of your own (publishes expense.deleted). A submitted expense is "
+                               "withdrawn first; a decided one cannot be deleted (409 invalid_state).")
+    def delete(self, request, expense_id):
+        services.expense_delete(actor=request.membership, expense_id=expense_id)
+        return Response(status=204)
 
 
 class ExpenseReceiptApi(APIView):
@@ -322,3 +320,110 @@ class SummaryApi(APIView):
             raise ValidationFailed("Give month as YYYY-MM.", details={"month": month[:20]})
         rows = queries.expense_summary_by_month(request.membership.organization_id, month)
         return Response(SummaryRowOut(rows, many=True).data)
+
+
+# --- bulk decisions -----------------------------------------------------------------------------
+
+class BulkApproveIn(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100,
+                                help_text="The expenses to decide, 1 to 100.")
+
+
+class BulkRejectIn(BulkApproveIn):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True,
+                                   help_text="One reason, given to every rejected expense's employee.")
+
+
+class BulkResultOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="The refusal's code (insufficient_budget, conflict, ...); empty if ok.")
+    message = serializers.CharField()
+
+
+class BulkOut(serializers.Serializer):
+    results = BulkResultOut(many=True, help_text="One per id, in the order given.")
+
+
+def _bulk_view(name: str, run, input_serializer, doc: str):
+    class BulkApi(APIView):
+        permission_classes = [IsApproverOrDelegate]
+
+        @extend_schema(request=input_serializer, responses={200: BulkOut, **error_responses(400, 401, 403, 409, 422,
+                                                                                              429)},
+                       parameters=[IDEMPOTENCY_KEY_PARAMETER], operation_id=f"expenses_bulk_{name}", description=doc)
+        @idempotent
+        def post(self, request):
+            data = _valid(input_serializer, request)
+            results = run(request.membership, data)
+            return Response(BulkOut({"results": results}).data)
+
+    BulkApi.__name__ = BulkApi.__qualname__ = f"ExpenseBulk{name.capitalize()}Api"
+    return BulkApi
+
+
+ExpenseBulkApproveApi = _bulk_view(
+    "approve", lambda actor, data: bulk.expense_bulk_approve(actor=actor, ids=data["ids"]), BulkApproveIn,
+    "Approve several expenses: each through the approve command with its own checks, one result per id "
+    "(ok, or the refusal's code and message). 400 refuses the whole request (no id, more than 100, a malformed "
+    "id) and decides nothing.")
+ExpenseBulkRejectApi = _bulk_view(
+    "reject", lambda actor, data: bulk.expense_bulk_reject(actor=actor, ids=data["ids"], reason=data["reason"]),
+    BulkRejectIn, "Reject several expenses with one reason; as bulk approve. A missing reason refuses the whole "
+    "request (reason_required).")
+
+
+# --- questions and comments ---------------------------------------------------------------------
+
+class CommentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["comment", "question"],
+                                   help_text="question: the approver returned the expense with it")
+    author = serializers.CharField(source="author.display_name")
+    author_id = serializers.IntegerField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CommentIn(serializers.Serializer):
+    body = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True)
+
+
+class ReturnIn(VersionIn):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=True,
+                                   help_text="The question the employee answers before submitting again.")
+
+
+class ExpenseCommentsApi(APIView):
+    """The expense's thread (GET), and a new comment in it (POST); for anyone who may see it."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses={200: CommentOut(many=True), **error_responses(401, 403, 404)})
+    def get(self, request, expense_id):
+        _, thread = comments.comments_for(request.membership, expense_id)
+        return Response(CommentOut(thread, many=True).data)
+
+    @extend_schema(request=CommentIn, responses={201: CommentOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent
+    def post(self, request, expense_id):
+        data = _valid(CommentIn, request)
+        comment = comments.comment_add(actor=request.membership, expense_id=expense_id, body=data["body"])
+        return Response(CommentOut(comment).data, status=201)
+
+
+class ExpenseReturnApi(APIView):
+    """Return a submitted expense to its employee as a draft, with a question (approvers of the
+    next step, as for rejecting). Publishes expense.returned; the employee answers and resubmits."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(request=ReturnIn, responses={200: ExpenseDetailOut, **COMMAND_ERRORS},
+                   parameters=[IDEMPOTENCY_KEY_PARAMETER], operation_id="expenses_return")
+    @idempotent
+    def post(self, request, expense_id):
+        data = dict(_valid(ReturnIn, request))
+        expense = comments.expense_return(actor=request.membership, expense_id=expense_id, reason=data["reason"],
+                                          expected_version=data.get("version"))
+        return Response(detail_data(expense))

@@ -11,20 +11,19 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Membership, Role
 
 from . import errors
 from .events import DelegationEnded, DelegationGranted
 from .models import Delegation
-from .policy import org_today
 
 MAX_DAYS = 366
 
 
 def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[Delegation]:
     """The delegations ``delegate`` holds today (or ``on``), with their delegators."""
-    on = on or org_today(delegate.organization)
+    on = on or delegate.organization.today()
     return list(Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on,
                                           ends_on__gte=on, delegator__is_active=True)
                 .select_related("delegator__user", "delegator__organization"))
@@ -42,7 +41,7 @@ def may_approve(membership: Membership) -> bool:
 
 def delegate_user_ids(approver_user_ids: list[int], organization) -> list[int]:
     """The delegates standing in today for any of these approvers."""
-    today = org_today(organization)
+    today = organization.today()
     return list(Delegation.objects.filter(delegator__user_id__in=approver_user_ids, ended_at__isnull=True,
                                           starts_on__lte=today, ends_on__gte=today, delegate__is_active=True)
                 .values_list("delegate__user_id", flat=True))
@@ -50,7 +49,7 @@ def delegate_user_ids(approver_user_ids: list[int], organization) -> list[int]:
 
 def current_delegation(delegator: Membership) -> Delegation | None:
     """The delegator's open delegation that has not run out yet (it may start in the future)."""
-    today = org_today(delegator.organization)
+    today = delegator.organization.today()
     return (Delegation.objects.filter(delegator=delegator, ended_at__isnull=True, ends_on__gte=today)
             .select_related("delegate__user").first())
 
@@ -86,7 +85,7 @@ def delegation_create(*, actor: Membership, delegate_id: Any, ends_on: Any, star
                                   details={"field": "delegate_id"}) from None
     if delegate.pk == actor.pk:
         raise errors.InvalidDelegation("You cannot delegate to yourself.", details={"field": "delegate_id"})
-    today = org_today(actor.organization)
+    today = actor.organization.today()
     start = today if starts_on in (None, "") else _date(starts_on, "starts_on")
     end = _date(ends_on, "ends_on")
     if start < today:
@@ -108,7 +107,7 @@ def delegation_create(*, actor: Membership, delegate_id: Any, ends_on: Any, star
 def _end(delegation: Delegation, actor: Membership) -> None:
     delegation.ended_at = timezone.now()
     delegation.save(update_fields=["ended_at"])
-    if delegation.ends_on >= org_today(delegation.organization):  # still running or to come: say it ended early
+    if delegation.ends_on >= delegation.organization.today():  # still running or to come: say it ended early
         publish(DelegationEnded(**_facts(delegation)), organization_id=delegation.organization_id,
                 actor_id=actor.user_id)
 

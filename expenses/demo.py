@@ -53,7 +53,7 @@ def _expense(member, cc_code, category, amount, merchant, days_ago, description=
     data = {"cost_center_id": CostCenter.objects.get(organization=org, code=cc_code).pk,
             "category_id": Category.objects.get(organization=org, code=category).pk,
             "amount": amount, "merchant": merchant, "description": description,
-            "incurred_on": dt.date.today() - dt.timedelta(days=days_ago)}
+            "incurred_on": org.today() - dt.timedelta(days=days_ago)}
     # Each receipt its own file (a shared one would make every demo expense a possible duplicate).
     receipt = SimpleUploadedFile("receipt.png", RECEIPT + f"{merchant}:{days_ago}".encode(), content_type="image/png")
     return services.expense_create(actor=member, data=data, receipt=receipt)
@@ -116,4 +116,5 @@ def load() -> None:
     services.expense_submit(actor=eve, expense_id=coffee.pk, rng=random.Random(0))  # noqa: S311 - draws 84: outside the sample
     again = _expense(ed, "ENG", "meals", "64.50", "Trattoria Roma", 2, "Second visit, same bill by chance")
     services.expense_submit(actor=ed, expense_id=again.pk, confirm_not_duplicate=True)
-    delegation.delegation_create(actor=maria, delegate_id=mark.pk, ends_on=dt.date.today() + dt.timedelta(days=7))
+    delegation.delegation_create(actor=maria, delegate_id=mark.pk,
+                                 ends_on=maria.organization.today() + dt.timedelta(days=7))

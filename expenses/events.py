@@ -63,6 +63,41 @@ class ExpenseWithdrawn(ExpenseEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpenseDeleted(ExpenseEvent):
+    """The employee deleted a draft (never a submitted or decided expense). The expense row is
+    gone; the event and its audit entry keep that it existed."""
+
+    type: ClassVar[str] = "expense.deleted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpenseCommented(ExpenseEvent):
+    """Someone who may see the expense wrote in its thread. ``participant_user_ids``: who should
+    hear about it (the employee, its approvers, earlier writers), the author left out."""
+
+    type: ClassVar[str] = "expense.commented"
+    comment_id: int
+    author_user_id: int
+    author_name: str
+    body: str
+    participant_user_ids: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpenseReturned(ExpenseEvent):
+    """An approver sent a submitted expense back to its employee as a draft, with a question;
+    the employee answers in the thread and submits again."""
+
+    type: ClassVar[str] = "expense.returned"
+    comment_id: int
+    returned_by_user_id: int
+    returned_by_name: str
+    on_behalf_of_user_id: int | None = None
+    on_behalf_of_name: str = ""
+    question: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExpenseApprovalRecorded(ExpenseEvent):
     """One required approval was given but another is still needed (e.g. finance above the threshold)."""
 
@@ -102,17 +137,25 @@ class ExpenseRejected(ExpenseEvent):
 @dataclass(frozen=True, kw_only=True)
 class PolicyChanged(DomainEvent):
     """An organisation admin changed the expense policy; ``rules`` is the whole policy after the
-    change. It applies to expenses submitted from now on."""
+    change, ``policy_version`` its number. It applies to expenses submitted from now on."""
 
     type: ClassVar[str] = "policy.changed"
     aggregate_type: ClassVar[str] = "policy"
     aggregate_field: ClassVar[str] = "organization_id"
 
     organization_id: int
-    version: int
+    policy_version: int
     change: str
     changed_by: str
     rules: dict
+
+    @classmethod
+    def upcast(cls, payload: dict) -> dict:
+        # Rows stored before the field was renamed say "version" (and their envelope's version
+        # is the policy number too); the log is immutable, so they are read in the new shape.
+        if "version" in payload and "policy_version" not in payload:
+            payload["policy_version"] = payload.pop("version")
+        return payload
 
 
 @dataclass(frozen=True, kw_only=True)

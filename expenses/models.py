@@ -83,6 +83,49 @@ class Expense(models.Model):
     def month(self) -> str:
         return self.incurred_on.strftime("%Y-%m")
 
+    @property
+    def awaiting(self) -> str:
+        """The approval step a submitted expense waits for (``manager`` or ``finance``), else "".
+        Reads the approvals: prefetch them for a list."""
+        if self.state != ExpenseState.SUBMITTED:
+            return ""
+        given = {approval.step for approval in self.approvals.all()}
+        return ApprovalStep.FINANCE if ApprovalStep.MANAGER in given else ApprovalStep.MANAGER
+
+    @property
+    def state_label(self) -> str:
+        """What the state is called on every page and in the API: "Waiting for finance" once the
+        manager approved an expense that needs the second, finance approval."""
+        if self.awaiting == ApprovalStep.FINANCE:
+            return "Waiting for finance"
+        return self.get_state_display()
+
+
+class CommentKind(models.TextChoices):
+    COMMENT = "comment", "Comment"
+    QUESTION = "question", "Returned with a question"
+
+
+class Comment(models.Model):
+    """One message in an expense's thread: a comment by anyone who may see the expense, or the
+    question an approver returned it with. Written only by ``expenses.comments``."""
+
+    expense = models.ForeignKey(Expense, on_delete=models.CASCADE, related_name="comments")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=CommentKind.choices, default=CommentKind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["expense", "created_at"], name="comment_expense_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="comment_not_empty",
+                                              violation_error_message="A comment says something.")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.expense_id}"
+
 
 class ApprovalStep(models.TextChoices):
     MANAGER = "manager", "Manager"

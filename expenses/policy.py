@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from core.errors import PermissionDenied
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, Membership, Organization, Role
 
 from . import errors
@@ -64,10 +62,6 @@ _BLOCKING = {
 }
 
 
-def org_today(organization: Organization) -> dt.date:
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(organization.time_zone)).date()
-
-
 def category_findings(expense: Expense, rule: CategoryRule | None) -> list[Finding]:
     """The category rule's limits the expense breaks (none without a rule)."""
     if rule is None:
@@ -82,7 +76,7 @@ def category_findings(expense: Expense, rule: CategoryRule | None) -> list[Findi
         found.append(Finding("category_receipt_required",
                              f"{name} expenses above {rule.receipt_required_above} {currency} need a receipt."))
     if rule.max_age_days is not None:
-        oldest = org_today(expense.organization) - dt.timedelta(days=rule.max_age_days)
+        oldest = expense.organization.today() - dt.timedelta(days=rule.max_age_days)
         if expense.incurred_on < oldest:
             found.append(Finding("category_too_old",
                                  f"{name} expenses older than {rule.max_age_days} days break the policy."))
@@ -160,9 +154,29 @@ def sampled(policy: PolicySettings, rng: random.Random | None) -> bool:
 
 # --- changing the policy --------------------------------------------------------------------------
 
-def _require_admin(actor: Membership) -> None:
+@dataclass(frozen=True)
+class PolicyAuthor:
+    """Who changes an organisation's policy: an organisation admin in the app or the API
+    (``author_of``), or a staff user in the Django admin (``admin_author``). Both go through the
+    same commands, so the same rules hold and the same change text is written."""
+
+    organization: Organization
+    actor_id: int | None
+    changed_by: str
+
+
+def author_of(actor: Membership | PolicyAuthor) -> PolicyAuthor:
+    """The author of a change by ``actor``; a member must be an organisation admin."""
+    if isinstance(actor, PolicyAuthor):
+        return actor
     if actor.role != Role.ADMIN:
         raise PermissionDenied("Only an organisation admin can change the expense policy.", code="not_an_admin")
+    return PolicyAuthor(organization=actor.organization, actor_id=actor.user_id, changed_by=actor.display_name)
+
+
+def admin_author(organization: Organization, user) -> PolicyAuthor:
+    """A change made in the Django admin (whose access is staff-only): named ``admin:<username>``."""
+    return PolicyAuthor(organization=organization, actor_id=None, changed_by=f"admin:{user.get_username()}")
 
 
 def snapshot(organization_id: int) -> dict[str, Any]:
@@ -183,14 +197,14 @@ def snapshot(organization_id: int) -> dict[str, Any]:
 
 def record_policy_change(organization_id: int, *, change: str, changed_by: str, actor_id: int | None) -> int:
     """Bump the version, keep the snapshot and publish ``policy.changed``, in the caller's
-    transaction. Also used by the Django admin's saves. Returns the new version."""
+    transaction (the commands above call it). Returns the new version."""
     policy = settings_for(organization_id, lock=True)
     policy.version += 1
     policy.save(update_fields=["version", "updated_at"])
     rules = snapshot(organization_id)
     PolicyVersion.objects.create(organization_id=organization_id, number=policy.version, rules=rules,
                                  change=change[:200], changed_by=changed_by[:150])
-    publish(PolicyChanged(organization_id=organization_id, version=policy.version, change=change[:200],
+    publish(PolicyChanged(organization_id=organization_id, policy_version=policy.version, change=change[:200],
                           changed_by=changed_by[:150], rules=rules),
             organization_id=organization_id, actor_id=actor_id, actor_label="" if actor_id else changed_by[:40])
     return policy.version
@@ -233,41 +247,51 @@ def _whole_or_none(value: Any, field: str, *, maximum: int) -> int | None:
     return number
 
 
-@transaction.atomic
-def policy_update(*, actor: Membership, data: dict[str, Any]) -> PolicySettings:
-    """Change automatic approval (``auto_approve_under``: an amount or empty for never;
-    ``auto_approve_sample_percent``: 0-100). Organisation admins only."""
-    _require_admin(actor)
-    policy = settings_for(actor.organization_id, lock=True)
+def check_auto_approval(data: dict[str, Any]) -> dict[str, Any]:
+    """The automatic-approval settings ``data`` changes, validated (InvalidField otherwise)."""
+    values: dict[str, Any] = {}
     if "auto_approve_under" in data:
-        policy.auto_approve_under = _money_or_none(data["auto_approve_under"], "auto_approve_under")
+        values["auto_approve_under"] = _money_or_none(data["auto_approve_under"], "auto_approve_under")
     if "auto_approve_sample_percent" in data:
         percent = _whole_or_none(data["auto_approve_sample_percent"], "auto_approve_sample_percent", maximum=100)
         if percent is None:
             raise errors.InvalidField("The sample percentage is required (0-100).",
                                       details={"field": "auto_approve_sample_percent"})
-        policy.auto_approve_sample_percent = percent
+        values["auto_approve_sample_percent"] = percent
+    return values
+
+
+@transaction.atomic
+def policy_update(*, actor: Membership | PolicyAuthor, data: dict[str, Any]) -> PolicySettings:
+    """Change automatic approval (``auto_approve_under``: an amount or empty for never;
+    ``auto_approve_sample_percent``: 0-100). Organisation admins only (or the Django admin)."""
+    author = author_of(actor)
+    values = check_auto_approval(data)
+    policy = settings_for(author.organization.pk, lock=True)
+    for name, value in values.items():
+        setattr(policy, name, value)
     policy.save()
-    under = f"{policy.auto_approve_under} {actor.organization.currency}" if policy.auto_approve_under else "off"
-    record_policy_change(actor.organization_id, actor_id=actor.user_id, changed_by=actor.display_name,
-                         change=f"Automatic approval: under {under}, "
-                                f"{policy.auto_approve_sample_percent}% sampled for review")
+    currency = author.organization.currency
+    under = f"{policy.auto_approve_under} {currency}" if policy.auto_approve_under else "off"
+    _record(author, f"Automatic approval: under {under}, {policy.auto_approve_sample_percent}% sampled for review")
     policy.refresh_from_db()
     return policy
 
 
-def _category(actor: Membership, category_id: Any) -> Category:
+def _record(author: PolicyAuthor, change: str) -> int:
+    return record_policy_change(author.organization.pk, actor_id=author.actor_id, changed_by=author.changed_by,
+                                change=change)
+
+
+def _category(author: PolicyAuthor, category_id: Any) -> Category:
     try:
-        return Category.objects.get(pk=int(category_id), organization_id=actor.organization_id)
+        return Category.objects.get(pk=int(category_id), organization_id=author.organization.pk)
     except (Category.DoesNotExist, TypeError, ValueError):
         raise errors.RuleNotFound("No such category in your organisation.") from None
 
 
-@transaction.atomic
-def category_rule_set(*, actor: Membership, category_id: Any, data: dict[str, Any]) -> CategoryRule:
-    """Create or replace the rule of one category. Organisation admins only; at least one limit."""
-    _require_admin(actor)
-    category = _category(actor, category_id)
+def check_category_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """A category rule's limits and action from ``data``, validated: at least one limit."""
     action = data.get("on_violation", RuleAction.BLOCK)
     if action not in RuleAction.values:
         raise errors.InvalidField("On violation: \"block\" or \"flag\".", details={"field": "on_violation"})
@@ -278,22 +302,30 @@ def category_rule_set(*, actor: Membership, category_id: Any, data: dict[str, An
     if all(value is None for value in limits.values()):
         raise errors.InvalidField("Give at least one limit: a maximum amount, a receipt threshold or a maximum age.",
                                   details={"field": "max_amount"})
-    rule, _ = CategoryRule.objects.update_or_create(category=category, organization_id=actor.organization_id,
-                                                    defaults={**limits, "on_violation": action})
-    record_policy_change(actor.organization_id, actor_id=actor.user_id, changed_by=actor.display_name,
-                         change=f"Rule for {category.name}: {describe_rule(rule)}")
+    return {**limits, "on_violation": action}
+
+
+@transaction.atomic
+def category_rule_set(*, actor: Membership | PolicyAuthor, category_id: Any, data: dict[str, Any]) -> CategoryRule:
+    """Create or replace the rule of one category. Organisation admins only (or the Django
+    admin); at least one limit."""
+    author = author_of(actor)
+    category = _category(author, category_id)
+    values = check_category_rule(data)
+    rule, _ = CategoryRule.objects.update_or_create(category=category, organization_id=author.organization.pk,
+                                                    defaults=values)
+    _record(author, f"Rule for {category.name}: {describe_rule(rule)}")
     return rule
 
 
 @transaction.atomic
-def category_rule_delete(*, actor: Membership, category_id: Any) -> None:
-    _require_admin(actor)
-    category = _category(actor, category_id)
+def category_rule_delete(*, actor: Membership | PolicyAuthor, category_id: Any) -> None:
+    author = author_of(actor)
+    category = _category(author, category_id)
     deleted, _ = CategoryRule.objects.filter(category=category).delete()
     if not deleted:
         raise errors.RuleNotFound(f"{category.name} has no rule.")
-    record_policy_change(actor.organization_id, actor_id=actor.user_id, changed_by=actor.display_name,
-                         change=f"Rule for {category.name} removed")
+    _record(author, f"Rule for {category.name} removed")
 
 
 def describe_rule(rule: CategoryRule) -> str:

@@ -134,7 +134,7 @@ class DelegationOut(serializers.ModelSerializer):
                   "ended_at", "is_running"]
 
     def get_is_running(self, obj) -> bool:
-        today = policy.org_today(obj.organization)
+        today = obj.organization.today()
         return obj.ended_at is None and obj.starts_on <= today <= obj.ends_on
 
 

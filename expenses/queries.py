@@ -7,15 +7,28 @@ import operator
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import reduce
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.db.models import DecimalField, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
+from django.db.models import (
+    DateField,
+    DecimalField,
+    Exists,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from organizations.models import Membership, Role
+from organizations.queries import cost_centers_for, reports_of
 
 from .delegation import active_delegators
 from .errors import ExpenseNotFound
@@ -34,30 +47,47 @@ def visible_expenses(membership: Membership) -> QuerySet[Expense]:
         return qs
     condition = Q(employee=membership)
     for manager in (m for m in seen if m.role == Role.MANAGER):
-        condition |= Q(employee__in=_reports_of(manager))
+        condition |= Q(employee__in=reports_of(manager))
     return qs.filter(condition)
 
 
-def _reports_of(manager: Membership) -> RawSQL:
-    """Everyone whose reporting line contains ``manager`` (direct and indirect reports), as a
-    subquery, so the lists that use it stay one query however deep the line is. ``UNION``
-    (not ``UNION ALL``) stops at a cycle, like ``reporting_chain``."""
-    table = Membership._meta.db_table  # our own model's table name; the only value is a parameter
-    return RawSQL(  # noqa: S611
-        f"WITH RECURSIVE line(id) AS (SELECT id FROM {table} WHERE reports_to_id = %s"
-        f" UNION SELECT m.id FROM {table} m JOIN line ON m.reports_to_id = line.id) SELECT id FROM line",
-        (manager.pk,))
-
-
 def my_expenses(membership: Membership) -> QuerySet[Expense]:
-    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-created_at")
+    """The caller's own expenses, newest date first (then newest created)."""
+    return Expense.objects.filter(employee=membership).select_related(*_BASE).order_by("-incurred_on", "-created_at")
 
 
-def _approved_in_month() -> Subquery:
-    spent = (Expense.objects.filter(cost_center_id=OuterRef("cost_center_id"), state=ExpenseState.APPROVED)
-             .annotate(y=ExtractYear("incurred_on"), m=ExtractMonth("incurred_on"))
-             .filter(y=ExtractYear(OuterRef("incurred_on")), m=ExtractMonth(OuterRef("incurred_on")))
-             .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+class _MonthStart(Func):
+    """The first day of the date's month (a date, so a range on ``incurred_on`` stays indexable)."""
+
+    template = "date_trunc('month', %(expressions)s)::date"
+    output_field = DateField()
+
+
+class _NextMonthStart(Func):
+    template = "(date_trunc('month', %(expressions)s) + interval '1 month')::date"
+    output_field = DateField()
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """``YYYY-MM`` as [its first day, the next month's first day)."""
+    year, mon = (int(part) for part in month.split("-"))
+    return dt.date(year, mon, 1), dt.date(year + mon // 12, mon % 12 + 1, 1)
+
+
+def approved_spend_in_month(cost_center_id: Any, first: Any, after: Any) -> QuerySet:
+    """The one rule for a cost centre's approved spend in a month: its approved expenses incurred
+    on or after ``first`` and before ``after`` (dates, or expressions of an outer query), as one
+    row with ``total`` (none when nothing was spent). A date range, never year/month extraction,
+    so expense_budget_idx answers it from the index alone."""
+    return (Expense.objects.filter(cost_center_id=cost_center_id, state=ExpenseState.APPROVED,
+                                   incurred_on__gte=first, incurred_on__lt=after)
+            .values("cost_center_id").annotate(total=Sum("amount")).values("total"))
+
+
+def _approved_in_expense_month() -> Subquery:
+    """``approved_spend_in_month`` of the outer expense's cost centre and month."""
+    spent = approved_spend_in_month(OuterRef("cost_center_id"), _MonthStart(OuterRef("incurred_on")),
+                                    _NextMonthStart(OuterRef("incurred_on")))
     return Subquery(spent, output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
@@ -66,7 +96,7 @@ def _next_step_for(membership: Membership) -> Q | None:
     manager_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="manager"))
     finance_done = Exists(Approval.objects.filter(expense=OuterRef("pk"), step="finance"))
     if membership.role == Role.MANAGER:
-        return Q(employee__in=_reports_of(membership)) & ~manager_done
+        return Q(employee__in=reports_of(membership)) & ~manager_done
     if membership.role == Role.FINANCE:
         # finance acts on the second step: expenses above the threshold whose manager approved
         return manager_done & ~finance_done
@@ -94,7 +124,7 @@ def awaiting_my_approval(membership: Membership, *, delegators: list[Membership]
     qs = qs.filter(reduce(operator.or_, conditions))
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
     return qs.annotate(
-        remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_month(), zero),
+        remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_expense_month(), zero),
     ).order_by("submitted_at")
 
 
@@ -146,18 +176,31 @@ def expense_summary_by_month(organization_id: int, month: str) -> list[SummaryRo
 
 def budget_usage(membership: Membership, month: str) -> list[dict]:
     """Per cost centre: budget, approved spend (read model) and what is left, for the dashboard."""
-    from organizations.queries import cost_centers_for
-
     spent = {row["cost_center_id"]: row["total"] for row in
              MonthlySpend.objects.filter(organization_id=membership.organization_id, month=month)
              .values("cost_center_id").annotate(total=Sum("approved_total"))}
     rows = []
     for cc in cost_centers_for(membership):
-        used = spent.get(cc.pk, Decimal("0"))
+        used = spent.get(cc.pk, Decimal("0.00"))
         rows.append({"cost_center": cc, "budget": cc.monthly_budget, "used": used, "left": cc.monthly_budget - used,
                      "percent": int(used * 100 / cc.monthly_budget) if cc.monthly_budget else 0})
     return rows
 
 
-def current_month() -> str:
-    return dt.date.today().strftime("%Y-%m")
+def months_ending(last_month: str, count: int) -> list[str]:
+    """``count`` months as ``YYYY-MM``, oldest first, the last being ``last_month``."""
+    year, month = (int(part) for part in last_month.split("-"))
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def spend_trend(organization_id: int, last_month: str, months: int = 12) -> tuple[list[str], list[dict]]:
+    """Approved spend per month and cost centre over the ``months`` months ending with
+    ``last_month``, from the read model only (one grouped query on its organisation x month
+    index): the months, and rows of ``month``, ``cost_center_code`` and ``total``."""
+    span = months_ending(last_month, months)
+    rows = list(MonthlySpend.objects.filter(organization_id=organization_id, month__gte=span[0], month__lte=span[-1])
+                .values("month", "cost_center_code").annotate(total=Sum("approved_total"))
+                .order_by("month", "cost_center_code"))
+    return span, rows
+

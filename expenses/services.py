@@ -7,7 +7,6 @@ automatic policy) can reuse the same checks, writes and events.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,10 +15,9 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from events.bus import publish
+from events.publishing import publish
 from organizations.models import Category, CostCenter, Membership, Role
 from organizations.queries import is_in_reporting_line, reporting_chain
 
@@ -28,6 +26,7 @@ from .delegation import active_delegators, delegate_user_ids
 from .events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
+    ExpenseDeleted,
     ExpenseRejected,
     ExpenseSubmitted,
     ExpenseWithdrawn,
@@ -41,6 +40,7 @@ from .policy import (
     sampled,
     settings_for,
 )
+from .queries import approved_spend_in_month, month_bounds
 from .receipts import inspect_receipt
 from .validation import clean_amount, clean_incurred_on, clean_text
 
@@ -93,7 +93,11 @@ def _lock(actor: Membership, expense_id: UUID | str) -> Expense:
 
 
 def _check_version(expense: Expense, expected_version: int | None) -> None:
-    if expected_version is not None and int(expected_version) != expense.version:
+    if expected_version is None:
+        return
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise errors.InvalidField("The version must be a whole number.", details={"field": "version"})
+    if expected_version != expense.version:
         raise errors.ConcurrentChange("The expense changed since you loaded it; reload and try again.",
                                       details={"version": expense.version})
 
@@ -229,6 +233,24 @@ def expense_withdraw(*, actor: Membership, expense_id: UUID | str, expected_vers
     return expense
 
 
+@transaction.atomic
+def expense_delete(*, actor: Membership, expense_id: UUID | str, expected_version: int | None = None) -> None:
+    """Delete a draft of the actor's own and publish ``expense.deleted``. Refuses another's
+    expense (not_owner), anything but a draft (invalid_state: a submitted expense is withdrawn
+    first, a decided one stays for the books). The receipt file is removed after commit."""
+    expense = _lock(actor, expense_id)
+    _own(actor, expense)
+    if expense.state != ExpenseState.DRAFT:
+        raise errors.InvalidState(f"Only a draft can be deleted (this one is {expense.state}).")
+    _check_version(expense, expected_version)
+    publish(ExpenseDeleted(**_facts(expense)), organization_id=expense.organization_id, actor_id=actor.user_id)
+    receipt, storage = expense.receipt.name, expense.receipt.storage
+    expense.delete()
+    if receipt:
+        # the file is not the database's: remove it only once the deletion is committed
+        transaction.on_commit(lambda: storage.delete(receipt))
+
+
 # --- approve / reject ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -260,14 +282,9 @@ def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False)
     budget = cost_center.monthly_budget
     if lock:
         budget = CostCenter.objects.select_for_update().values_list("monthly_budget", flat=True).get(pk=cost_center.pk)
-    year, mon = (int(part) for part in month.split("-"))
-    first = dt.date(year, mon, 1)
-    after = dt.date(year + mon // 12, mon % 12 + 1, 1)
-    # A date range (not year/month extraction) so expense_budget_idx answers it from the index alone.
-    spent = (Expense.objects.filter(cost_center_id=cost_center.pk, state=ExpenseState.APPROVED,
-                                    incurred_on__gte=first, incurred_on__lt=after)
-             .aggregate(total=Sum("amount"))["total"] or Decimal("0"))
-    return budget - spent
+    # list(), not .first(): ordering by pk would split the one grouped row into one per expense
+    spent = list(approved_spend_in_month(cost_center.pk, *month_bounds(month)))
+    return budget - (spent[0]["total"] if spent else Decimal("0"))
 
 
 def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:
@@ -424,3 +441,4 @@ def _facts(expense: Expense) -> dict[str, Any]:
         currency=expense.organization.currency, merchant=expense.merchant, incurred_on=expense.incurred_on,
         month=expense.month,
     )
+

@@ -8,7 +8,14 @@ from django.db import connection
 
 from events.registry import subscriber
 
-from .events import ExpenseApproved, ExpenseEvent, ExpenseRejected, ExpenseSubmitted, ExpenseWithdrawn
+from .events import (
+    ExpenseApproved,
+    ExpenseEvent,
+    ExpenseRejected,
+    ExpenseReturned,
+    ExpenseSubmitted,
+    ExpenseWithdrawn,
+)
 
 PROJECTION = "monthly_spend"
 
@@ -16,6 +23,7 @@ PROJECTION = "monthly_spend"
 _CHANGES = {
     ExpenseSubmitted.type: {"submitted_count": 1},
     ExpenseWithdrawn.type: {"submitted_count": -1},
+    ExpenseReturned.type: {"submitted_count": -1},  # back to draft: no longer waiting
     ExpenseApproved.type: {"submitted_count": -1, "approved_count": 1},
     ExpenseRejected.type: {"submitted_count": -1, "rejected_count": 1},
 }
@@ -56,7 +64,7 @@ def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
     return True
 
 
-@subscriber("expense.submitted", "expense.withdrawn", "expense.approved", "expense.rejected",
+@subscriber("expense.submitted", "expense.withdrawn", "expense.returned", "expense.approved", "expense.rejected",
             name="expenses.monthly_spend")
 def update_monthly_spend(event: ExpenseEvent, envelope) -> None:
     """Keeps the monthly spend read model; a redelivered event changes nothing."""

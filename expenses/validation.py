@@ -5,11 +5,8 @@ domain error with a stable code (``invalid_amount``, ``amount_too_large``, ``fut
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from django.utils import timezone
 
 from . import errors
 
@@ -45,7 +42,7 @@ def clean_incurred_on(value: Any, *, organization) -> dt.date:
                                       details={"field": "incurred_on"}) from None
     if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
         raise errors.InvalidField("The date the expense was incurred is required.", details={"field": "incurred_on"})
-    today = timezone.now().astimezone(zoneinfo.ZoneInfo(organization.time_zone)).date()
+    today = organization.today()
     if value > today:
         raise errors.FutureDate("An expense cannot be incurred in the future.")
     oldest = today - dt.timedelta(days=organization.expense_window_days)

@@ -14,8 +14,11 @@ class Kind(models.TextChoices):
     EXPENSE_APPROVED = "expense_approved", "Your expense was approved"
     EXPENSE_REJECTED = "expense_rejected", "Your expense was rejected"
     REIMBURSEMENT_PAID = "reimbursement_paid", "Your reimbursement was paid"
+    EXPENSE_COMMENTED = "expense_commented", "Someone wrote about an expense of yours or one you approve"
+    EXPENSE_RETURNED = "expense_returned", "Your expense was returned with a question"
     DELIVERY_DEAD = "delivery_dead", "A side effect failed"
     APPROVER_DIGEST = "approver_digest", "Daily digest of what waits for your approval"
+    ACCOUNT_LOCKED = "account_locked", "Your account was locked after failed log-ins"
 
 
 class Notification(models.Model):

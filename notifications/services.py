@@ -22,8 +22,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.after_commit import send_on_commit
 from core.errors import NotFound, ValidationFailed
-from events.hints import push_hint
+from events.hints import push_hint_rollback_unsafe
 
 from .models import EmailMessage, Kind, Notification, NotificationPreference
 
@@ -57,9 +58,9 @@ def notify(*, user_ids: Iterable[int], kind: str, title: str, body: str, link: s
         [_mail_row(user, kind, title, body, link, source_event_id) for user in by_mail])]
     if created:
         recipients = sorted({n.recipient_id for n in created})
-        transaction.on_commit(lambda: _push_unread(recipients), robust=True)
+        send_on_commit(_push_unread_rollback_unsafe, recipients)
     if mails:
-        transaction.on_commit(lambda: _queue_mails(mails), robust=True)
+        send_on_commit(_queue_mails_rollback_unsafe, mails)
     return created
 
 
@@ -84,7 +85,7 @@ def _mail_row(user, kind, title, body, link, source_event_id) -> EmailMessage:
         next_attempt_at=timezone.now() + timedelta(seconds=60))  # the beat resend is the fallback
 
 
-def _queue_mails(ids: list[int]) -> None:
+def _queue_mails_rollback_unsafe(ids: list[int]) -> None:
     from .tasks import send_email
 
     for pk in ids:
@@ -94,12 +95,12 @@ def _queue_mails(ids: list[int]) -> None:
             logger.warning("could not queue mail %s; the resend task will", pk)
 
 
-def _push_unread(user_ids: list[int]) -> None:
+def _push_unread_rollback_unsafe(user_ids: list[int]) -> None:
     """Lossy live hint: the recipient's unread count changed. Never needed for correctness."""
     try:
         for user_id in user_ids:
             count = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
-            push_hint(f"user.{user_id}", {"type": "notifications.new", "unread": count})
+            push_hint_rollback_unsafe(f"user.{user_id}", {"type": "notifications.new", "unread": count})
     except Exception:
         logger.debug("live hint not pushed", exc_info=True)
 

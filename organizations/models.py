@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from decimal import Decimal
 
@@ -9,6 +10,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
+
+from .formats import validate_locale
 
 # ISO 4217 codes we accept. Amounts are stored with two decimals, so zero- and three-decimal
 # currencies (JPY, KWD, ...) are deliberately not offered yet.
@@ -31,6 +35,8 @@ class Organization(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR",
                                 validators=[RegexValidator(r"^[A-Z]{3}$")])
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    locale = models.CharField(max_length=20, default="en_GB", validators=[validate_locale],
+                              help_text="How pages write and read amounts and dates (de_DE: 1.234,50 and 30.11.2026).")
     second_approval_threshold = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("1000.00"),
         validators=[MinValueValidator(Decimal("0"))],
@@ -56,6 +62,11 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def today(self) -> dt.date:
+        """Today's date where the organisation is (its time zone), not the server's: the one place
+        "today" is computed for claim windows, category rules, delegations and "this month"."""
+        return timezone.now().astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
 
 
 class Role(models.TextChoices):

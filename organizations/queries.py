@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from django.db.models import Model, QuerySet
+from django.db.models.expressions import RawSQL
 
 from .models import Category, CostCenter, Membership, Role
 
@@ -43,20 +44,43 @@ def members_for(membership: Membership) -> QuerySet[Membership]:
     return scope(Membership.objects.select_related("user"), membership)
 
 
+# The reporting line is one rule, walked by the database in one statement whichever way it is
+# read: up from an employee (their managers, nearest first) or down from a manager (everyone
+# whose line contains them). A cycle entered by mistake is cut, never followed forever.
+_TABLE = Membership._meta.db_table  # our own model's table name; values are always parameters
+
+_CHAIN_UP = f"""
+WITH RECURSIVE chain(id, depth, path) AS (
+    SELECT m.reports_to_id, 1, ARRAY[m.id] FROM {_TABLE} m WHERE m.id = %s AND m.reports_to_id IS NOT NULL
+    UNION ALL
+    SELECT m.reports_to_id, c.depth + 1, c.path || m.id FROM {_TABLE} m JOIN chain c ON m.id = c.id
+    WHERE m.reports_to_id IS NOT NULL AND NOT m.reports_to_id = ANY(c.path || m.id)
+)
+SELECT m.* FROM chain c JOIN {_TABLE} m ON m.id = c.id ORDER BY c.depth
+"""
+
+
 def reporting_chain(membership: Membership) -> list[Membership]:
-    """The employee's managers, nearest first (cycles are cut)."""
-    chain: list[Membership] = []
-    seen = {membership.pk}
-    current = membership.reports_to
-    while current is not None and current.pk not in seen:
-        chain.append(current)
-        seen.add(current.pk)
-        current = current.reports_to
-    return chain
+    """The employee's managers, nearest first (cycles are cut). One query however deep."""
+    return list(Membership.objects.raw(_CHAIN_UP, [membership.pk]))
+
+
+def reports_of(manager: Membership | int) -> RawSQL:
+    """Everyone whose reporting line contains ``manager`` (direct and indirect reports), as a
+    subquery (``employee__in=reports_of(m)``), so the lists that use it stay one query however
+    deep the line is. ``UNION`` (not ``UNION ALL``) stops at a cycle."""
+    pk = manager.pk if isinstance(manager, Membership) else manager
+    return RawSQL(  # noqa: S611
+        f"WITH RECURSIVE line(id) AS (SELECT id FROM {_TABLE} WHERE reports_to_id = %s"
+        f" UNION SELECT m.id FROM {_TABLE} m JOIN line ON m.reports_to_id = line.id) SELECT id FROM line",
+        (pk,))
 
 
 def is_in_reporting_line(approver: Membership, employee: Membership) -> bool:
-    return any(manager.pk == approver.pk for manager in reporting_chain(employee))
+    """``approver`` is one of ``employee``'s managers, at any depth (the same rule as the lists)."""
+    if approver.pk == employee.pk:
+        return False
+    return Membership.objects.filter(pk=employee.pk).filter(pk__in=reports_of(approver)).exists()
 
 
 def members_with_role(organization_id: int, *roles: str) -> QuerySet[Membership]:

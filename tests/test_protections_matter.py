@@ -64,48 +64,96 @@ def test_the_api_session_login_also_needs_csrf_even_without_the_middleware(setti
     assert Expense.objects.get(pk=expense.pk).state == ExpenseState.SUBMITTED
 
 
-# --- Login throttling: password guessing ------------------------------------------------------
+# --- The lock-out: password guessing through every way in (web, admin, token) ------------------
+
+LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"
+RIGHT = "correct-horse-battery-9"
+
 
 @pytest.fixture
 def victim(db, redis_client, django_user_model):
-    return django_user_model.objects.create_user("victim", password="correct-horse-battery-9")
+    return django_user_model.objects.create_user("victim", password=RIGHT, is_staff=True, is_superuser=True)
 
 
-def guess(*, username="victim", tries: int, ip: str = "203.0.113.7", usernames=None) -> tuple[int, bool]:
-    """``tries`` wrong passwords, then the right one; returns its status and whether it logged in."""
+def guess(*, username="victim", tries: int, ip: str = "203.0.113.7", usernames=None, door: str = "web",
+          forwarded=None) -> tuple[int, bool]:
+    """``tries`` wrong passwords, then the right one, through ``door`` (web, admin or token);
+    returns the last status and whether the right password got in. ``forwarded`` gives each
+    request its own X-Forwarded-For (a guesser pretending to be many clients)."""
+    names = usernames or [username]
+
+    def attempt(client, name, password, i):
+        headers = {"HTTP_X_FORWARDED_FOR": forwarded(i)} if forwarded else {}
+        if door == "token":
+            response = APIClient(REMOTE_ADDR=ip, **headers).post(
+                "/api/v1/auth/token/", {"username": name, "password": password}, format="json")
+            return response, response.status_code == 200 and "token" in response.json()
+        url = "/admin/login/?next=/admin/" if door == "admin" else "/login/"
+        response = client.post(url, {"username": name, "password": password}, **headers)
+        return response, "_auth_user_id" in client.session
+
     client = Client(REMOTE_ADDR=ip)
     for i in range(tries):
-        client.post("/login/", {"username": (usernames or [username])[i % len(usernames or [username])],
-                                "password": f"guess-{i}"})
-    response = client.post("/login/", {"username": username, "password": "correct-horse-battery-9"})
-    return response.status_code, "_auth_user_id" in client.session
+        attempt(client, names[i % len(names)], f"guess-{i}", i)
+    response, got_in = attempt(client, username, RIGHT, tries)
+    return response.status_code, got_in
 
 
-def test_the_throttle_stops_a_guess_after_too_many_failures_on_the_account(victim, settings):
+@pytest.mark.parametrize("door", ["web", "admin", "token"])
+def test_the_lock_out_stops_a_guess_after_too_many_failures_on_the_account(victim, settings, door):
     settings.LOGIN_MAX_FAILURES = 5
-    assert guess(tries=5) == (429, False)
+    assert guess(tries=5, door=door) == (429, False)
 
 
-def test_the_throttle_stops_guessing_spread_over_accounts_from_one_address(victim, settings):
+@pytest.mark.parametrize("door", ["web", "admin", "token"])
+def test_without_the_lock_out_the_same_guessing_gets_in(victim, settings, door):
+    settings.LOGIN_MAX_FAILURES = 5
+    settings.AUTHENTICATION_BACKENDS = [b for b in settings.AUTHENTICATION_BACKENDS if b != LOCKOUT_BACKEND]
+    assert guess(tries=5, door=door)[1] is True
+
+
+def test_the_lock_out_stops_guessing_spread_over_accounts_from_one_address(victim, settings):
     settings.LOGIN_MAX_FAILURES = 2  # per IP: 4 x 2 = 8 failures, spread so no account reaches 2
     names = [f"someone-{i}" for i in range(8)]
     assert guess(tries=8, usernames=names) == (429, False)
 
 
-def test_without_the_throttle_the_same_guessing_logs_in(victim, settings, monkeypatch):
-    settings.LOGIN_MAX_FAILURES = 5
-    monkeypatch.setattr("core.login.is_locked_out", lambda request, username: False)
-    assert guess(tries=5) == (302, True)
-    assert guess(tries=8, usernames=[f"someone-{i}" for i in range(8)], ip="203.0.113.8") == (302, True)
+def test_without_the_lock_out_guessing_spread_over_accounts_logs_in(victim, settings):
+    settings.LOGIN_MAX_FAILURES = 2
+    settings.AUTHENTICATION_BACKENDS = [b for b in settings.AUTHENTICATION_BACKENDS if b != LOCKOUT_BACKEND]
+    assert guess(tries=8, usernames=[f"someone-{i}" for i in range(8)]) == (302, True)
 
 
 def test_a_lock_out_is_per_account_and_address_not_global(victim, settings, django_user_model):
     settings.LOGIN_MAX_FAILURES = 5
     assert guess(tries=5) == (429, False)
-    django_user_model.objects.create_user("bystander", password="correct-horse-battery-9")
+    django_user_model.objects.create_user("bystander", password=RIGHT)
     client = Client(REMOTE_ADDR="198.51.100.1")
-    client.post("/login/", {"username": "bystander", "password": "correct-horse-battery-9"})
+    client.post("/login/", {"username": "bystander", "password": RIGHT})
     assert "_auth_user_id" in client.session
+
+
+# --- Trusted proxies: a guesser who forges X-Forwarded-For -------------------------------------
+
+SPREAD = [f"someone-{i}" for i in range(8)]
+
+
+def forged(i: int) -> str:
+    return f"192.0.2.{i + 1}"
+
+
+@pytest.mark.parametrize("door", ["web", "token"])
+def test_a_forged_forwarded_header_does_not_escape_the_address_counter(victim, settings, door):
+    settings.LOGIN_MAX_FAILURES = 2
+    assert settings.TRUSTED_PROXIES == []
+    assert guess(tries=8, usernames=SPREAD, forwarded=forged, door=door) == (429, False)
+
+
+@pytest.mark.parametrize("door", ["web", "token"])
+def test_trusting_every_peer_lets_a_forged_forwarded_header_escape_it(victim, settings, door):
+    settings.LOGIN_MAX_FAILURES = 2
+    settings.TRUSTED_PROXIES = ["0.0.0.0/0"]  # the rule taken out: anyone is "our proxy"
+    assert guess(tries=8, usernames=SPREAD, forwarded=forged, door=door)[1] is True
 
 
 # --- Content-Security-Policy: injected inline script ------------------------------------------

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core.errors import NotFound
-from events.delivery import aggregate_group
+from events.hints import aggregate_group
 from expenses.queries import expense_detail
 from organizations.queries import membership_for_user
 

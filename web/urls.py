@@ -1,21 +1,25 @@
 from django.urls import path
 
-from .views import dashboard, expenses, finance, notifications, ops, policy
+from .views import comments, dashboard, expense_form, expenses, finance, notifications, ops, policy, queue
 
 urlpatterns = [
     path("", expenses.home, name="home"),
     path("expenses/", expenses.expense_list, name="expense-list"),
-    path("expenses/new/", expenses.expense_create, name="expense-create"),
+    path("expenses/new/", expense_form.expense_create, name="expense-create"),
     path("expenses/<uuid:expense_id>/", expenses.expense_detail, name="expense-detail"),
-    path("expenses/<uuid:expense_id>/edit/", expenses.expense_edit, name="expense-edit"),
+    path("expenses/<uuid:expense_id>/edit/", expense_form.expense_edit, name="expense-edit"),
+    path("expenses/<uuid:expense_id>/delete/", expense_form.expense_delete, name="expense-delete"),
     path("expenses/<uuid:expense_id>/submit/", expenses.expense_submit, name="expense-submit"),
     path("expenses/<uuid:expense_id>/withdraw/", expenses.expense_withdraw, name="expense-withdraw"),
     path("expenses/<uuid:expense_id>/approve/", expenses.expense_approve, name="expense-approve"),
     path("expenses/<uuid:expense_id>/reject/", expenses.expense_reject, name="expense-reject"),
+    path("expenses/<uuid:expense_id>/comments/", comments.expense_comment, name="expense-comment"),
+    path("expenses/<uuid:expense_id>/return/", comments.expense_return, name="expense-return"),
     path("expenses/<uuid:expense_id>/status/", expenses.expense_status, name="expense-status"),
     path("expenses/<uuid:expense_id>/timeline/", expenses.expense_timeline, name="expense-timeline"),
     path("expenses/<uuid:expense_id>/receipt/", expenses.expense_receipt, name="expense-receipt"),
-    path("approvals/", expenses.approval_queue, name="approval-queue"),
+    path("approvals/", queue.approval_queue, name="approval-queue"),
+    path("approvals/decide/", queue.approval_queue_decide, name="approval-queue-decide"),
     path("policy/", policy.policy_page, name="policy"),
     path("policy/auto-approval/", policy.policy_auto_approval, name="policy-auto-approval"),
     path("policy/categories/<int:category_id>/", policy.policy_category_rule, name="policy-category-rule"),

@@ -9,11 +9,13 @@ from django.db import IntegrityError, connection, transaction
 
 from accounting import queries, services, subscribers
 from accounting.models import Account, JournalEntry, JournalLine, Reimbursement
-from events import delivery as bus
+from events.envelope import Envelope
 from events.models import Delivery, Event
+from events.running import run_delivery
 from expenses import services as expense_services
 from expenses.events import ExpenseApproved
 from expenses.tests.factories import make_team
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +26,6 @@ def approve(team, amount="80.00"):
     return expense, Event.objects.get(type="expense.approved", aggregate_id=str(expense.pk))
 
 
-def run_all(subscriber_prefix="accounting."):
-    for pk in Delivery.objects.filter(subscriber__startswith=subscriber_prefix).values_list("pk", flat=True):
-        bus.run_delivery(pk)
-
-
 def test_the_same_approval_delivered_three_times_posts_once_and_queues_once():
     team = make_team()
     expense, event = approve(team)
@@ -36,11 +33,11 @@ def test_the_same_approval_delivered_three_times_posts_once_and_queues_once():
     queue = Delivery.objects.get(event=event, subscriber="accounting.queue_reimbursement")
 
     for _ in range(3):
-        bus.run_delivery(post.pk)
-        bus.run_delivery(queue.pk)
+        run_delivery(post.pk)
+        run_delivery(queue.pk)
     # and a duplicate that bypassed the delivery bookkeeping altogether:
     typed = ExpenseApproved.from_payload(event.payload)
-    envelope = bus.Envelope.of(event, post.pk)
+    envelope = Envelope.of(event, post.pk)
     with transaction.atomic():
         subscribers.post_approved_expense(typed, envelope)
         subscribers.queue_reimbursement(typed, envelope)
@@ -55,7 +52,7 @@ def test_the_same_approval_delivered_three_times_posts_once_and_queues_once():
 def test_posting_debits_the_category_and_credits_payable():
     team = make_team()
     approve(team, "80.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     rows = {row.account.code: (row.debit, row.credit) for row in queries.trial_balance(team.org.pk)
             if row.debit or row.credit}
     expense_code = Account.objects.get(category=team.category).code
@@ -96,7 +93,7 @@ def test_the_database_refuses_an_unbalanced_entry_written_with_raw_sql():
 def test_the_database_refuses_to_change_or_delete_a_posted_line():
     team = make_team()
     approve(team)
-    run_all()
+    run_deliveries(prefix="accounting.")
     line = JournalLine.objects.first()
     with pytest.raises(IntegrityError, match="immutable"), transaction.atomic(), connection.cursor() as cur:
         cur.execute("UPDATE accounting_journalline SET debit = debit + 1 WHERE id = %s", [line.pk])
@@ -109,7 +106,7 @@ def test_the_database_refuses_to_change_or_delete_a_posted_line():
 def test_a_reversal_mirrors_the_entry_and_nets_to_zero():
     team = make_team()
     approve(team, "30.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     entry = JournalEntry.objects.get()
     reversal = services.journal_reverse(actor=team.finance, entry_id=entry.pk)
     assert reversal.reversal_of == entry
@@ -120,7 +117,7 @@ def test_account_ledger_has_a_running_balance_and_export_lists_every_line():
     team = make_team()
     approve(team, "30.00")
     approve(team, "20.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     payable = Account.objects.get(organization=team.org, code=Account.PAYABLE)
     _, rows = queries.account_ledger(team.org.pk, payable.pk)
     assert [row["balance"] for row in rows] == [Decimal("30.00"), Decimal("50.00")]

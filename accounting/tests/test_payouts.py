@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from accounting import queries, services
 from accounting.models import PayoutBatch, Reimbursement
-from accounting.tests.test_ledger import approve, run_all
+from accounting.tests.test_ledger import approve
 from core.errors import DomainError
-from events import delivery as bus
-from events.models import Delivery, Event
+from events.models import Event
 from expenses.tests.factories import make_team
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def test_payout_file_has_one_row_per_reimbursement_and_sums_to_the_total():
     team = make_team()
     for amount in ("12.50", "100.00", "7.25"):
         approve(team, amount)
-    run_all()
+    run_deliveries(prefix="accounting.")
 
     batch = services.payout_run(organization=team.org)
 
@@ -40,7 +40,7 @@ def test_payout_file_has_one_row_per_reimbursement_and_sums_to_the_total():
 def test_confirming_twice_is_refused_and_publishes_nothing_the_second_time():
     team = make_team()
     approve(team, "40.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     batch = services.payout_run(organization=team.org)
 
     services.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
@@ -57,7 +57,7 @@ def test_only_finance_of_the_same_organisation_may_confirm():
     team = make_team()
     other = make_team()
     approve(team, "40.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     batch = services.payout_run(organization=team.org)
     for actor, code in ((team.manager, "permission_denied"), (team.employee, "permission_denied"),
                         (other.finance, "not_found")):
@@ -70,7 +70,7 @@ def test_only_finance_of_the_same_organisation_may_confirm():
 def test_a_failed_payment_can_be_queued_again():
     team = make_team()
     approve(team, "40.00")
-    run_all()
+    run_deliveries(prefix="accounting.")
     services.payout_run(organization=team.org)
     r = Reimbursement.objects.get()
     services.reimbursement_mark_failed(actor=team.finance, reimbursement_id=r.pk, reason="IBAN closed")
@@ -93,17 +93,15 @@ def test_books_balance_and_payable_equals_unpaid_approvals(plan, amounts):
             if step == "approve":
                 approve(team, str(amount))
             elif step in ("deliver", "redeliver"):
-                run_all()
+                run_deliveries(prefix="accounting.")
                 if step == "redeliver":  # every delivery again, done ones included
-                    ids = Delivery.objects.filter(subscriber__startswith="accounting.").values_list("pk", flat=True)
-                    for pk in ids:
-                        bus.run_delivery(pk)
+                    run_deliveries(prefix="accounting.", done_too=True)
             elif step == "payout":
                 services.payout_run(organization=team.org)
             else:
                 for batch in PayoutBatch.objects.filter(organization=team.org, state="open"):
                     services.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
-        run_all()  # drain: every approval and payment posted
+        run_deliveries(prefix="accounting.")  # drain: every approval and payment posted
         rows = queries.trial_balance(team.org.pk)
         assert sum(r.debit for r in rows) == sum(r.credit for r in rows)
         unpaid = sum((r.amount for r in Reimbursement.objects.filter(organization=team.org).exclude(state="paid")),

@@ -10,17 +10,12 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEntry
 from audit.services import verify_chain
-from events import delivery as bus
+from events.envelope import Envelope
 from events.models import Delivery, Event
 from expenses import services
 from expenses.tests.factories import make_team
+from tests.support.deliveries import run_deliveries
 from tests.support.maintenance import admin_connection, audit_triggers_lifted
-
-
-def deliver_audit(times=1):
-    for _ in range(times):
-        for pk in Delivery.objects.filter(subscriber="audit.record").values_list("pk", flat=True):
-            bus.run_delivery(pk)
 
 
 def full_flow(team):
@@ -37,7 +32,7 @@ def test_every_event_of_a_flow_is_recorded_once_even_when_delivered_twice():
     team = make_team(threshold="1000.00")
     expense = full_flow(team)
 
-    deliver_audit(times=2)
+    run_deliveries(subscriber="audit.record", done_too=True, times=2)
 
     assert AuditEntry.objects.count() == Event.objects.count() == 5
     assert set(AuditEntry.objects.values_list("event_id", flat=True)) == set(Event.objects.values_list("id", flat=True))
@@ -54,10 +49,10 @@ def test_a_duplicate_bypassing_the_delivery_lock_is_not_recorded_twice():
 
     team = make_team()
     team.expense(submit=True)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     row = Event.objects.get()
     with transaction.atomic():
-        record(event_type(row.type).from_payload(row.payload), bus.Envelope.of(row, 0))
+        record(event_type(row.type).from_payload(row.payload), Envelope.of(row, 0))
     assert AuditEntry.objects.count() == 1
 
 
@@ -65,7 +60,7 @@ def test_a_duplicate_bypassing_the_delivery_lock_is_not_recorded_twice():
 def test_the_app_connection_cannot_update_or_delete_audit_entries():
     team = make_team()
     team.expense(submit=True)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     for sql in ("UPDATE audit_auditentry SET action = 'x'", "DELETE FROM audit_auditentry",
                 "TRUNCATE audit_auditentry"):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
@@ -77,7 +72,7 @@ def test_the_app_connection_cannot_update_or_delete_audit_entries():
 def test_verify_audit_finds_an_entry_changed_with_triggers_disabled():
     team = make_team()
     full_flow(team)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     target = AuditEntry.objects.get(sequence=3)
     with admin_connection() as conn:  # a superuser, triggers off: the only way to tamper
         conn.execute("SET session_replication_role = replica")
@@ -99,7 +94,7 @@ def test_verify_audit_finds_entries_deleted_at_the_tail():
     # chain head, updated with every append, shows that the chain used to be longer.
     team = make_team()
     full_flow(team)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     assert verify_chain(team.org.pk).ok
     with audit_triggers_lifted() as conn:
         conn.execute("DELETE FROM audit_auditentry WHERE organization_id = %s AND sequence = 5", [team.org.pk])
@@ -117,7 +112,7 @@ def test_verify_audit_finds_entries_deleted_at_the_tail():
 def test_verify_audit_finds_a_chain_emptied_behind_its_head():
     team = make_team()
     full_flow(team)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     with audit_triggers_lifted() as conn:
         conn.execute("DELETE FROM audit_auditentry WHERE organization_id = %s", [team.org.pk])
 
@@ -131,9 +126,9 @@ def test_verify_audit_finds_a_chain_emptied_behind_its_head():
 def test_an_append_after_the_head_was_read_is_not_a_missing_tail():
     team = make_team()
     team.expense(submit=True)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     team.expense(submit=True)
-    deliver_audit()  # two entries, head at #2
+    run_deliveries(subscriber="audit.record")  # two entries, head at #2
     assert verify_chain(team.org.pk).ok
     # A head that lags its entries is what a verifier sees when an append commits between its two
     # reads; the entries it has not seen yet are newer, not missing.
@@ -150,7 +145,7 @@ def test_the_update_trigger_is_what_stops_tampering_and_verify_audit_is_what_cat
     # With the trigger: the app's connection cannot rewrite an entry.
     team = make_team()
     full_flow(team)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     target = AuditEntry.objects.get(organization_id=team.org.pk, sequence=2)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
         cur.execute("UPDATE audit_auditentry SET actor_label = 'someone else' WHERE id = %s", [target.pk])
@@ -169,7 +164,7 @@ def test_the_update_trigger_is_what_stops_tampering_and_verify_audit_is_what_cat
 def test_verify_audit_passes_an_intact_chain():
     team = make_team()
     full_flow(team)
-    deliver_audit()
+    run_deliveries(subscriber="audit.record")
     out = StringIO()
     call_command("verify_audit", stdout=out)
     assert "5 entries, chain intact" in out.getvalue()
@@ -178,7 +173,7 @@ def test_verify_audit_passes_an_intact_chain():
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_200_events_appended_by_two_workers_leave_one_valid_chain(celery_processes, effects):
-    from events.bus import publish
+    from events.publishing import publish
     from tests.support.processes import wait_until
     from tests.support.subscribers import Pinged
 

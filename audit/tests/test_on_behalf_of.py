@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from audit.models import AuditEntry
-from events import delivery as bus
-from events.models import Delivery, Event
+from events.models import Event
 from expenses import delegation, services
 from expenses.tests.factories import make_team
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +19,9 @@ def test_a_delegates_approval_is_audited_as_approved_by_x_on_behalf_of_y():
     team = make_team()
     expense = team.expense(submit=True)
     delegation.delegation_create(actor=team.manager, delegate_id=team.colleague.pk,
-                                 ends_on=dt.date.today() + dt.timedelta(days=2))
+                                 ends_on=team.org.today() + dt.timedelta(days=2))
     services.expense_approve(actor=team.colleague, expense_id=expense.pk)
-    for pk in Delivery.objects.filter(subscriber="audit.record").values_list("pk", flat=True):
-        bus.run_delivery(pk)
+    run_deliveries(subscriber="audit.record")
 
     event = Event.objects.get(type="expense.approved", aggregate_id=str(expense.pk))
     entry = AuditEntry.objects.get(event_id=event.id)

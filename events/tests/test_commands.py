@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from events import delivery as bus
-from events.bus import publish
 from events.models import Delivery, DeliveryStatus
+from events.publishing import publish
+from events.running import run_delivery
 from tests.support.subscribers import Pinged
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_status_reports_counts_per_subscriber_and_dead_letters(effects):
     with transaction.atomic():
         event = publish(Pinged(key="s"), organization_id=1)
     Delivery.objects.filter(event=event, subscriber="test.flaky").update(status=DeliveryStatus.DEAD)
-    bus.run_delivery(Delivery.objects.get(event=event, subscriber="test.record").pk)
+    run_delivery(Delivery.objects.get(event=event, subscriber="test.record").pk)
 
     rows = {row["subscriber"]: row for row in json.loads(_run("status", "--json"))}
 

@@ -8,9 +8,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from events import delivery as bus
-from events.bus import dispatch, publish
+from events import replaying, sending
 from events.models import Attempt, Delivery, DeliveryStatus, Event
+from events.publishing import publish
+from events.running import run_delivery
 from tests.support.subscribers import Pinged
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_run_delivery_applies_the_effect_once_however_often_it_runs(effects):
     event = _publish()
     d = _delivery(event)
 
-    outcomes = [bus.run_delivery(d.pk) for _ in range(3)]
+    outcomes = [run_delivery(d.pk) for _ in range(3)]
 
     assert outcomes == ["done", "skipped: already done", "skipped: already done"]
     assert effects("test.record", event.id) == 1
@@ -44,7 +45,7 @@ def test_a_live_lease_turns_a_second_message_away(effects):
     Delivery.objects.filter(pk=d.pk).update(status=DeliveryStatus.IN_FLIGHT,
                                             leased_until=timezone.now() + timedelta(seconds=30))
 
-    assert bus.run_delivery(d.pk) == "skipped: leased by another worker"
+    assert run_delivery(d.pk) == "skipped: leased by another worker"
     assert effects("test.record", event.id) == 0
 
 
@@ -55,7 +56,7 @@ def test_an_expired_lease_is_taken_over_and_the_lost_attempt_recorded(effects):
                                             leased_until=timezone.now() - timedelta(seconds=1))
     Attempt.objects.create(delivery=d, number=1, started_at=timezone.now() - timedelta(seconds=10))
 
-    assert bus.run_delivery(d.pk) == "done"
+    assert run_delivery(d.pk) == "done"
     assert list(d.attempt_log.order_by("number").values_list("outcome", flat=True)) == ["lost", "ok"]
     assert effects("test.record", event.id) == 1
 
@@ -69,7 +70,7 @@ def test_a_failure_is_recorded_and_retried_later_with_growing_delays(effects, re
     windows = []
     for attempt in range(1, 4):
         before = timezone.now()
-        assert bus.run_delivery(d.pk) == "failed"
+        assert run_delivery(d.pk) == "failed"
         d.refresh_from_db()
         delay = (d.next_attempt_at - before).total_seconds()
         windows.append(delay)
@@ -85,7 +86,7 @@ def test_past_max_attempts_the_delivery_is_dead_and_announced(effects, redis_cli
     redis_client.set("test:fail:test.flaky", "1")
     event = _publish()
     d = _delivery(event, "test.flaky")
-    outcomes = [bus.run_delivery(d.pk) for _ in range(4)]  # test.flaky has max_attempts=4
+    outcomes = [run_delivery(d.pk) for _ in range(4)]  # test.flaky has max_attempts=4
 
     assert outcomes == ["failed", "failed", "failed", "dead"]
     d.refresh_from_db()
@@ -94,7 +95,7 @@ def test_past_max_attempts_the_delivery_is_dead_and_announced(effects, redis_cli
     assert dead.payload["delivery_id"] == d.pk and dead.payload["subscriber"] == "test.flaky"
     assert dead.causation_id == event.id and dead.correlation_id == event.correlation_id
     # the other subscriber of the same event is unaffected
-    assert bus.run_delivery(_delivery(event).pk) == "done"
+    assert run_delivery(_delivery(event).pk) == "done"
 
 
 def test_replay_makes_a_dead_delivery_done_after_the_fault_is_fixed(effects, redis_client):
@@ -102,17 +103,17 @@ def test_replay_makes_a_dead_delivery_done_after_the_fault_is_fixed(effects, red
     event = _publish()
     d = _delivery(event, "test.flaky")
     for _ in range(4):
-        bus.run_delivery(d.pk)
+        run_delivery(d.pk)
     redis_client.delete("test:fail:test.flaky")
 
     redis_client.delete("events", "fanout")
-    assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 1
+    assert replaying.replay(Delivery.objects.filter(pk=d.pk)) == 1
     assert redis_client.llen("events") == 1  # sent to the broker's `events` queue after commit
     d.refresh_from_db()
     assert d.status == DeliveryStatus.PENDING and d.attempts == 0
-    assert bus.run_delivery(d.pk) == "done"
+    assert run_delivery(d.pk) == "done"
     assert effects("test.flaky", event.id) == 1
-    assert bus.replay(Delivery.objects.filter(pk=d.pk)) == 0  # done deliveries are never replayed
+    assert replaying.replay(Delivery.objects.filter(pk=d.pk)) == 0  # done deliveries are never replayed
 
 
 def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_the_broker_lost(
@@ -120,12 +121,13 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
     # given a backlog: three deliveries sent long ago, never claimed, their messages still queued
     event = _publish("backlog")
     redis_client.delete("events", "fanout")  # this test sends the delivery messages itself
-    assert dispatch(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber")) == 3
+    rows = Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber")
+    assert sending.dispatch_rollback_unsafe(rows) == 3
     long_ago = timezone.now() - timedelta(seconds=1)
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
 
     # when the sweeper runs, it sends nothing more (the queue holds a message for each)...
-    assert bus.sweep() == 0
+    assert sending.sweep() == 0
     assert redis_client.llen("events") == 3
     # ...and looks at them again one lease later
     assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=event.id))
@@ -133,9 +135,9 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
     # when the broker loses the messages (a restart without persistence), the next look resends them
     redis_client.delete("events", "fanout")
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=long_ago)
-    assert bus.sweep() == 3 and redis_client.llen("events") == 3
+    assert sending.sweep() == 3 and redis_client.llen("events") == 3
     for d in Delivery.objects.filter(event_id=event.id):
-        bus.run_delivery(d.pk)
+        run_delivery(d.pk)
     assert effects("test.record", event.id) == 1
 
 
@@ -175,12 +177,12 @@ def test_the_sweeper_counts_a_waiting_fan_out_message_as_its_deliveries(effects,
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
     # then the sweeper leaves its three deliveries to it
-    assert bus.sweep() == 0 and redis_client.llen("fanout") == 1 and redis_client.llen("events") == 0
+    assert sending.sweep() == 0 and redis_client.llen("fanout") == 1 and redis_client.llen("events") == 0
 
     # and once the broker has lost it, the next look sends all three
     redis_client.delete("fanout")
     Delivery.objects.filter(event_id=event.id).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    assert bus.sweep() == 3 and redis_client.llen("events") == 3
+    assert sending.sweep() == 3 and redis_client.llen("events") == 3
     redis_client.delete("events", "fanout")
 
 
@@ -191,7 +193,7 @@ def test_a_failed_delivery_due_for_retry_is_always_sent(effects, redis_client):
     redis_client.delete("events", "fanout")
     for _ in range(5):  # a queue full of other messages does not hold a retry back
         redis_client.lpush("events", b"{}")
-    assert bus.sweep() >= 1
+    assert sending.sweep() >= 1
     assert redis_client.llen("events") > 5
     redis_client.delete("events", "fanout")
 
@@ -220,10 +222,10 @@ def test_sweeper_sends_due_and_expired_but_not_fresh_deliveries(effects, redis_c
     Delivery.objects.filter(event_id=expired.id).update(status=DeliveryStatus.IN_FLIGHT,
                                                         leased_until=timezone.now() - timedelta(seconds=1))
     redis_client.delete("events", "fanout")
-    sent = bus.sweep()
+    sent = sending.sweep()
     assert sent == 6 and redis_client.llen("events") == 6  # three subscribers each for `due` and `expired`
     assert set(Delivery.objects.filter(event_id__in=[due.id, expired.id]).values_list("status", flat=True)) == {
         "pending"}
     assert all(d.next_attempt_at > timezone.now() for d in Delivery.objects.filter(event_id=due.id))
-    assert bus.sweep() == 0  # pushed forward by one lease: not sent again on the next round
+    assert sending.sweep() == 0  # pushed forward by one lease: not sent again on the next round
     assert Delivery.objects.filter(event_id=fresh.id, next_attempt_at__gt=timezone.now()).count() == 3

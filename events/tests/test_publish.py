@@ -10,9 +10,9 @@ from typing import ClassVar
 import pytest
 from django.db import transaction
 
-from events.bus import publish
 from events.errors import InvalidEvent, NotInTransaction, UnknownEventType
 from events.models import Delivery, Event
+from events.publishing import publish
 from events.types import DomainEvent, event_type
 from tests.support.subscribers import Pinged
 
@@ -48,17 +48,14 @@ def test_publish_in_rolled_back_transaction_leaves_nothing(django_capture_on_com
     assert callbacks == []
 
 
-def test_publish_refuses_to_run_outside_a_transaction(django_db_blocker):
-    # pytest-django wraps each test in a transaction; step outside it on a fresh autocommit path.
-    from django.db import connection
+@pytest.mark.django_db(transaction=True)
+def test_publish_refuses_to_run_outside_a_transaction(django_capture_on_commit_callbacks):
+    # a transactional test runs in autocommit, as a caller that forgot transaction.atomic() would
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(NotInTransaction):
+        publish(Pinged(key="x"), organization_id=1)
 
-    in_block = connection.in_atomic_block
-    connection.in_atomic_block = False
-    try:
-        with pytest.raises(NotInTransaction):
-            publish(Pinged(key="x"), organization_id=1)
-    finally:
-        connection.in_atomic_block = in_block
+    assert Event.objects.count() == 0 and Delivery.objects.count() == 0
+    assert callbacks == []
 
 
 def test_invalid_payload_is_refused_with_a_clear_error():
@@ -71,7 +68,7 @@ def test_unknown_type_is_refused():
         event_type("nope.never")
 
 
-def test_decimal_and_datetime_round_trip_exactly():
+def test_decimal_and_datetime_round_trip_exactly(declared_event_types):
 
     @dataclass(frozen=True, kw_only=True)
     class Money(DomainEvent):

@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from events import delivery as bus
-from events.bus import publish
+from events import replaying
 from events.models import Attempt, Delivery, DeliveryStatus
+from events.publishing import publish
 from events.registry import unregister
 from events.tasks import deliver
 from tests.support import late_subscriber
@@ -118,7 +118,7 @@ def test_failing_subscriber_goes_dead_alone_and_replay_finishes_it(effects, redi
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0 and gaps[2] >= 2.0 and gaps[2] > gaps[0], gaps
 
     redis_client.delete("test:fail:test.flaky")
-    bus.replay(Delivery.objects.filter(pk=flaky.pk))
+    replaying.replay(Delivery.objects.filter(pk=flaky.pk))
     wait_until(_all_done, message="replayed delivery done")
     assert effects("test.flaky", event.id) == 1
 
@@ -141,8 +141,8 @@ def test_subscriber_added_later_is_backfilled_from_the_log_once(effects, celery_
     try:
         celery_processes.worker(OUTLAY_EXTRA_SUBSCRIBERS="tests.support.subscribers,tests.support.late_subscriber")
         celery_processes.beat()
-        assert bus.backfill(late_subscriber.NAME) == 3
-        assert bus.backfill(late_subscriber.NAME) == 0  # idempotent
+        assert replaying.backfill(late_subscriber.NAME) == 3
+        assert replaying.backfill(late_subscriber.NAME) == 0  # idempotent
         wait_until(lambda: _all_done(late_subscriber.NAME), message="backfilled deliveries done")
         for event in history:
             assert effects(late_subscriber.NAME, event.id) == 1

@@ -51,14 +51,16 @@ class Team:
     cost_center: object
     category: object
 
-    def expense(self, *, employee=None, amount="40.00", submit=False, receipt=True, days_ago=1,
+    def expense(self, *, employee=None, amount="40.00", submit=False, receipt=True, days_ago=0,
                 not_duplicate=True, **data):
-        """A draft (or, with ``submit``, a submission) through the commands. Flow tests repeat the
-        same claim freely, so submissions confirm "not a duplicate" unless ``not_duplicate=False``
-        (the duplicate check has its own tests)."""
+        """A draft (or, with ``submit``, a submission) through the commands, incurred ``days_ago``
+        days before the organisation's today (by default today: this month, whatever the date and
+        wherever the organisation is). Flow tests repeat the same claim freely, so submissions
+        confirm "not a duplicate" unless ``not_duplicate=False`` (the duplicate check has its own
+        tests)."""
         employee = employee or self.employee
         values = {"cost_center_id": self.cost_center.pk, "category_id": self.category.pk, "amount": amount,
-                  "merchant": "Café", "incurred_on": dt.date.today() - dt.timedelta(days=days_ago), **data}
+                  "merchant": "Café", "incurred_on": self.org.today() - dt.timedelta(days=days_ago), **data}
         expense = services.expense_create(actor=employee, data=values, receipt=receipt_file() if receipt else None)
         if submit:
             expense = services.expense_submit(actor=employee, expense_id=expense.pk,
@@ -95,7 +97,7 @@ class ExpenseFactory(factory.django.DjangoModelFactory):
     category = factory.SubFactory(CategoryFactory, organization=factory.SelfAttribute("..organization"))
     amount = Decimal("40.00")
     merchant = factory.Sequence(lambda n: f"Merchant {n}")
-    incurred_on = factory.LazyFunction(lambda: dt.date.today() - dt.timedelta(days=1))
+    incurred_on = factory.LazyAttribute(lambda e: e.organization.today())
     state = ExpenseState.DRAFT
     submitted_at = factory.LazyAttribute(lambda e: None if e.state == ExpenseState.DRAFT else timezone.now())
     decided_at = factory.LazyAttribute(

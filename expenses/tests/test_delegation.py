@@ -16,16 +16,16 @@ from organizations.models import Role
 from organizations.tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today
 
 
-def days(n: int) -> dt.date:
-    return TODAY() + dt.timedelta(days=n)
+def days(team, n: int) -> dt.date:
+    """``n`` days from the organisation's today."""
+    return team.org.today() + dt.timedelta(days=n)
 
 
 def delegate_to(team, member, *, start=None, end=None):
     return delegation.delegation_create(actor=team.manager, delegate_id=member.pk, starts_on=start,
-                                        ends_on=end or days(7))
+                                        ends_on=end or days(team, 7))
 
 
 def test_a_delegate_approves_on_behalf_of_the_manager():
@@ -69,10 +69,11 @@ def test_a_delegate_never_approves_their_own_expense():
     assert not Event.objects.filter(type="expense.approved").exists()
 
 
+@pytest.mark.clock
 def test_a_delegation_that_has_not_started_or_has_run_out_gives_no_right():
     team = make_team()
     expense = team.expense(submit=True)
-    future = delegate_to(team, team.colleague, start=days(1), end=days(3))
+    future = delegate_to(team, team.colleague, start=days(team, 1), end=days(team, 3))
 
     # not yet
     with pytest.raises(DomainError) as refused:
@@ -80,10 +81,10 @@ def test_a_delegation_that_has_not_started_or_has_run_out_gives_no_right():
     assert refused.value.code == "not_an_approver"
     assert queries.awaiting_my_approval(team.colleague).count() == 0
     # on its first day (the clock moved: the dates are shifted back instead)
-    Delegation.objects.filter(pk=future.pk).update(starts_on=days(0), ends_on=days(0))
+    Delegation.objects.filter(pk=future.pk).update(starts_on=days(team, 0), ends_on=days(team, 0))
     assert [e.pk for e in queries.awaiting_my_approval(team.colleague)] == [expense.pk]
     # the day after its last day
-    Delegation.objects.filter(pk=future.pk).update(starts_on=days(-3), ends_on=days(-1))
+    Delegation.objects.filter(pk=future.pk).update(starts_on=days(team, -3), ends_on=days(team, -1))
     with pytest.raises(DomainError) as refused:
         services.expense_approve(actor=team.colleague, expense_id=expense.pk)
     assert refused.value.code == "not_an_approver"
@@ -147,7 +148,7 @@ def test_an_invalid_delegation_is_refused_and_writes_nothing(who, start, end, co
                 "foreign": MembershipFactory(), "nobody": None}[who]
     with pytest.raises(DomainError) as refused:
         delegation.delegation_create(actor=team.manager, delegate_id=delegate.pk if delegate else 999999,
-                                     starts_on=None if start is None else days(start), ends_on=days(end))
+                                     starts_on=None if start is None else days(team, start), ends_on=days(team, end))
     assert refused.value.code == code
     assert not Delegation.objects.exists() and not Event.objects.exists()
 
@@ -155,7 +156,7 @@ def test_an_invalid_delegation_is_refused_and_writes_nothing(who, start, end, co
 def test_only_a_manager_names_a_delegate_and_only_their_own_delegation_is_theirs_to_end():
     team = make_team()
     with pytest.raises(DomainError) as refused:
-        delegation.delegation_create(actor=team.employee, delegate_id=team.colleague.pk, ends_on=days(3))
+        delegation.delegation_create(actor=team.employee, delegate_id=team.colleague.pk, ends_on=days(team, 3))
     assert refused.value.code == "not_an_approver"
     running = delegate_to(team, team.colleague)
     other_manager = MembershipFactory(organization=team.org, role=Role.MANAGER)

@@ -14,6 +14,7 @@ import pytest
 from core.errors import DomainError
 from events.models import Event
 from expenses import errors, policy, services
+from expenses.events import PolicyChanged
 from expenses.models import Approval, CategoryRule, Expense, ExpenseState, PolicyOutcome, PolicyVersion
 from expenses.tests.factories import make_team, receipt_file
 from organizations.tests.factories import MembershipFactory
@@ -46,6 +47,7 @@ def set_rule(team, **data):
 
 # --- per-category rules ---------------------------------------------------------------------------
 
+@pytest.mark.clock
 @pytest.mark.parametrize(("rule", "expense", "code"), [
     ({"max_amount": "50.00"}, {"amount": "50.01"}, "category_amount_exceeded"),
     ({"receipt_required_above": "10.00"}, {"amount": "20.00", "receipt": False}, "category_receipt_required"),
@@ -61,6 +63,7 @@ def test_a_blocking_category_rule_refuses_the_submission_with_its_code(rule, exp
     assert refusal.http_status == 400 and refusal.details["rules"] == [code]
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize(("rule", "expense"), [
     ({"max_amount": "50.00"}, {"amount": "50.00"}),
     ({"receipt_required_above": "10.00"}, {"amount": "10.00", "receipt": False}),
@@ -139,7 +142,7 @@ def test_each_change_is_a_new_version_published_as_an_event_with_the_whole_polic
     assert versions[1].rules["auto_approve_under"] == "30.00"
     assert versions[2].rules["category_rules"] == {}
     events = list(Event.objects.filter(type="policy.changed").order_by("occurred_at"))
-    assert [e.payload["version"] for e in events] == [1, 2, 3]
+    assert [e.payload["policy_version"] for e in events] == [1, 2, 3]
     assert all(e.actor_id == team.admin.user_id for e in events)
     assert events[2].payload["change"] == f"Rule for {team.category.name} removed"
 
@@ -190,10 +193,10 @@ def test_the_same_receipt_file_is_a_possible_duplicate_even_from_another_employe
     same = b"\x89PNG\r\n\x1a\n shared scan"
     services.expense_create(actor=team.employee, receipt=receipt_file(content=same), data={
         "cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "12.00",
-        "merchant": "Taxi", "incurred_on": dt.date.today().isoformat()})
+        "merchant": "Taxi", "incurred_on": team.org.today().isoformat()})
     other = services.expense_create(actor=team.colleague, receipt=receipt_file(content=same), data={
         "cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "99.00",
-        "merchant": "Hotel", "incurred_on": (dt.date.today() - dt.timedelta(days=3)).isoformat()})
+        "merchant": "Hotel", "incurred_on": (team.org.today() - dt.timedelta(days=3)).isoformat()})
 
     refusal = refused_without_a_trace("possible_duplicate", services.expense_submit, other, actor=team.colleague,
                                       expense_id=other.pk)
@@ -252,7 +255,7 @@ def test_an_expense_the_policy_may_not_approve_goes_to_the_manager(setup, amount
     auto(team)
     if setup == "flagged":
         set_rule(team, max_age_days="0", on_violation="flag")
-    expense = team.expense(amount=amount, submit=True)
+    expense = team.expense(amount=amount, submit=True, days_ago=1 if setup == "flagged" else 0)
     assert expense.state == ExpenseState.SUBMITTED and expense.policy_outcome == PolicyOutcome.NOT_ELIGIBLE
     assert not Approval.objects.filter(expense=expense).exists()
     assert event_types(expense) == ["expense.submitted"]
@@ -337,3 +340,25 @@ def test_another_members_rule_change_is_scoped_to_their_organisation():
     assert policy.settings_for(team.org.pk).version == 1
     assert Decimal(PolicyVersion.objects.get(organization=team.org).rules["category_rules"][team.category.code]
                    ["max_amount"]) == Decimal("5.00")
+
+
+def test_policy_changed_keeps_the_schema_version_and_carries_the_policy_number_as_its_own_field():
+    team = make_team()
+    set_rule(team, max_amount="50.00", on_violation="flag")
+    set_rule(team, max_amount="60.00", on_violation="flag")
+
+    second = Event.objects.filter(type="policy.changed").order_by("occurred_at").last()
+    assert (second.version, second.payload["policy_version"]) == (PolicyChanged.version, 2) == (1, 2)
+    assert "version" not in second.payload
+    assert PolicyChanged.from_payload(second.payload).version == 1
+
+
+def test_a_policy_changed_stored_before_the_rename_reads_in_the_new_shape():
+    team = make_team()
+    set_rule(team, max_amount="50.00", on_violation="flag")
+    stored = dict(Event.objects.get(type="policy.changed").payload)
+    stored["version"] = stored.pop("policy_version")  # the old shape; the log itself is immutable
+
+    event = PolicyChanged.from_payload(stored)
+
+    assert (event.policy_version, event.version, event.rules) == (1, 1, stored["rules"])

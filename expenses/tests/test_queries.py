@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 
 from core.errors import NotFound
@@ -88,3 +91,22 @@ def test_factories_keep_one_organisation():
                expense.category.organization_id, approval.approver.organization_id}
     assert len(org_ids) == 1
     assert expense.state == ExpenseState.SUBMITTED and expense.submitted_at is not None
+
+
+def test_the_queue_and_the_approval_count_a_months_spend_the_same_way_as_a_date_range():
+    # approved spend on either side of a year's end; the queue's "budget left" is the command's
+    team = make_team(budget="1000.00")
+    for day, amount in ((dt.date(2025, 12, 31), "100.00"), (dt.date(2026, 1, 1), "250.00"),
+                        (dt.date(2026, 1, 31), "50.00"), (dt.date(2026, 2, 1), "7.00")):
+        ExpenseFactory(organization=team.org, employee=team.colleague, cost_center=team.cost_center,
+                       category=team.category, state=ExpenseState.APPROVED, incurred_on=day, amount=Decimal(amount))
+    for day in (dt.date(2025, 12, 15), dt.date(2026, 1, 15), dt.date(2026, 2, 15)):
+        ExpenseFactory(organization=team.org, employee=team.employee, cost_center=team.cost_center,
+                       category=team.category, state=ExpenseState.SUBMITTED, incurred_on=day)
+
+    queue = queries.awaiting_my_approval(team.manager)
+
+    left = {e.incurred_on.strftime("%Y-%m"): e.remaining_budget for e in queue}
+    assert left == {"2025-12": Decimal("900.00"), "2026-01": Decimal("700.00"), "2026-02": Decimal("993.00")}
+    assert left == {month: services.remaining_budget(team.cost_center, month) for month in left}
+    assert "EXTRACT" not in str(queue.query).upper()  # year/month extraction defeats expense_budget_idx

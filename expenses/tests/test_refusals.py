@@ -80,32 +80,38 @@ def test_submit_without_receipt_below_threshold_is_fine(team):
 ])
 def test_create_refuses_bad_amounts(team, amount, code):
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": amount,
-            "merchant": "Shop", "incurred_on": dt.date.today()}
+            "merchant": "Shop", "incurred_on": team.org.today()}
     refused(code, services.expense_create, actor=team.employee, data=data)
 
 
-def test_create_refuses_a_future_date(team):
+@pytest.mark.clock
+def test_create_refuses_the_organisations_tomorrow_and_takes_its_today(team):
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "5",
-            "merchant": "Shop", "incurred_on": dt.date.today() + dt.timedelta(days=2)}
+            "merchant": "Shop", "incurred_on": team.org.today() + dt.timedelta(days=1)}
     refused("future_date", services.expense_create, actor=team.employee, data=data)
+    today = services.expense_create(actor=team.employee, data={**data, "incurred_on": team.org.today()})
+    assert today.incurred_on == team.org.today()
 
 
-def test_create_refuses_a_date_older_than_the_window(team):
+@pytest.mark.clock
+def test_create_refuses_a_date_one_day_older_than_the_window(team):
+    oldest = team.org.today() - dt.timedelta(days=team.org.expense_window_days)
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "5",
-            "merchant": "Shop", "incurred_on": dt.date.today() - dt.timedelta(days=400)}
+            "merchant": "Shop", "incurred_on": oldest - dt.timedelta(days=1)}
     refused("too_old", services.expense_create, actor=team.employee, data=data)
+    assert services.expense_create(actor=team.employee, data={**data, "incurred_on": oldest}).incurred_on == oldest
 
 
 def test_create_refuses_another_organisations_cost_centre(team):
     other = make_team()
     data = {"cost_center_id": other.cost_center.pk, "category_id": team.category.pk, "amount": "5",
-            "merchant": "Shop", "incurred_on": dt.date.today()}
+            "merchant": "Shop", "incurred_on": team.org.today()}
     refused("invalid", services.expense_create, actor=team.employee, data=data)
 
 
 def test_create_refuses_a_receipt_that_is_not_an_image_or_pdf(team):
     data = {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "5",
-            "merchant": "Shop", "incurred_on": dt.date.today()}
+            "merchant": "Shop", "incurred_on": team.org.today()}
     before = snapshot()
     with pytest.raises(Exception) as caught:
         services.expense_create(actor=team.employee, data=data,

@@ -9,13 +9,12 @@ import zoneinfo
 import pytest
 
 from core.errors import DomainError
-from events import delivery as bus
-from events.models import Delivery
 from expenses import services
 from expenses.tests.factories import make_team
 from notifications.digest import send_approver_digests
 from notifications.models import DigestSent, EmailMessage, Kind, Notification
 from notifications.services import preference_set
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +23,6 @@ pytestmark = pytest.mark.django_db
 def locmem_mail(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.APPROVER_DIGEST_HOUR = 8
-
-
-def deliver_everything():
-    for pk in Delivery.objects.filter(status="pending").values_list("pk", flat=True):
-        bus.run_delivery(pk)
 
 
 def at(team, day: dt.date, hour: int) -> dt.datetime:
@@ -48,17 +42,18 @@ def test_an_approver_on_the_digest_gets_no_notification_per_submission():
     team = make_team()
     choose_digest(team.manager)
     team.expense(submit=True)
-    deliver_everything()
+    run_deliveries()
     assert not Notification.objects.filter(recipient=team.manager.user, kind=Kind.EXPENSE_SUBMITTED).exists()
     assert not EmailMessage.objects.filter(recipient=team.manager.user, kind=Kind.EXPENSE_SUBMITTED).exists()
 
 
+@pytest.mark.clock
 def test_the_digest_lists_what_waits_and_goes_out_once_a_day():
     team = make_team()
     choose_digest(team.manager)
     first = team.expense(amount="12.00", merchant="Taxi", submit=True)
     team.expense(employee=team.colleague, amount="30.00", merchant="Hotel", submit=True)
-    today = dt.date.today()
+    today = team.org.today()
 
     # before the digest hour: nothing
     assert send_approver_digests(at(team, today, 7)) == 0
@@ -82,10 +77,10 @@ def test_the_digest_lists_what_waits_and_goes_out_once_a_day():
 def test_no_digest_when_nothing_waits_or_for_approvers_who_did_not_choose_it():
     team = make_team()
     choose_digest(team.manager)
-    assert send_approver_digests(at(team, dt.date.today(), 10)) == 0
+    assert send_approver_digests(at(team, team.org.today(), 10)) == 0
     team.expense(submit=True)
     preference_set(user=team.manager.user, kind=Kind.EXPENSE_SUBMITTED, in_app=True, email=True, digest=False)
-    assert send_approver_digests(at(team, dt.date.today(), 10)) == 0
+    assert send_approver_digests(at(team, team.org.today(), 10)) == 0
     assert not DigestSent.objects.exists()
 
 
@@ -94,7 +89,7 @@ def test_a_digest_row_for_the_day_blocks_a_second_send_at_the_database():
     team = make_team()
     choose_digest(team.manager)
     team.expense(submit=True)
-    day = dt.date.today()
+    day = team.org.today()
     DigestSent.objects.create(user=team.manager.user, day=day, waiting=1)
     assert send_approver_digests(at(team, day, 9)) == 0
     assert digests(team.manager) == []

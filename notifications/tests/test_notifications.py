@@ -6,13 +6,14 @@ import pytest
 from django.core import mail
 
 from accounting import services as accounting
-from events import delivery as bus
 from events.models import Delivery
+from events.running import run_delivery
 from expenses import services
 from expenses.tests.factories import make_team
 from notifications import queries
 from notifications.models import EmailMessage, Kind, Notification
 from notifications.services import notification_mark_all_read, notification_mark_read, preference_set, send_email
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def locmem_mail(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-def deliver_everything(times=1):
-    for _ in range(times):
-        while True:
-            pending = list(Delivery.objects.filter(status="pending").values_list("pk", flat=True))
-            if not pending:
-                break
-            for pk in pending:
-                bus.run_delivery(pk)
 
 
 def kinds_for(membership):
@@ -43,13 +34,12 @@ def test_a_full_flow_notifies_the_right_people_once_even_when_delivered_twice():
     services.expense_approve(actor=team.finance, expense_id=big.pk)
     small = team.expense(employee=team.colleague, amount="20.00", submit=True)
     services.expense_reject(actor=team.manager, expense_id=small.pk, reason="Not a business expense")
-    deliver_everything()
+    run_deliveries()
     batch = accounting.payout_run(organization=team.org)
     accounting.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
 
-    deliver_everything(times=2)
-    for pk in Delivery.objects.values_list("pk", flat=True):  # every delivery once more
-        bus.run_delivery(pk)
+    run_deliveries(times=2)
+    run_deliveries(done_too=True)  # every delivery once more
 
     assert kinds_for(team.manager) == [Kind.EXPENSE_SUBMITTED, Kind.EXPENSE_SUBMITTED]
     assert Kind.FINANCE_APPROVAL in kinds_for(team.finance) and Kind.FINANCE_APPROVAL in kinds_for(team.admin)
@@ -63,7 +53,7 @@ def test_a_full_flow_notifies_the_right_people_once_even_when_delivered_twice():
 def test_mail_is_a_separate_step_sent_once():
     team = make_team()
     team.expense(submit=True)
-    deliver_everything()
+    run_deliveries()
     (row,) = EmailMessage.objects.all()
     assert row.status == "pending" and mail.outbox == []
 
@@ -78,7 +68,7 @@ def test_turning_off_email_for_a_kind_stops_its_mails_but_keeps_in_app():
     team = make_team()
     preference_set(user=team.manager.user, kind=Kind.EXPENSE_SUBMITTED, in_app=True, email=False)
     team.expense(submit=True)
-    deliver_everything()
+    run_deliveries()
 
     assert kinds_for(team.manager) == [Kind.EXPENSE_SUBMITTED]
     assert not EmailMessage.objects.filter(recipient=team.manager.user).exists()
@@ -88,7 +78,7 @@ def test_mark_read_and_unread_count():
     team = make_team()
     team.expense(submit=True)
     team.expense(employee=team.colleague, submit=True)
-    deliver_everything()
+    run_deliveries()
     assert queries.unread_count(team.manager.user) == 2
     first = queries.notifications_for(team.manager.user).first()
 
@@ -104,7 +94,7 @@ def test_mark_read_and_unread_count():
 def test_a_dead_delivery_notifies_the_organisation_admins(redis_client, effects):
     from django.db import transaction
 
-    from events.bus import publish
+    from events.publishing import publish
     from tests.support.subscribers import Pinged
 
     team = make_team()
@@ -113,8 +103,8 @@ def test_a_dead_delivery_notifies_the_organisation_admins(redis_client, effects)
         publish(Pinged(key="x"), organization_id=team.org.pk)
     flaky = Delivery.objects.get(subscriber="test.flaky")
     for _ in range(4):
-        bus.run_delivery(flaky.pk)
-    deliver_everything()
+        run_delivery(flaky.pk)
+    run_deliveries()
     (note,) = Notification.objects.filter(kind=Kind.DELIVERY_DEAD)
     assert note.recipient == team.admin.user and note.link == f"/admin/events/delivery/{flaky.pk}/change/"
 

@@ -8,6 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from organizations.models import Category, CostCenter, Membership, Organization, Role
+from tests.support.clock import organization_time_zone
 
 PASSWORD = "outlay-test-password"
 
@@ -19,6 +20,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
     currency = "EUR"
+    time_zone = factory.LazyFunction(organization_time_zone)  # a frozen clock's zone, else UTC
     second_approval_threshold = Decimal("1000.00")
     receipt_required_threshold = Decimal("25.00")
     max_expense_amount = Decimal("10000.00")

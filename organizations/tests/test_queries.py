@@ -85,3 +85,20 @@ def test_finance_approvers_are_finance_and_admins_of_that_organisation_only(two_
     _member(globex, "gfin", Role.FINANCE)
 
     assert set(queries.finance_approvers(acme.pk)) == {fin, admin}
+
+
+def test_the_reporting_line_is_one_query_up_or_down_however_deep(two_orgs, django_assert_num_queries):
+    acme, _ = two_orgs
+    top = _member(acme, "top", Role.MANAGER)
+    line = [top]
+    for level in range(4):
+        line.append(_member(acme, f"level{level}", Role.MANAGER, reports_to=line[-1]))
+    employee = Membership.objects.get(pk=_member(acme, "emp", reports_to=line[-1]).pk)  # nothing cached
+
+    with django_assert_num_queries(1):
+        chain = queries.reporting_chain(employee)
+    with django_assert_num_queries(1):
+        assert queries.is_in_reporting_line(top, employee)
+
+    assert chain == list(reversed(line))
+    assert not queries.is_in_reporting_line(employee, top) and not queries.is_in_reporting_line(top, top)

@@ -86,6 +86,8 @@
     if (!box) { return; }
     box.textContent = text;
     box.hidden = false;
+    box.setAttribute("tabindex", "-1");
+    box.focus();
   }
 
   // High stakes (approve, reject): show "processing" the moment the button is pressed; the
@@ -114,7 +116,28 @@
       subscribeToPage();
       body.dispatchEvent(new CustomEvent("status-swapped"));
     }
+    // After a decision (not a background poll) focus goes to its result: the refusal if there
+    // is one, else the new state, so keyboard and screen-reader users land on the answer.
+    if (target && target.id === "expense-decision") {
+      focusFirst(["#decision-error .flash", "#decision-result"]);
+    }
   });
+
+  function focusFirst(selectors) {
+    for (var i = 0; i < selectors.length; i++) {
+      var element = document.querySelector(selectors[i]);
+      if (element) {
+        if (!element.hasAttribute("tabindex")) { element.setAttribute("tabindex", "-1"); }
+        element.focus();
+        return element;
+      }
+    }
+    return null;
+  }
+
+  // A page that answers a form post (an error summary, a warning to answer, a message after a
+  // redirect) puts focus on it, not on <body>.
+  focusFirst(["[data-focus]", "main .flash.error:not([hidden])", "main .flash:not([hidden])"]);
 
   // A refused or failed command (5xx, network): say so, then re-read the truth, which also
   // undoes an optimistic "processing" if nothing happened. A failed background read (a poll)

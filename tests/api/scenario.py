@@ -8,18 +8,12 @@ from dataclasses import dataclass
 
 from accounting import services as accounting
 from accounting.models import Account, Reimbursement
-from events import delivery as bus
 from events.models import Delivery
 from expenses import delegation, policy, services
 from expenses.models import Delegation
 from expenses.tests.factories import Team, make_team
 from notifications.models import Notification
-
-
-def deliver_all() -> None:
-    while pending := list(Delivery.objects.filter(status="pending").values_list("pk", flat=True)):
-        for pk in pending:
-            bus.run_delivery(pk)
+from tests.support.deliveries import run_deliveries
 
 
 @dataclass
@@ -53,19 +47,19 @@ def build() -> Scenario:
         e = team.expense(employee=team.colleague, amount=amount, submit=True)
         services.expense_approve(actor=team.manager, expense_id=e.pk)
         paid_ids.append(e.pk)
-    deliver_all()
+    run_deliveries()
     batch = accounting.payout_run(organization=team.org)
     in_batch, failed = Reimbursement.objects.filter(batch=batch).order_by("amount")
     accounting.reimbursement_mark_failed(actor=team.finance, reimbursement_id=failed.pk, reason="bounced")
     queued = team.expense(employee=team.colleague, amount="80.00", submit=True)
     services.expense_approve(actor=team.manager, expense_id=queued.pk)
-    deliver_all()
+    run_deliveries()
     # the policy has a (flagging, generous) rule and the manager a delegate, so both can be read and changed
     policy.category_rule_set(actor=team.admin, category_id=team.category.pk,
                              data={"max_amount": "5000.00", "on_violation": "flag"})
     standing_in = delegation.delegation_create(actor=team.manager, delegate_id=team.colleague.pk,
-                                               ends_on=dt.date.today() + dt.timedelta(days=14))
-    deliver_all()
+                                               ends_on=team.org.today() + dt.timedelta(days=14))
+    run_deliveries()
     dead = Delivery.objects.filter(organization_id=team.org.pk).first()
     Delivery.objects.filter(pk=dead.pk).update(status="pending")  # made dead below, not done
     Delivery.objects.filter(pk=dead.pk).update(status="dead", done_at=None)

@@ -31,7 +31,7 @@ def test_create_submit_approve_pay_and_see_ledger_and_audit(celery_processes):
 
     created = employee.post("/api/v1/expenses/", {
         "cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": "123.45",
-        "merchant": "Rail", "incurred_on": (dt.date.today() - dt.timedelta(days=1)).isoformat()}, format="json")
+        "merchant": "Rail", "incurred_on": (team.org.today() - dt.timedelta(days=1)).isoformat()}, format="json")
     assert created.status_code == 201, created.content
     expense_id = created.json()["id"]
     upload = employee.post(f"/api/v1/expenses/{expense_id}/receipt/", {"receipt": receipt_file()}, format="multipart")

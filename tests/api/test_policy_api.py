@@ -23,7 +23,7 @@ def client_for(member) -> APIClient:
 
 def new_expense(team, amount="40.00"):
     return {"cost_center_id": team.cost_center.pk, "category_id": team.category.pk, "amount": amount,
-            "merchant": "Kiosk", "incurred_on": (dt.date.today() - dt.timedelta(days=1)).isoformat()}
+            "merchant": "Kiosk", "incurred_on": (team.org.today() - dt.timedelta(days=1)).isoformat()}
 
 
 def test_a_possible_duplicate_is_a_409_naming_the_twin_then_confirmed():
@@ -92,7 +92,7 @@ def test_a_delegate_approves_over_the_api_and_the_approval_says_on_whose_behalf(
     team = make_team()
     expense = team.expense(submit=True)
     named = client_for(team.manager).post("/api/v1/delegations/", {
-        "delegate_id": team.colleague.pk, "ends_on": (dt.date.today() + dt.timedelta(days=3)).isoformat()},
+        "delegate_id": team.colleague.pk, "ends_on": (team.org.today() + dt.timedelta(days=3)).isoformat()},
         format="json")
     assert named.status_code == 201 and named.json()["is_running"] is True
 

@@ -25,32 +25,58 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="module")
+# One browser and one stack for all the browser tests of a session, closed right after the last
+# of them (``pytest_runtest_teardown`` below): Playwright's sync API keeps an event loop running in
+# this thread while it is open, and later tests that use async_to_sync (the live consumer tests)
+# must not see it.
+_CLOSE: list = []
+
+
+def _close_shared() -> None:
+    while _CLOSE:
+        _CLOSE.pop()()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None or "browser" not in nextitem.keywords:
+        _close_shared()
+
+
+@pytest.fixture(scope="session")
 def browser():
-    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is
-    # open, and later tests that use async_to_sync (the live consumer tests) must not see it.
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        yield instance
-        instance.close()
+    playwright = sync_playwright().start()
+    instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"])
+    _CLOSE.append(playwright.stop)
+    _CLOSE.append(instance.close)
+    yield instance
+    _close_shared()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory):
-    """uvicorn + worker + beat for the module, on the test database; uploads go to a temp folder."""
+    """uvicorn + worker + beat for the session's browser tests, on the test database; uploads go
+    to a temp folder."""
     with django_db_blocker.unblock():
-        web = processes.WebProcess(MEDIA_ROOT=str(tmp_path_factory.mktemp("media")))
+        media_root = str(tmp_path_factory.mktemp("media"))
+        web = processes.WebProcess(MEDIA_ROOT=media_root)
+        web.media_root = media_root  # a test that writes receipts itself puts their files here
         started: list = []
         worker = processes.start_worker(track=started)
         beat = processes.start_beat(track=started)
+
+    def stop() -> None:
+        for proc in (beat, worker):
+            proc.stop()
+        web.stop()
+
+    _CLOSE.insert(0, stop)  # stopped after the browser
     yield web
-    for proc in (beat, worker):
-        proc.stop()
-    web.stop()
+    _close_shared()
 
 
 @pytest.fixture
@@ -60,10 +86,10 @@ def login(browser, stack, transactional_db):
 
     contexts = []
 
-    def open_page(member, *, block_websocket: bool | str = False):
+    def open_page(member, *, block_websocket: bool | str = False, width: int = 1280, height: int = 900):
         client = Client()
         client.force_login(member.user)
-        context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+        context = browser.new_context(base_url=stack.url, viewport={"width": width, "height": height})
         if block_websocket == "network":  # every connection to /ws/ is closed at once; live.js keeps retrying
             context.route_web_socket("**/ws/**", lambda socket: socket.close(code=1011, reason="blocked"))
         elif block_websocket:  # a browser (or proxy) without websockets at all

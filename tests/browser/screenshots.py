@@ -28,6 +28,11 @@ PAGES = [  # (user, path, file name)
     ("admin", "/ops/", "operations"),
     ("admin", "/ops/catalogue/", "event-catalogue"),
     ("maria", "/notifications/", "notifications"),
+    ("admin", "/policy/", "policy"),
+]
+PHONE_PAGES = [  # lists become cards at 390 px: amount and state in view, the navigation wraps
+    ("eve", "/expenses/", "my-expenses-phone"),
+    ("maria", "/approvals/", "approval-queue-phone"),
 ]
 
 
@@ -82,6 +87,13 @@ def main() -> int:
             context.close()
             for username, path, name in PAGES:
                 context, page = _login(browser, stack.url, username)
+                page.goto(path)
+                page.wait_for_load_state("networkidle")
+                _shoot(page, name)
+                context.close()
+
+            for username, path, name in PHONE_PAGES:
+                context, page = _login(browser, stack.url, username, viewport=PHONE)
                 page.goto(path)
                 page.wait_for_load_state("networkidle")
                 _shoot(page, name)

@@ -105,7 +105,7 @@ def test_employee_submits_with_a_receipt_and_the_manager_sees_it_in_the_queue(lo
     page.goto("/expenses/new/")
     page.fill("#id_merchant", "Taxi Berlin")
     page.fill("#id_amount", "37.20")
-    page.fill("#id_incurred_on", (dt.date.today() - dt.timedelta(days=1)).isoformat())
+    page.fill("#id_incurred_on", (team.org.today() - dt.timedelta(days=1)).isoformat())
     page.select_option("#id_cost_center_id", str(team.cost_center.pk))
     page.select_option("#id_category_id", str(team.category.pk))
     page.set_input_files("#id_receipt", files=[{"name": "taxi.png", "mimeType": "image/png", "buffer": PNG}])

@@ -12,6 +12,8 @@ from events.models import Event
 from expenses.models import Approval, CategoryRule, Delegation, Expense, PolicyVersion
 from expenses.tests.factories import make_team
 from notifications.models import Kind, NotificationPreference
+from organizations.models import Role
+from organizations.tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -20,7 +22,7 @@ def fill_expense(page, team, amount: str, *, days_ago: int = 1) -> None:
     page.goto("/expenses/new/")
     page.fill("#id_merchant", "Taxi Berlin")
     page.fill("#id_amount", amount)
-    page.fill("#id_incurred_on", (dt.date.today() - dt.timedelta(days=days_ago)).isoformat())
+    page.fill("#id_incurred_on", (team.org.today() - dt.timedelta(days=days_ago)).isoformat())
     page.select_option("#id_cost_center_id", str(team.cost_center.pk))
     page.select_option("#id_category_id", str(team.category.pk))
 
@@ -106,15 +108,18 @@ def test_automatic_approval_set_in_the_ui_approves_a_small_expense_on_submit(log
 def test_a_manager_names_a_delegate_who_approves_on_their_behalf(login):
     team = make_team()
     expense = team.expense(submit=True)
+    stand_in = MembershipFactory(organization=team.org, role=Role.MANAGER)
     manager = login(team.manager)
     manager.goto("/delegation/")
-    manager.select_option("#delegate", str(team.colleague.pk))
-    manager.fill("#ends-on", (dt.date.today() + dt.timedelta(days=5)).isoformat())
+    offered = manager.locator("#delegate option").evaluate_all("options => options.map(o => o.value)")
+    assert str(team.colleague.pk) not in offered and str(team.finance.pk) in offered  # approvers only
+    manager.select_option("#delegate", str(stand_in.pk))
+    manager.fill("#ends-on", (team.org.today() + dt.timedelta(days=5)).isoformat())
     manager.click("#my-delegation button.primary")
     manager.wait_for_selector("text=Delegate named", timeout=5000)
-    assert Delegation.objects.get().delegate_id == team.colleague.pk
+    assert Delegation.objects.get().delegate_id == stand_in.pk
 
-    delegate = login(team.colleague)
+    delegate = login(stand_in)
     delegate.goto("/approvals/")
     assert "stand in for" in delegate.locator(".note").inner_text()
     delegate.click(f"a[href='/expenses/{expense.pk}/']")

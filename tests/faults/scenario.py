@@ -39,7 +39,6 @@ def create(approvals: int, slug: str = "faults") -> Scenario:
     from rest_framework.authtoken.models import Token
 
     from expenses.models import Expense
-    from expenses.policy import org_today
     from organizations.models import Category, CostCenter, Membership, Organization, Role
 
     with transaction.atomic():
@@ -58,7 +57,7 @@ def create(approvals: int, slug: str = "faults") -> Scenario:
                                                   monthly_budget=per_cc.quantize(Decimal("0.01")))
                         for i in range(5)]
         category = Category.objects.create(organization=org, code="travel", name="Travel")
-        today = org_today(org)
+        today = org.today()
         now = dt.datetime.now(dt.UTC)
         rows = [Expense(organization=org, employee=employees[i % 10], cost_center=cost_centers[i % 5],
                         category=category, amount=Decimal("10.00"), merchant="fault", incurred_on=today,

@@ -207,7 +207,7 @@ class FaultRun:
         from django.db import connections
         from django.db.models import Count
 
-        from events import delivery as bus
+        from events import replaying
         from events.models import Delivery
 
         connections.close_all()
@@ -217,7 +217,7 @@ class FaultRun:
         self.wait_until_settled("after the load")
         self.dead_before_replay = dict(Delivery.objects.filter(status="dead").values_list("subscriber").annotate(
             n=Count("id")))
-        replayed = bus.replay(Delivery.objects.filter(status="dead"))
+        replayed = replaying.replay(Delivery.objects.filter(status="dead"))
         self.log(f"replayed {replayed} dead deliveries")
         self.wait_until_settled("after the replay")
         self.drain_seconds = time.monotonic() - started

@@ -87,6 +87,18 @@ def private_broker(tmp_path, settings):
     use(previous)
 
 
+@pytest.fixture
+def declared_event_types():
+    """For a test that declares an event type at run time: every type it declared is forgotten
+    afterwards, so no later test (or catalogue) sees it."""
+    from events.types import event_types, forget_event_type
+
+    before = set(event_types())
+    yield
+    for name in set(event_types()) - before:
+        forget_event_type(name)
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploaded receipts go to a per-test folder, never into var/media."""

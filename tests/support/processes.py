@@ -86,11 +86,12 @@ class CeleryProcess:
         self.log.close()
 
 
-def start_worker(*, concurrency: int = 2, queues: str = "default,events,fanout", track=None,
+def start_worker(*, concurrency: int = 2, queues: str = "default,events,fanout,webhooks", track=None,
+                 pool: str = "prefork",
                  **env: str) -> CeleryProcess:
     worker = CeleryProcess("worker", [
         "--loglevel", "INFO", "--queues", queues, "--concurrency", str(concurrency),
-        "--pool", "prefork", "--without-mingle", "--without-gossip", "--hostname", f"w{next(_counter)}@%h",
+        "--pool", pool, "--without-mingle", "--without-gossip", "--hostname", f"w{next(_counter)}@%h",
     ], process_env(**env))
     if track is not None:
         track.append(worker)  # stopped by the fixture even if it never becomes ready

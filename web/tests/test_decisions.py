@@ -10,7 +10,7 @@ from django.urls import reverse
 from events.models import Delivery, Event
 from expenses.models import Approval, Expense
 from expenses.tests.factories import make_team
-from tests.api.scenario import deliver_all
+from tests.support.deliveries import run_deliveries
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -46,7 +46,7 @@ def test_status_box_says_approved_and_stops_polling_once_every_effect_landed(cli
     expense = team.expense(submit=True)
     _approve(_client_for(client, team.manager), expense, **HTMX)
 
-    deliver_all()
+    run_deliveries()
     response = client.get(reverse("expense-status", kwargs={"expense_id": expense.pk}))
 
     html = response.content.decode()
@@ -59,7 +59,7 @@ def test_a_dead_effect_shows_failed_and_no_longer_holds_the_page_in_processing(c
     team = make_team()
     expense = team.expense(submit=True)
     _approve(_client_for(client, team.manager), expense, **HTMX)
-    deliver_all()
+    run_deliveries()
     approved = Event.objects.get(type="expense.approved", aggregate_id=str(expense.pk))
     Delivery.objects.filter(event=approved, subscriber="accounting.queue_reimbursement").update(status="dead",
                                                                                               done_at=None)
@@ -142,7 +142,7 @@ def test_reject_with_a_reason_shows_processing_then_rejected(client):
 
     html = _client_for(client, team.manager).post(url, {"reason": "No receipt for the wine"}, **HTMX).content.decode()
     assert 'data-state="processing"' in html and "Employee notified" in html
-    deliver_all()
+    run_deliveries()
     html = client.get(reverse("expense-status", kwargs={"expense_id": expense.pk})).content.decode()
 
     assert 'data-state="rejected"' in html

@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from config.asgi import application
-from events.delivery import aggregate_group
+from events.hints import aggregate_group
 from expenses.tests.factories import make_team
 
 pytestmark = pytest.mark.django_db(transaction=True)

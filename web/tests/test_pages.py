@@ -19,7 +19,7 @@ from django.urls import URLPattern, reverse
 
 from accounting.models import PayoutBatch
 from events.models import Delivery
-from expenses.models import Delegation, Expense, PolicySettings
+from expenses.models import Comment, Delegation, Expense, PolicySettings
 from expenses.tests.factories import PNG
 from notifications.models import Notification
 from web import urls as web_urls
@@ -39,6 +39,14 @@ ALL = gate(MEMBERS)
 
 def expense_state(which):
     return lambda s: Expense.objects.get(pk=getattr(s, which).pk).state
+
+
+def expense_exists(which):
+    return lambda s: Expense.objects.filter(pk=getattr(s, which).pk).exists()
+
+
+def comment_count(s):
+    return Comment.objects.filter(expense_id=s.submitted.pk).count()
 
 
 def batch_state(s):
@@ -69,7 +77,7 @@ def delegation_open(s):
     return Delegation.objects.get(pk=s.delegation.pk).ended_at is None
 
 
-IN_A_WEEK = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+IN_A_WEEK = "in a week"  # from the organisation's today, when the page is posted
 
 
 # (url name, method, url kwarg -> scenario object, POST body, {role: status} in the own organisation,
@@ -90,6 +98,11 @@ PAGES = [
     # Submit/withdraw/approve/reject: the command refuses a caller the role gate let through
     # (not the owner, not an approver of this expense) with a message; the probe proves nothing moved.
     ("expense-submit", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_state("draft"), ("employee",)),
+    ("expense-delete", "post", "draft", {}, gate(MEMBERS, ok=302), "404", expense_exists("draft"), ("employee",)),
+    ("expense-comment", "post", "submitted", {"body": "Which client?"}, gate(MEMBERS, ok=302), "404", comment_count,
+     MEMBERS),
+    ("expense-return", "post", "submitted", {"reason": "Which client?"}, gate(APPROVERS, ok=302), "404gate",
+     expense_state("submitted"), ("manager", "admin")),
     ("expense-withdraw", "post", "submitted", {}, gate(MEMBERS, ok=302), "404", expense_state("submitted"),
      ("employee",)),
     ("expense-approve", "post", "submitted", {}, gate(APPROVERS, ok=302), "404gate", expense_state("submitted"),
@@ -97,6 +110,9 @@ PAGES = [
     ("expense-reject", "post", "submitted", {"reason": "no"}, gate(APPROVERS, ok=302), "404gate",
      expense_state("submitted"), ("manager", "admin")),
     ("approval-queue", "get", None, None, gate(APPROVERS), None, None, ()),
+    # Bulk decisions name expenses in the form: another organisation's is answered "not found", never decided.
+    ("approval-queue-decide", "post", None, {"ids": "submitted", "decision": "approve"}, gate(APPROVERS), "body",
+     expense_state("submitted"), ("manager", "admin")),
     ("dashboard", "get", None, None, gate(APPROVERS), None, None, ()),
     ("reimbursement-list", "get", None, None, ALL, None, None, ()),
     ("batch-list", "get", None, None, gate(FIN), None, None, ()),
@@ -161,8 +177,11 @@ def test_page_authorization(client, scenarios, page, role, org):
     url = reverse(name, kwargs={KWARG[key]: getattr(target, key).pk} if key else None)
     if body and "delivery" in body:
         body = {"delivery": str(target.dead_delivery.pk)}
+    if body and "ids" in body:
+        body = {**body, "ids": str(target.submitted.pk)}
     if body and "delegate_id" in body:  # a member of the caller's own organisation
-        body = {**body, "delegate_id": str(mine.team.colleague.pk)}
+        body = {**body, "delegate_id": str(mine.team.colleague.pk),
+                "ends_on": (mine.team.org.today() + dt.timedelta(days=7)).isoformat()}
     if role != "anonymous":
         client.force_login(mine.member(role).user)
     if name == "expense-receipt":  # the scenarios' files were written under another test's MEDIA_ROOT

@@ -21,7 +21,7 @@ def scenarios(committed_scenarios):
 
 
 def forms(scenario):
-    in_a_week = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    in_a_week = (scenario.team.org.today() + dt.timedelta(days=7)).isoformat()
     return {
         "auto-approval": (reverse("policy-auto-approval"),
                           {"auto_approve_under": "20.00", "auto_approve_sample_percent": "10"}, {"admin"}),

@@ -3,26 +3,25 @@ and the approval queue (the dashboard is in dashboard.py)."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounting.models import ReimbursementState
 from accounting.queries import reimbursement_states
 from core.errors import DomainError, NotFound
 from events.queries import timeline
 from expenses import queries, services
-from expenses.delegation import active_delegators, may_approve
+from expenses.delegation import may_approve
 from expenses.errors import PossibleDuplicate
-from expenses.models import ExpenseState, PolicyOutcome
+from expenses.models import CommentKind, ExpenseState, PolicyOutcome
 from expenses.policy import duplicate_twins
-from web.forms import ExpenseForm
 
 from .base import APPROVERS, member_required
+from .filtering import filter_expenses
+from .queue import approver_required
 
 # What each subscriber's effect is called on the expense page, in the order the page lists them.
 # A subscriber not named here (a new side effect) still shows, under its own name, at the end.
@@ -32,11 +31,12 @@ EFFECT_LABELS = {
     "notifications.expense_approved": "Employee notified",
     "notifications.expense_rejected": "Employee notified",
     "notifications.finance_approval_needed": "Finance asked for the second approval",
+    "notifications.expense_returned": "Employee asked",
     "audit.record": "Audited",
     "expenses.monthly_spend": "Dashboard updated",
 }
 # Events that answer a manager's decision: while their effects land, the page says "processing".
-DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected")
+DECISION_EVENTS = ("expense.approved", "expense.approval_recorded", "expense.rejected", "expense.returned")
 UNSETTLED = ("pending", "in_flight")
 
 
@@ -49,62 +49,33 @@ def _detail(membership, expense_id):
 
 @member_required()
 def expense_list(request, membership):
-    expenses = list(queries.my_expenses(membership))
+    context = filter_expenses(request, membership, queries.my_expenses(membership).prefetch_related("approvals"),
+                              default_sort="-date")
+    expenses = list(context["items"][:500])
+    with_reimbursement_states(membership, expenses)
+    return render(request, "expenses/list.html", {**context, "expenses": expenses})
+
+
+def with_reimbursement_states(membership, expenses) -> None:
+    """Each approved expense gets its reimbursement's state and the state's label."""
     states = reimbursement_states(membership.organization_id, [e.pk for e in expenses if e.state == "approved"])
     for expense in expenses:
         expense.reimbursement_state = states.get(expense.pk, "")
-    return render(request, "expenses/list.html", {"expenses": expenses})
+        expense.reimbursement_label = reimbursement_label(expense.reimbursement_state)
 
 
-def _form_data(form) -> dict:
-    data = {k: v for k, v in form.cleaned_data.items() if k != "receipt"}
-    return data
-
-
-@member_required()
-def expense_create(request, membership):
-    form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership)
-    if request.method == "POST" and form.is_valid():
-        try:
-            expense = services.expense_create(actor=membership, data=_form_data(form),
-                                              receipt=form.cleaned_data.get("receipt"))
-        except DomainError as error:
-            form.add_error(error.details.get("field") if error.details.get("field") in form.fields else None,
-                           error.message)
-        else:
-            if "submit" in request.POST:
-                return _submit_and_redirect(request, membership, expense)
-            messages.success(request, "Draft saved.")
-            return redirect("expense-detail", expense_id=expense.pk)
-    return render(request, "expenses/form.html", {"form": form, "title": "New expense"})
-
-
-@member_required()
-def expense_edit(request, membership, expense_id):
-    expense = _detail(membership, expense_id)
-    if expense.employee_id != membership.pk or expense.state != ExpenseState.DRAFT:
-        raise PermissionDenied("Only your own drafts can be edited.")
-    initial = {"merchant": expense.merchant, "amount": expense.amount, "incurred_on": expense.incurred_on,
-               "cost_center_id": expense.cost_center_id, "category_id": expense.category_id,
-               "description": expense.description}
-    form = ExpenseForm(request.POST or None, request.FILES or None, membership=membership, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.expense_update(actor=membership, expense_id=expense.pk, data=_form_data(form),
-                                    receipt=form.cleaned_data.get("receipt"),
-                                    expected_version=request.POST.get("version") or None)
-        except DomainError as error:
-            form.add_error(None, error.message)
-        else:
-            messages.success(request, "Draft saved.")
-            return redirect("expense-detail", expense_id=expense.pk)
-    return render(request, "expenses/form.html", {"form": form, "title": "Edit draft", "expense": expense})
+def reimbursement_label(state: str) -> str:
+    return ReimbursementState(state).label if state in ReimbursementState.values else ""
 
 
 SUBMITTED_MESSAGES = {
     PolicyOutcome.AUTO_APPROVED: "Submitted and approved automatically by your organisation's policy.",
     PolicyOutcome.SAMPLED: "Submitted for approval (picked for a random check by your manager).",
 }
+
+
+def submitted_message(expense) -> str:
+    return SUBMITTED_MESSAGES.get(expense.policy_outcome, "Submitted for approval.")
 
 
 def _submit_and_redirect(request, membership, expense):
@@ -119,7 +90,7 @@ def _submit_and_redirect(request, membership, expense):
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, SUBMITTED_MESSAGES.get(submitted.policy_outcome, "Submitted for approval."))
+        messages.success(request, submitted_message(submitted))
     return redirect("expense-detail", expense_id=expense.pk)
 
 
@@ -160,8 +131,23 @@ def status_context(membership, expense, error=None, entries=None) -> dict:
                     "status": line.status, "retrying": line.attempts > 1 and line.status in UNSETTLED}
                    for line in lines]
     deciding = decision is not None and any(e["status"] in UNSETTLED for e in effects)
+    can_decide = _can_decide(membership, expense)
     return {"expense": expense, "processing": in_progress, "display_state": "processing" if deciding else expense.state,
-            "effects": effects, "error": error, "can_decide": _can_decide(membership, expense)}
+            "effects": effects, "error": error, "can_decide": can_decide,
+            "next_in_queue": None if can_decide else next_in_queue(membership, expense)}
+
+
+def next_in_queue(membership, expense):
+    """The approver's next expense after this one, so they keep their place in the queue (oldest
+    first: the next submitted after this one, else the oldest left); None when nothing waits."""
+    if not may_approve(membership):
+        return None
+    waiting = queries.awaiting_my_approval(membership).exclude(pk=expense.pk)
+    if expense.submitted_at is not None:
+        later = waiting.filter(submitted_at__gt=expense.submitted_at).first()
+        if later is not None:
+            return later
+    return waiting.first()
 
 
 def _timeline(expense):
@@ -169,19 +155,16 @@ def _timeline(expense):
 
 
 def _can_decide(membership, expense) -> bool:
-    return (expense.state == ExpenseState.SUBMITTED and expense.employee_id != membership.pk
-            and may_approve(membership))
-
-
-def approver_required(view):
-    """Approvers by role and today's delegates; the command still checks each expense."""
-    @member_required()
-    @wraps(view)
-    def wrapper(request, membership, *args, **kwargs):
-        if not may_approve(membership):
-            raise PermissionDenied("Your role cannot open this page.")
-        return view(request, membership, *args, **kwargs)
-    return wrapper
+    """Decision buttons only for someone who may give the next step (the same checks as the
+    command, read-only): a manager who approved never sees them again while finance decides."""
+    if expense.state != ExpenseState.SUBMITTED or expense.employee_id == membership.pk:
+        return False
+    try:
+        step, _, done = services.check_approvable(expense)
+        services.check_approver(membership, expense, step, done)
+    except DomainError:
+        return False
+    return True
 
 
 @member_required()
@@ -190,13 +173,23 @@ def expense_detail(request, membership, expense_id):
     entries = _timeline(expense)
     states = reimbursement_states(membership.organization_id, [expense.pk])
     context = status_context(membership, expense, entries=entries)
+    technical = sees_technical_timeline(membership)
+    thread = list(expense.comments.select_related("author__user"))
     context.update({
         "reimbursement_state": states.get(expense.pk, ""),
-        "timeline": entries,
+        "reimbursement_label": reimbursement_label(states.get(expense.pk, "")),
+        "timeline": entries if technical else [],
+        "technical": technical,
+        "progress": [] if technical else progress(entries),
         "is_owner": expense.employee_id == membership.pk,
         "remaining_budget": services.remaining_budget(expense.cost_center, expense.month),
         "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
         "flags": _flags(membership, expense),
+        "thread": thread,
+        # a row naming a file the storage no longer has shows that, not a broken image
+        "receipt_missing": bool(expense.receipt) and not expense.receipt.storage.exists(expense.receipt.name),
+        "question": next((c for c in reversed(thread) if c.kind == CommentKind.QUESTION), None)
+        if expense.state == ExpenseState.DRAFT else None,
     })
     return render(request, "expenses/detail.html", context)
 
@@ -227,7 +220,34 @@ def expense_status(request, membership, expense_id):
 @member_required()
 def expense_timeline(request, membership, expense_id):
     expense = _detail(membership, expense_id)
-    return render(request, "expenses/_timeline.html", {"timeline": _timeline(expense), "expense": expense})
+    entries = _timeline(expense)
+    if not sees_technical_timeline(membership):
+        return render(request, "expenses/_progress.html", {"progress": progress(entries), "expense": expense})
+    return render(request, "expenses/_timeline.html", {"timeline": entries, "expense": expense})
+
+
+def sees_technical_timeline(membership) -> bool:
+    """Subscribers, deliveries, correlation ids and latencies are for approvers, finance and
+    admins; an employee reads the same history in plain words (``progress``)."""
+    return membership.role in APPROVERS or may_approve(membership)
+
+
+def progress(entries) -> list[dict]:
+    """The expense's history in plain words, from its events."""
+    steps = []
+    for entry in entries:
+        event, payload = entry.event, entry.event.payload
+        text = {
+            "expense.submitted": "Submitted for approval",
+            "expense.withdrawn": "Taken back to draft",
+            "expense.approval_recorded": f"Approved by {payload.get('approver_name', '')}; waiting for finance",
+            "expense.approved": f"Approved by {payload.get('approver_name', '')}",
+            "expense.rejected": f"Rejected by {payload.get('rejected_by_name', '')}",
+            "expense.returned": f"Returned with a question by {payload.get('returned_by_name', '')}",
+        }.get(event.type)
+        if text:
+            steps.append({"text": text, "at": event.occurred_at, "type": event.type})
+    return steps
 
 
 def _decide(request, membership, expense_id, command, **kwargs):
@@ -275,17 +295,17 @@ def expense_receipt(request, membership, expense_id):
         raise Http404("The receipt file is missing.") from None
     response = FileResponse(stored, content_type=expense.receipt_content_type)
     extension = expense.receipt.name.rsplit(".", 1)[-1]
-    response["Content-Disposition"] = f'attachment; filename="receipt-{expense.pk}.{extension}"'
+    # ?view=inline shows it in the page's preview (an <img>, or a PDF in a sandboxed <iframe>) and
+    # in the larger view; it stays sandboxed, unsniffed and scriptless either way, and only this
+    # site may frame it.
+    inline = request.GET.get("view") == "inline"
+    disposition = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="receipt-{expense.pk}.{extension}"'
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox" + ("; frame-ancestors 'self'" if inline else "")
+    if inline:
+        response["X-Frame-Options"] = "SAMEORIGIN"
     return response
-
-
-@approver_required
-def approval_queue(request, membership):
-    delegators = active_delegators(membership)
-    return render(request, "expenses/queue.html", {
-        "expenses": queries.awaiting_my_approval(membership, delegators=delegators), "delegators": delegators})
 
 
 @member_required()

@@ -13,12 +13,13 @@ from accounting.models import Account, PayoutBatch
 from core.errors import DomainError
 
 from .base import FINANCE, member_required
+from .filtering import filter_reimbursements
 
 
 @member_required()
 def reimbursement_list(request, membership):
-    return render(request, "finance/reimbursements.html",
-                  {"reimbursements": queries.reimbursements_for(membership)[:500]})
+    context = filter_reimbursements(request, queries.reimbursements_for(membership))
+    return render(request, "finance/reimbursements.html", {**context, "reimbursements": context["items"][:500]})
 
 
 @member_required(*FINANCE)
@@ -41,10 +42,14 @@ def batch_file(request, membership, batch_id):
     return response
 
 
-@require_POST
 @member_required(*FINANCE)
 def batch_confirm(request, membership, batch_id):
-    _batch(membership, batch_id)
+    """GET asks (the batch's total and payments, one clear "pay" button); POST confirms. Paying
+    is never one click from the list."""
+    batch = _batch(membership, batch_id)
+    if request.method != "POST":
+        return render(request, "finance/batch_confirm.html", {
+            "batch": batch, "reimbursements": batch.reimbursements.order_by("payee_name")})
     try:
         services.payout_batch_confirm(actor=membership, batch_id=batch_id)
         messages.success(request, "Batch confirmed as paid. Employees are being notified.")

@@ -31,13 +31,15 @@ def policy_page(request, membership):
         "can_edit": membership.role == Role.ADMIN})
 
 
-def _run(request, command, success: str, **kwargs) -> None:
+def _run(request, command, success: str, *, about: str = "", **kwargs) -> None:
+    """Run a command; its refusal becomes a message, prefixed with what it was ``about`` (the
+    category of a rule: one page holds every category's form)."""
     try:
         command(**kwargs)
     except NotFound as error:
         raise Http404(error.message) from None
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, f"{about}: {error.message}" if about else error.message)
     else:
         messages.success(request, success)
 
@@ -54,26 +56,33 @@ def policy_auto_approval(request, membership):
 @require_POST
 @member_required(Role.ADMIN)
 def policy_category_rule(request, membership, category_id):
+    category = next((c for c in categories_for(membership) if c.pk == category_id), None)
+    about = category.name if category is not None else ""
     if "remove" in request.POST:
-        _run(request, policy.category_rule_delete, "Rule removed.", actor=membership, category_id=category_id)
+        _run(request, policy.category_rule_delete, "Rule removed.", about=about, actor=membership,
+             category_id=category_id)
     else:
         fields = ("max_amount", "receipt_required_above", "max_age_days", "on_violation")
-        _run(request, policy.category_rule_set, "Rule saved; it applies to expenses submitted from now on.",
-             actor=membership, category_id=category_id, data={f: request.POST.get(f, "") for f in fields})
+        saved = f"Rule for {about} saved; it applies to expenses submitted from now on."
+        _run(request, policy.category_rule_set, saved,
+             about=about, actor=membership, category_id=category_id,
+             data={f: request.POST.get(f, "") for f in fields})
     return redirect("policy")
 
 
 @member_required()
 def delegation_page(request, membership):
     current = delegations.current_delegation(membership) if membership.role in MANAGERS else None
-    candidates = (Membership.objects.filter(organization_id=membership.organization_id, is_active=True)
+    # A delegate approves in the manager's place: offer those who approve, never employees.
+    candidates = (Membership.objects.filter(organization_id=membership.organization_id, is_active=True,
+                                            role__in=(Role.MANAGER, Role.FINANCE, Role.ADMIN))
                   .exclude(pk=membership.pk).select_related("user").order_by("user__username"))
     held = (Delegation.objects.filter(delegate=membership, ended_at__isnull=True,
-                                      ends_on__gte=policy.org_today(membership.organization))
+                                      ends_on__gte=membership.organization.today())
             .select_related("delegator__user"))
     return render(request, "policy/delegation.html", {
         "current": current, "candidates": candidates, "held": held, "can_delegate": membership.role in MANAGERS,
-        "today": policy.org_today(membership.organization)})
+        "today": membership.organization.today()})
 
 
 @require_POST

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from events import delivery as bus_delivery
+from events import replaying, sending
 from events.models import DeliveryStatus
 from events.queries import catalogue, status_counts
 
@@ -72,20 +72,20 @@ class Command(BaseCommand):
             self.stdout.write(f"  subscribers: {names}")
 
     def do_replay(self, ids=None, subscriber=None, event_type=None, status="dead", since=None, until=None, **_):
-        qs = bus_delivery.deliveries_matching(ids=ids, subscriber=subscriber, event_type=event_type, status=status,
+        qs = replaying.deliveries_matching(ids=ids, subscriber=subscriber, event_type=event_type, status=status,
                                               since=_when(since), until=_when(until))
-        count = bus_delivery.replay(qs)
+        count = replaying.replay(qs)
         self.stdout.write(f"replayed {count} deliveries")
 
     def do_backfill(self, subscriber, since=None, **_):
         try:
-            count = bus_delivery.backfill(subscriber, since=_when(since))
+            count = replaying.backfill(subscriber, since=_when(since))
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"created {count} deliveries for {subscriber}; the sweeper sends them")
 
     def do_sweep(self, **_):
-        self.stdout.write(f"sent {bus_delivery.sweep()} deliveries")
+        self.stdout.write(f"sent {sending.sweep()} deliveries")
 
 
 def _dumps(value) -> str:

@@ -1,0 +1,46 @@
+"""What the benchmark changes in the processes it starts, installed from here and nowhere in the
+product (loaded by ``bench.subscribers``, i.e. through OUTLAY_EXTRA_SUBSCRIBERS, after every app's
+subscribers are registered):
+
+* ``BENCH_SUBSCRIBER_IO_MS=N``: every handler first sleeps N ms, inside its transaction (the
+  simulated I/O of a subscriber that calls out), by wrapping the registered handlers.
+* ``BENCH_SYNC_DELIVERY=1`` (web process): the naive synchronous design the outbox is compared
+  with: after commit, every delivery runs inside the request instead of one fan-out message.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+from events.registry import Subscriber, wrap_handlers
+from events.running import run_delivery
+from events.sending import route_committed_deliveries
+
+
+def _with_simulated_io(seconds: float):
+    def wrap(sub: Subscriber):
+        handler = sub.handler
+
+        @functools.wraps(handler)
+        def slow(event, envelope):
+            time.sleep(seconds)
+            return handler(event, envelope)
+
+        return slow
+
+    return wrap
+
+
+def _run_in_request(deliveries: list[tuple[int, str]]) -> None:
+    for delivery_id, _ in deliveries:
+        run_delivery(delivery_id)
+
+
+def install() -> None:
+    io_ms = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0") or 0)
+    if io_ms:
+        wrap_handlers(_with_simulated_io(io_ms / 1000))
+    if os.environ.get("BENCH_SYNC_DELIVERY", "").lower() in ("1", "true", "yes", "on"):
+        route_committed_deliveries(_run_in_request)
