@@ -35,6 +35,7 @@ class Launcher:
     """`python -m config.embedded -- python -m config.launch`, as `make run` starts it."""
 
     def __init__(self, run_dir) -> None:
+        self.run_dir = run_dir
         self.port = free_port()
         env = process_env(PORT=str(self.port), OUTLAY_RUN_DIR=str(run_dir), LOG_LEVEL="WARNING", DEBUG="false",
                           API_THROTTLE_USER="100000/minute", API_THROTTLE_ANON="100000/minute",
@@ -56,12 +57,15 @@ class Launcher:
         return psutil.Process(self.proc.pid).children(recursive=True)
 
     def supervised(self, name: str) -> psutil.Process | None:
-        """The main process of the Procfile's ``name``: a child of supervisord."""
-        supervisord = next(p for p in self.processes() if "supervisor.supervisord" in " ".join(p.cmdline()))
-        for child in supervisord.children():
-            if f"config {name}" in " ".join(child.cmdline()):
-                return child
-        return None
+        """The main process of the Procfile's ``name``, as supervisord knows it (the webhooks
+        worker is a `celery worker` too, so a command line cannot tell them apart)."""
+        answer = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
+                                 str(self.run_dir / "supervisord.conf"), "pid", name],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        try:
+            return psutil.Process(int(answer)) if answer.isdigit() and int(answer) > 0 else None
+        except psutil.NoSuchProcess:
+            return None
 
     def readiness(self) -> dict:
         try:
@@ -184,7 +188,7 @@ def test_every_procfile_process_is_restarted_with_back_off_and_stopped_as_a_grou
     config = configparser.RawConfigParser()
     config.read_string(launch.supervisor_config(tmp_path, launch.procfile()))
     programs = {section.removeprefix("program:") for section in config.sections() if section.startswith("program:")}
-    assert programs == {"web", "worker", "beat"}
+    assert programs == {"web", "worker", "webhooks", "beat"}
     for name in programs:
         section = config[f"program:{name}"]
         assert section["autorestart"] == "true"
