@@ -429,6 +429,7 @@ class Bench:
 
         events = n(1_000_000, 20_000)
         with connection.cursor() as cur:
+            cur.execute("SET statement_timeout = 0")  # a bulk load, not a request: no 30 s bound
             cur.execute(CATCH_UP_DDL)
             cur.execute("""
                 INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type,
@@ -507,6 +508,7 @@ class Bench:
 
         def grow_to(rows: int) -> None:
             with connection.cursor() as cur:
+                cur.execute("SET statement_timeout = 0")  # a bulk load, not a request: no 30 s bound
                 cur.execute("SELECT count(*) FROM events_delivery")
                 have = cur.fetchone()[0]
                 if have >= rows:
