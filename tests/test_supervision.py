@@ -158,7 +158,7 @@ def test_make_run_restarts_a_killed_worker_and_beat_and_every_effect_lands_once(
         from events.models import Delivery
 
         wait_until(lambda: not Delivery.objects.filter(organization_id=made.org_id).exclude(status="done").exists(),
-                   timeout=60, interval=0.5, message="every delivery to be done")
+                   timeout=300, interval=0.5, message="every delivery to be done")
         figures, checks = scenario.check(made.org_id)
         assert all(checks.values()), (figures, checks)
         log = launcher.output()
