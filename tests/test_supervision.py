@@ -11,6 +11,7 @@ leaves no process behind, the embedded Redis included.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,10 +75,15 @@ class Launcher:
             return {}
 
     def stop(self) -> None:
+        """After a failure: kill everything the launcher started (supervisord and the embedded
+        servers run in sessions of their own, so the launcher's process group is not enough;
+        the descendants are listed before anything is killed)."""
         if self.proc.poll() is None:
+            leftovers = self.processes()
             os.killpg(self.proc.pid, signal.SIGKILL)
-            for leftover in self.processes():
-                leftover.kill()
+            for leftover in leftovers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
         self.log.close()
 
 
@@ -158,7 +164,7 @@ def test_make_run_restarts_a_killed_worker_and_beat_and_every_effect_lands_once(
         from events.models import Delivery
 
         wait_until(lambda: not Delivery.objects.filter(organization_id=made.org_id).exclude(status="done").exists(),
-                   timeout=60, interval=0.5, message="every delivery to be done")
+                   timeout=300, interval=0.5, message="every delivery to be done")
         figures, checks = scenario.check(made.org_id)
         assert all(checks.values()), (figures, checks)
         log = launcher.output()
