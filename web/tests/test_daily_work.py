@@ -17,7 +17,6 @@ from expenses import queries, services
 from expenses.models import Expense
 from expenses.queries import SummaryRow
 from expenses.tests.factories import PNG, make_team
-from notifications.models import Kind, Notification
 from tests.support.deliveries import run_deliveries
 from web.views.dashboard import spend_chart
 
@@ -86,16 +85,15 @@ def test_my_expenses_are_sorted_by_date_newest_first():
     assert list(queries.my_expenses(team.employee)) == [new, middle, old]
 
 
-def test_the_paid_notice_names_the_expense():
+def test_the_paid_event_names_the_expense_for_the_notice():
     team = make_team()
     expense = team.expense(submit=True, merchant="Hotel Adlon")
     services.expense_approve(actor=team.manager, expense_id=expense.pk)
     run_deliveries()
     batch = accounting.payout_run(organization=team.org)
     accounting.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
-    run_deliveries()
-    notice = Notification.objects.get(kind=Kind.REIMBURSEMENT_PAID, recipient=team.employee.user)
-    assert notice.title == f"Paid: 40.00 EUR reimbursed for Hotel Adlon ({expense.incurred_on})"
+    paid = Event.objects.get(type="reimbursement.paid")
+    assert (paid.payload["merchant"], paid.payload["incurred_on"]) == ("Hotel Adlon", expense.incurred_on.isoformat())
 
 
 def test_a_pending_receipt_belongs_to_the_session_that_uploaded_it(client):
@@ -103,7 +101,8 @@ def test_a_pending_receipt_belongs_to_the_session_that_uploaded_it(client):
     client.force_login(team.employee.user)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    form = {"merchant": "Kiosk", "amount": "abc", "incurred_on": (dt.date.today() - dt.timedelta(days=1)).isoformat(),
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    form = {"merchant": "Kiosk", "amount": "abc", "currency": "EUR", "incurred_on": yesterday,
             "cost_center_id": team.cost_center.pk, "category_id": team.category.pk}
     response = client.post(reverse("expense-create"), {**form, "save": "1",
                                                        "receipt": SimpleUploadedFile("r.png", PNG, "image/png")})
