@@ -114,6 +114,12 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} -> {self.endpoint_id} ({self.status})"
 
+    @property
+    def last_attempt(self):
+        """The latest attempt, from the prefetched ``attempt_log`` (ordered by number) when there is one."""
+        attempts = list(self.attempt_log.all())
+        return attempts[-1] if attempts else None
+
 
 class WebhookAttempt(models.Model):
     """One HTTP request (or a refusal to send one): when it was due, when it ran, what came back."""

@@ -35,6 +35,10 @@ class Scenario:
     webhook_delivery: WebhookDelivery
 
     @property
+    def employee(self):
+        return self.team.employee
+
+    @property
     def category(self):
         return self.team.category
 

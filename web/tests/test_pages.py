@@ -148,9 +148,22 @@ PAGES = [
      gate(("manager", "admin"), ok=302), None, delegations, ("manager", "admin")),
     ("delegation-end", "post", "delegation", {}, gate(("manager", "admin"), ok=302), "404gate", delegation_open,
      ("manager", "admin")),
+    ("my-bank-details", "get", None, None, ALL, None, None, ()),
+    ("bank-details", "get", "employee", None, ALL, "404", None, ()),
+    ("webhook-list", "get", None, None, gate(("admin",)), None, None, ()),
+    ("webhook-detail", "get", "webhook_endpoint", None, gate(("admin",)), "404gate", None, ()),
+    ("webhook-update", "post", "webhook_endpoint", {"description": "ERP"}, gate(("admin",), ok=302), "404gate",
+     None, ()),
+    ("webhook-rotate", "post", "webhook_endpoint", {}, gate(("admin",)), "404gate", None, ()),
+    ("webhook-test", "post", "webhook_endpoint", {}, gate(("admin",), ok=302), "404gate", None, ()),
+    ("webhook-replay", "post", "webhook_endpoint", {}, gate(("admin",), ok=302), "404gate", None, ()),
+    ("webhook-delivery-replay", "post", "webhook_delivery", {}, gate(("admin",), ok=302), "404gate", None, ()),
+    # Last: the admin's own case deletes the module's endpoint.
+    ("webhook-delete", "post", "webhook_endpoint", {}, gate(("admin",), ok=302), "404gate", None, ()),
 ]
 KWARG = {"draft": "expense_id", "submitted": "expense_id", "batch": "batch_id", "account": "account_id",
-         "notification": "notification_id", "category": "category_id", "delegation": "delegation_id"}
+         "notification": "notification_id", "category": "category_id", "delegation": "delegation_id",
+         "employee": "membership_id", "webhook_endpoint": "endpoint_id", "webhook_delivery": "delivery_id"}
 CASES = [pytest.param(page, role, org, id=f"{page[0]}-{role}-{org}") for page in PAGES for role in ROLES
          for org in ("own", "other")]
 
