@@ -104,6 +104,9 @@ PAGES = [
     ("batch-file", "get", "batch", None, gate(FIN), "404gate", None, ()),
     ("batch-confirm", "post", "batch", {}, gate(FIN, ok=302), "404gate", batch_state, FIN),
     ("trial-balance", "get", None, None, gate(FIN), None, None, ()),
+    ("ledger-export", "get", None, None, gate(FIN), None, None, ()),
+    ("my-bank-details", "get", None, None, ALL, None, None, ()),
+    ("bank-details", "get", "employee_membership", None, ALL, "404gate", None, ()),
     ("account-ledger", "get", "account", None, gate(FIN), "404gate", None, ()),
     ("operations", "get", None, None, gate(("admin",)), None, None, ()),
     # The replay form names deliveries by id: another organisation's id is silently out of scope.
@@ -129,7 +132,8 @@ PAGES = [
      ("manager", "admin")),
 ]
 KWARG = {"draft": "expense_id", "submitted": "expense_id", "batch": "batch_id", "account": "account_id",
-         "notification": "notification_id", "category": "category_id", "delegation": "delegation_id"}
+         "notification": "notification_id", "category": "category_id", "delegation": "delegation_id",
+         "employee_membership": "membership_id"}
 CASES = [pytest.param(page, role, org, id=f"{page[0]}-{role}-{org}") for page in PAGES for role in ROLES
          for org in ("own", "other")]
 
