@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -266,6 +267,13 @@ class JournalExportQuery(serializers.Serializer):
         return fields
 
 
+class FileNegotiation(DefaultContentNegotiation):
+    """``?format=`` names the export's file format here, not DRF's renderer override."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class JournalExportApi(APIView):
     """Journal lines for an external accounting system: CSV (date, entry, account, debit, credit,
     currency, original amount and currency, memo, expense) or DATEV (EXTF Buchungsstapel), for a
@@ -273,6 +281,7 @@ class JournalExportApi(APIView):
     recorded (GET /api/v1/ledger/exports/)."""
 
     permission_classes = [IsFinance]
+    content_negotiation_class = FileNegotiation
 
     @extend_schema(parameters=[JournalExportQuery],
                    responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401, 403)})

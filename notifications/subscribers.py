@@ -31,9 +31,10 @@ def _expense_link(event) -> str:
 def _money(event) -> str:
     """As spent, and converted when the currency differs: "120.00 USD (110.43 EUR)"."""
     spent = f"{event.amount} {event.currency}"
-    if event.org_amount is None or event.booked_currency == event.currency:
+    org_amount = getattr(event, "org_amount", None)  # expense events; reimbursements are in the org's currency
+    if org_amount is None or event.org_currency == event.currency:
         return spent
-    return f"{spent} ({event.org_amount} {event.org_currency})"
+    return f"{spent} ({org_amount} {event.org_currency})"
 
 
 @subscriber("expense.submitted", name="notifications.expense_submitted")

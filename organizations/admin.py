@@ -10,6 +10,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_filter = ["currency"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "currency", "time_zone"]}),
+        ("Policy", {"fields": ["second_approval_threshold", "receipt_required_threshold", "max_expense_amount",
+                               "expense_window_days"]}),
+        ("Own bank account (debtor of SEPA payout files)", {"fields": ["debtor_name", "debtor_iban", "debtor_bic"]}),
+    ]
 
 
 @admin.register(Membership)

@@ -87,6 +87,16 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The debtor account in its electronic form (what a payment file needs), whoever enters it."""
+        try:
+            if self.debtor_iban:
+                self.debtor_iban = IBAN(self.debtor_iban).compact
+            if self.debtor_bic:
+                self.debtor_bic = str(BIC(self.debtor_bic).compact)
+        except SchwiftyException:
+            pass  # the field validators report it
+
     def today(self) -> dt.date:
         """Today's date where the organisation is (its time zone), not the server's: the one place
         "today" is computed for claim windows, category rules, delegations and "this month"."""

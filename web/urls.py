@@ -47,6 +47,7 @@ urlpatterns = [
     path("finance/batches/<uuid:batch_id>/file/", finance.batch_file, name="batch-file"),
     path("finance/batches/<uuid:batch_id>/confirm/", finance.batch_confirm, name="batch-confirm"),
     path("finance/trial-balance/", finance.trial_balance, name="trial-balance"),
+    path("finance/ledger/export/", finance.ledger_export, name="ledger-export"),
     path("finance/accounts/<int:account_id>/", finance.account_ledger, name="account-ledger"),
     path("ops/", ops.operations, name="operations"),
     path("ops/replay/", ops.replay, name="ops-replay"),

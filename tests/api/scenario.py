@@ -13,6 +13,7 @@ from events.models import Delivery
 from expenses import delegation, policy, services
 from expenses.models import Delegation
 from expenses.tests.factories import Team, make_team
+from money import services as money
 from notifications.models import Notification
 from tests.support.deliveries import run_deliveries
 from webhooks import services as webhooks
@@ -35,12 +36,12 @@ class Scenario:
     webhook_delivery: WebhookDelivery
 
     @property
-    def employee(self):
-        return self.team.employee
-
-    @property
     def category(self):
         return self.team.category
+
+    @property
+    def employee_membership(self):
+        return self.team.employee
 
     def member(self, role: str):
         return {"employee": self.team.employee, "manager": self.team.manager, "finance": self.team.finance,
@@ -58,6 +59,10 @@ def build() -> Scenario:
         e = team.expense(employee=team.colleague, amount=amount, submit=True)
         services.expense_approve(actor=team.manager, expense_id=e.pk)
         paid_ids.append(e.pk)
+    # the organisation's own account and the colleague's bank details: the batch makes a SEPA file
+    money.debtor_account_set(actor=team.finance, name="Scenario GmbH", iban="DE02120300000000202051")
+    money.bank_details_set(actor=team.colleague, membership_id=team.colleague.pk, holder="Colleague",
+                           iban="DE89370400440532013000")
     run_deliveries()
     batch = accounting.payout_run(organization=team.org)
     in_batch, failed = Reimbursement.objects.filter(batch=batch).order_by("amount")

@@ -125,6 +125,9 @@ PAGES = [
     ("batch-file", "get", "batch", None, gate(FIN), "404gate", None, ()),
     ("batch-confirm", "post", "batch", {}, gate(FIN, ok=302), "404gate", batch_state, FIN),
     ("trial-balance", "get", None, None, gate(FIN), None, None, ()),
+    ("ledger-export", "get", None, None, gate(FIN), None, None, ()),
+    ("my-bank-details", "get", None, None, ALL, None, None, ()),
+    ("bank-details", "get", "employee_membership", None, ALL, "404gate", None, ()),
     ("account-ledger", "get", "account", None, gate(FIN), "404gate", None, ()),
     ("operations", "get", None, None, gate(("admin",)), None, None, ()),
     # The replay form names deliveries by id: another organisation's id is silently out of scope.
@@ -148,8 +151,6 @@ PAGES = [
      gate(("manager", "admin"), ok=302), None, delegations, ("manager", "admin")),
     ("delegation-end", "post", "delegation", {}, gate(("manager", "admin"), ok=302), "404gate", delegation_open,
      ("manager", "admin")),
-    ("my-bank-details", "get", None, None, ALL, None, None, ()),
-    ("bank-details", "get", "employee", None, ALL, "404", None, ()),
     ("webhook-list", "get", None, None, gate(("admin",)), None, None, ()),
     ("webhook-detail", "get", "webhook_endpoint", None, gate(("admin",)), "404gate", None, ()),
     ("webhook-update", "post", "webhook_endpoint", {"description": "ERP"}, gate(("admin",), ok=302), "404gate",
@@ -163,7 +164,7 @@ PAGES = [
 ]
 KWARG = {"draft": "expense_id", "submitted": "expense_id", "batch": "batch_id", "account": "account_id",
          "notification": "notification_id", "category": "category_id", "delegation": "delegation_id",
-         "employee": "membership_id", "webhook_endpoint": "endpoint_id", "webhook_delivery": "delivery_id"}
+         "employee_membership": "membership_id", "webhook_endpoint": "endpoint_id", "webhook_delivery": "delivery_id"}
 CASES = [pytest.param(page, role, org, id=f"{page[0]}-{role}-{org}") for page in PAGES for role in ROLES
          for org in ("own", "other")]
 

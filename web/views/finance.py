@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounting import queries, sepa, services
+from accounting import exports, queries, sepa, services
 from accounting.models import Account, PayoutBatch
 from core.errors import DomainError
 
@@ -82,6 +84,29 @@ def trial_balance(request, membership):
     rows = queries.trial_balance(membership.organization_id)
     return render(request, "finance/trial_balance.html", {
         "rows": rows, "debits": sum(r.debit for r in rows), "credits": sum(r.credit for r in rows)})
+
+
+@member_required(*FINANCE)
+def ledger_export(request, membership):
+    """Journal lines as CSV or DATEV for a date range, or since the last export (recorded)."""
+    try:
+        export = exports.accounting_export(
+            actor=membership, file_format=request.GET.get("format", "csv"),
+            date_from=_date(request.GET.get("from")), date_to=_date(request.GET.get("to")),
+            since_last=request.GET.get("since") == "last")
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("trial-balance")
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    return response
+
+
+def _date(value: str | None):
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        raise exports.ExportRefused(f"{value[:20]!r} is not a date (YYYY-MM-DD).") from None
 
 
 @member_required(*FINANCE)
