@@ -35,7 +35,8 @@ def _approve_and_watch(page, expense):
     return page.evaluate("window.__processingAt - window.__clickedAt")
 
 
-EFFECTS = ["Ledger posted", "Reimbursement queued", "Employee notified", "Audited", "Dashboard updated"]
+EFFECTS = ["Ledger posted", "Reimbursement queued", "Employee notified", "Audited", "Dashboard updated",
+           "Webhooks queued"]
 
 
 def _assert_approved_with_every_effect(page):
@@ -46,7 +47,7 @@ def _assert_approved_with_every_effect(page):
     page.wait_for_function("""() => {
         const rows = [...document.querySelectorAll('#timeline li')]
             .filter(li => li.textContent.includes('expense.approved'));
-        return rows.length === 1 && rows[0].querySelectorAll('.pill.d-done').length === 5;
+        return rows.length === 1 && rows[0].querySelectorAll('.pill.d-done').length === 6;
     }""", timeout=10000)
     assert page.evaluate("window.__marker") == "same page"  # no reload
 

@@ -31,7 +31,7 @@ def test_a_possible_duplicate_is_shown_with_its_twin_and_submitted_once_confirme
     first = team.expense(amount="22.00", submit=True, receipt=False)
     page = login(team.employee)
 
-    fill_expense(page, team, "22.00")
+    fill_expense(page, team, "22.00", days_ago=0)  # the same day as the first one
     page.click("button[name=submit]")
 
     warning = page.locator("#duplicate-check")
@@ -82,7 +82,7 @@ def test_an_invalid_rule_shows_the_message_and_changes_nothing(login):
     admin.locator(f"#rule-{team.category.code} button", has_text="Save").click()
     alert = admin.locator(".flash.error:not(#live-error)")
     alert.wait_for(timeout=5000)
-    assert "greater than zero" in alert.inner_text() and alert.inner_text().startswith(team.category.name)
+    assert "'-4' is not an amount" in alert.inner_text() and alert.inner_text().startswith(team.category.name)
     assert not CategoryRule.objects.exists() and not PolicyVersion.objects.exists()
 
 
