@@ -175,7 +175,9 @@ def test_replay_with_a_delivery_id_that_is_no_id_is_a_400_and_replays_nothing(cl
 # --- Production mode: check --deploy clean; DEBUG and the default secret refused; no browsable API
 
 def _production(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "OUTLAY_ENV")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' conftest, and --deploy rightly flags it.
+    dropped = ("DEBUG", "SECRET_KEY", "OUTLAY_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    environment = {k: v for k, v in os.environ.items() if k not in dropped}
     environment.update({"OUTLAY_ENV": "production", "ALLOWED_HOSTS": "outlay.example.com",
                         "SECRET_KEY": secrets.token_urlsafe(64), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True,

@@ -38,6 +38,14 @@ def _close_shared() -> None:
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """The browser tests run together, after the others: the shared browser and stack are closed
+    after the last of them, so none may be run again after a test that is not one (pytest's own
+    reordering for fixtures of wider scope could otherwise split them)."""
+    items[:] = [i for i in items if "browser" not in i.keywords] + [i for i in items if "browser" in i.keywords]
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem):
     if nextitem is None or "browser" not in nextitem.keywords:
         _close_shared()

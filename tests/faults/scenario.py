@@ -60,8 +60,10 @@ def create(approvals: int, slug: str = "faults") -> Scenario:
         today = org.today()
         now = dt.datetime.now(dt.UTC)
         rows = [Expense(organization=org, employee=employees[i % 10], cost_center=cost_centers[i % 5],
-                        category=category, amount=Decimal("10.00"), merchant="fault", incurred_on=today,
-                        state="submitted", submitted_at=now) for i in range(approvals)]
+                        category=category, amount=Decimal("10.00"), currency=org.currency,
+                        org_amount=Decimal("10.00"), org_currency=org.currency, rate_date=today,
+                        merchant="fault", incurred_on=today, state="submitted", submitted_at=now)
+                for i in range(approvals)]
         Expense.objects.bulk_create(rows, batch_size=2000)
         token = Token.objects.create(user=admin.user).key
     return Scenario(org.pk, token, [f"/api/v1/expenses/{e.pk}/approve/" for e in rows])
