@@ -16,7 +16,12 @@ CHROMIUM = "/usr/bin/chromium"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    # The browser tests run together, after the others: the shared browser and stack are closed
+    # after the last of them, so none may run again after a test that is not one (pytest's
+    # reordering for fixtures of wider scope could otherwise split them).
+    items[:] = [i for i in items if "browser" not in i.keywords] + [i for i in items if "browser" in i.keywords]
     if os.path.exists(CHROMIUM) or shutil.which("chromium"):
         return
     skip = pytest.mark.skip(reason=f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)")
@@ -35,14 +40,6 @@ _CLOSE: list = []
 def _close_shared() -> None:
     while _CLOSE:
         _CLOSE.pop()()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session, config, items):
-    """The browser tests run together, after the others: the shared browser and stack are closed
-    after the last of them, so none may be run again after a test that is not one (pytest's own
-    reordering for fixtures of wider scope could otherwise split them)."""
-    items[:] = [i for i in items if "browser" not in i.keywords] + [i for i in items if "browser" in i.keywords]
 
 
 @pytest.hookimpl(trylast=True)
