@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from core.admin import ReadOnlyModelAdmin
 from core.errors import DomainError
 
 from . import policy
@@ -20,7 +21,7 @@ class ApprovalInline(admin.TabularInline):
 
 
 @admin.register(Expense)
-class ExpenseAdmin(admin.ModelAdmin):
+class ExpenseAdmin(ReadOnlyModelAdmin):
     """Read-only: states change only through the commands (which publish their events)."""
 
     list_display = ["merchant", "amount", "state", "employee", "cost_center", "category", "incurred_on",
@@ -31,30 +32,12 @@ class ExpenseAdmin(admin.ModelAdmin):
     inlines = [ApprovalInline]
     list_select_related = ["employee__user", "cost_center", "category", "organization"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(MonthlySpend)
-class MonthlySpendAdmin(admin.ModelAdmin):
+class MonthlySpendAdmin(ReadOnlyModelAdmin):
     list_display = ["month", "organization_id", "cost_center_code", "category_name", "submitted_count",
                     "approved_count", "rejected_count", "approved_total"]
     list_filter = ["month", "organization_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _as_form_error(error: DomainError) -> ValidationError:
@@ -152,18 +135,9 @@ class PolicySettingsAdmin(PolicyChangeAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(ReadOnlyModelAdmin):
     list_display = ["organization", "number", "change", "changed_by", "created_at"]
     list_filter = ["organization"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Delegation)

@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyModelAdmin
+
 from .bank import mask_iban
 from .models import BankAccount, ExchangeRate
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(admin.ModelAdmin):
+class ExchangeRateAdmin(ReadOnlyModelAdmin):
     """Read-only: reference rates come from import_rates / the fetch, overrides from the API
     (finance, with a reason, audited)."""
 
@@ -13,18 +15,9 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     list_filter = ["source", "quote"]
     date_hierarchy = "date"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BankAccount)
-class BankAccountAdmin(admin.ModelAdmin):
+class BankAccountAdmin(ReadOnlyModelAdmin):
     """Masked, read-only: bank details are changed through the command (audited, notified)."""
 
     list_display = ["membership", "holder", "masked_iban", "updated_at"]
@@ -34,12 +27,3 @@ class BankAccountAdmin(admin.ModelAdmin):
     @admin.display(description="IBAN")
     def masked_iban(self, obj):
         return mask_iban(obj.iban)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
