@@ -1,7 +1,8 @@
 """Batches and backfills against a real Redis broker and real Celery workers (issue 21): one claim
 takes a backlog, one failing handler fails alone (also when its subscriber takes the batch in one
 call), a worker killed mid-batch loses nothing and doubles nothing, a backfill killed mid-way
-resumes without duplicates, and live deliveries are not starved while a large backfill runs."""
+resumes without duplicates and delivers nothing twice after a prune, and live deliveries are not
+starved while a large backfill runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import pytest
 from django.db import connection, transaction
 
-from events import replaying
+from events import replaying, retention
 from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus
 from events.publishing import publish
 from events.registry import unregister
@@ -174,6 +175,14 @@ def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(eff
         assert _late_effects_per_event() == dict.fromkeys(history, 1)
         assert replaying.backfill(late_subscriber.NAME) == 0  # and once more: nothing to do
 
+        # and after the done deliveries are pruned, a backfill from scratch still delivers nothing twice
+        assert retention.prune_deliveries(0, batch=64, pause=0).deleted >= 200
+        assert not Delivery.objects.filter(subscriber=late_subscriber.NAME).exists()
+        assert replaying.backfill(late_subscriber.NAME, batch=20) == 0
+        last = BackfillRun.objects.filter(subscriber=late_subscriber.NAME).latest("id")  # a new run, to the end
+        assert (last.events_done, last.created, last.finished_at is not None) == (200, 0, True)
+        assert not Delivery.objects.filter(subscriber=late_subscriber.NAME).exists()
+        assert _late_effects_per_event() == dict.fromkeys(history, 1)
     finally:
         unregister(late_subscriber.NAME)
 
