@@ -368,7 +368,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Outlay <outlay@localh
 REST_FRAMEWORK = {
     # Token first: an anonymous caller then gets 401 with `WWW-Authenticate: Token` (not 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "organizations.authentication.MemberTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
