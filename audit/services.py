@@ -36,13 +36,22 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
 
 
-def _locked_head(organization_id: int) -> AuditChainHead:
-    """The organisation's chain head, locked FOR UPDATE (one query once the chain exists)."""
-    head = AuditChainHead.objects.select_for_update().filter(organization_id=organization_id).first()
-    if head is None:
-        AuditChainHead.objects.get_or_create(organization_id=organization_id)
-        head = AuditChainHead.objects.select_for_update().get(organization_id=organization_id)
-    return head
+def _locked_heads(organization_ids: list[int]) -> dict[int, AuditChainHead]:
+    """The organisations' chain heads, locked FOR UPDATE in organisation order (two workers that
+    lock the same heads queue up instead of deadlocking); one query once the chains exist."""
+    wanted = sorted(set(organization_ids))
+
+    def lock() -> dict[int, AuditChainHead]:
+        rows = AuditChainHead.objects.select_for_update().filter(organization_id__in=wanted).order_by("organization_id")
+        return {head.organization_id: head for head in rows}
+
+    heads = lock()
+    if len(heads) < len(wanted):
+        for organization_id in wanted:
+            if organization_id not in heads:
+                AuditChainHead.objects.get_or_create(organization_id=organization_id)
+        heads = lock()
+    return heads
 
 
 def audit_append(*, event, envelope) -> AuditEntry | None:
@@ -50,28 +59,53 @@ def audit_append(*, event, envelope) -> AuditEntry | None:
 
     The chain head is locked FOR UPDATE, so concurrent appends (two workers) queue up and the
     chain never forks; ``event_id`` is unique, so a redelivered event is not recorded twice."""
-    head = _locked_head(envelope.organization_id)
-    # Under the head lock every append of the organisation waits its turn, so this check cannot race.
-    if AuditEntry.objects.filter(event_id=envelope.event_id).exists():
-        return None
+    entries = audit_append_many(events=[(event, envelope)])
+    return entries[0] if entries else None
+
+
+def audit_append_many(*, events: list[tuple]) -> list[AuditEntry]:
+    """Record (event, envelope) pairs at the tips of their organisations' chains, in the order
+    given; return the new entries. Events already recorded are left out (a redelivery records
+    nothing twice). However many events: one statement locks the heads, one looks for events
+    already recorded, one inserts the entries and one moves the heads, so a batch of deliveries
+    costs what one costs, and the chain is exactly what appending them one by one would make."""
+    if not events:
+        return []
+    heads = _locked_heads([envelope.organization_id for _, envelope in events])
+    # Under the head locks every append of these organisations waits its turn, so this cannot race.
+    recorded = set(AuditEntry.objects.filter(event_id__in=[envelope.event_id for _, envelope in events])
+                   .values_list("event_id", flat=True))
+    entries = []
+    for event, envelope in events:
+        if envelope.event_id in recorded:
+            continue
+        recorded.add(envelope.event_id)
+        head = heads[envelope.organization_id]
+        entry = _entry(event, envelope, sequence=head.last_sequence + 1, prev_hash=head.last_hash)
+        head.last_sequence, head.last_hash = entry.sequence, entry.hash
+        entries.append(entry)
+    if entries:
+        AuditEntry.objects.bulk_create(entries)
+        AuditChainHead.objects.bulk_update([heads[o] for o in sorted({e.organization_id for e in entries})],
+                                           ["last_sequence", "last_hash"])
+    return entries
+
+
+def _entry(event, envelope, *, sequence: int, prev_hash: str) -> AuditEntry:
     origin = envelope.origin or {}
     entry = AuditEntry(
-        organization_id=envelope.organization_id, sequence=head.last_sequence + 1,
+        organization_id=envelope.organization_id, sequence=sequence,
         occurred_at=envelope.occurred_at, actor_id=envelope.actor_id, actor_label=envelope.actor_label,
         on_behalf_of_user_id=getattr(event, "on_behalf_of_user_id", None), action=envelope.type,
         object_type=envelope.aggregate_type, object_id=envelope.aggregate_id, event_id=envelope.event_id,
         correlation_id=envelope.correlation_id, payload=event.to_payload(),
         origin_ip=str(origin.get("ip", ""))[:64], user_agent=str(origin.get("user_agent", ""))[:300],
-        prev_hash=head.last_hash,
+        prev_hash=prev_hash,
     )
     # Store the payload exactly as it reads back from the database (JSON round trip) so the hash
     # verifies later.
     entry.payload = json.loads(json.dumps(entry.payload))
-    entry.hash = entry_hash(head.last_hash, entry)
-    entry.save(force_insert=True)
-    head.last_sequence = entry.sequence
-    head.last_hash = entry.hash
-    head.save(update_fields=["last_sequence", "last_hash"])
+    entry.hash = entry_hash(prev_hash, entry)
     return entry
 
 

@@ -6,6 +6,8 @@ subscribers are registered):
   simulated I/O of a subscriber that calls out), by wrapping the registered handlers.
 * ``BENCH_SYNC_DELIVERY=1`` (web process): the naive synchronous design the outbox is compared
   with: after commit, every delivery runs inside the request instead of one fan-out message.
+* ``BENCH_NO_BATCH_FORMS=1`` (worker): every delivery goes through its subscriber's per-event
+  handler (the batch forms are dropped), to compare with the batch forms' drain rate.
 * always: ``GET /bench/floor/<expense id>/``, the bare endpoint of ``bench.floor`` (issue 24's floor).
 """
 
@@ -45,5 +47,7 @@ def install() -> None:
     io_ms = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0") or 0)
     if io_ms:
         wrap_handlers(_with_simulated_io(io_ms / 1000))
+    elif os.environ.get("BENCH_NO_BATCH_FORMS", "").lower() in ("1", "true", "yes", "on"):
+        wrap_handlers(lambda sub: sub.handler)  # the same handlers, without their batch forms
     if os.environ.get("BENCH_SYNC_DELIVERY", "").lower() in ("1", "true", "yes", "on"):
         route_committed_deliveries(_run_in_request)

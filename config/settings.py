@@ -218,6 +218,9 @@ OUTBOX_SWEEP_BATCH = int(os.environ.get("OUTBOX_SWEEP_BATCH", "500"))
 OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "2"))
 OUTBOX_RETRY_CAP_SECONDS = float(os.environ.get("OUTBOX_RETRY_CAP_SECONDS", "600"))
 OUTBOX_ATTEMPT_RETENTION_DAYS = int(os.environ.get("OUTBOX_ATTEMPT_RETENTION_DAYS", "30"))
+OUTBOX_DELIVERY_RETENTION_DAYS = float(os.environ.get("OUTBOX_DELIVERY_RETENTION_DAYS", "30"))
+OUTBOX_PRUNE_BATCH = int(os.environ.get("OUTBOX_PRUNE_BATCH", "5000"))  # deliveries one prune statement looks at
+OUTBOX_PRUNE_PAUSE_SECONDS = float(os.environ.get("OUTBOX_PRUNE_PAUSE_SECONDS", "0.05"))
 OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "50"))  # deliveries one claim takes from a backlog
 OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "1"))  # one drain task's time before it yields
 OUTBOX_DRAIN_FLAG_SECONDS = float(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "10"))
@@ -262,6 +265,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "events.sweep", "schedule": OUTBOX_SWEEP_SECONDS,
                      "options": {"expires": max(5 * OUTBOX_SWEEP_SECONDS, 10.0)}},
     "outbox-prune-attempts": {"task": "events.prune_attempts", "schedule": 3600.0},
+    "outbox-prune-deliveries": {"task": "events.prune_deliveries", "schedule": 3600.0,
+                                "options": {"expires": 3000.0}},
     "purge-idempotency-keys": {"task": "core.purge_idempotency_keys", "schedule": 3600.0},
     # Checks every minute which organisations are due (PAYOUT_RUN_SECONDS since their last batch).
     "payout-runs": {"task": "accounting.run_payouts", "schedule": 60.0},

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from . import replaying
-from .models import Attempt, BackfillRun, Delivery, Event
+from .models import Attempt, BackfillRun, Delivery, Event, PrunedDeliveries
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -121,3 +121,12 @@ class BackfillRunAdmin(ReadOnlyAdmin):
     def rate(self, run: BackfillRun) -> str:
         seconds = (run.updated_at - run.started_at).total_seconds()
         return f"{run.events_done / seconds:,.0f}" if seconds > 0 else "-"
+
+
+@admin.register(PrunedDeliveries)
+class PrunedDeliveriesAdmin(ReadOnlyAdmin):
+    """What is kept of pruned done deliveries (``manage.py events prune``): per subscriber and
+    event type, how many and the span of the log they covered (a backfill skips it)."""
+
+    list_display = ["subscriber", "event_type", "deliveries", "first_occurred_at", "last_occurred_at", "updated_at"]
+    list_filter = ["subscriber"]

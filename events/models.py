@@ -152,3 +152,33 @@ class BackfillRun(models.Model):
     @property
     def fraction(self) -> float:
         return 1.0 if not self.events_total else min(1.0, self.events_done / self.events_total)
+
+
+class PrunedDeliveries(models.Model):
+    """What is left of a subscriber's done deliveries of one event type once they are pruned
+    (``events.retention.prune_deliveries``): the span of the log they covered, in the log's order
+    (occurred_at, event id), and how many there were.
+
+    A backfill reads it as "delivered": an event of this type inside the span that has no
+    delivery row had one, pruned, so none is created again (``events.sql.BACKFILL_CHUNK``). Events
+    outside every span are backfilled as before. The span only grows (each prune widens it)."""
+
+    subscriber = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
+    first_occurred_at = models.DateTimeField()
+    first_event_id = models.UUIDField()
+    last_occurred_at = models.DateTimeField()
+    last_event_id = models.UUIDField()
+    deliveries = models.BigIntegerField(help_text="Done deliveries pruned so far.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "pruned deliveries"
+        ordering = ["subscriber", "event_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "event_type"], name="pruned_deliveries_once",
+                                    violation_error_message="A subscriber's pruned deliveries of a type are one span."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deliveries} pruned deliveries of {self.event_type} to {self.subscriber}"

@@ -9,6 +9,19 @@ apps load (``<app>.subscribers`` modules are imported by ``EventsConfig.ready``)
 The handler runs inside the delivery's transaction: its writes and the "done" mark commit
 together, so a redelivered message finds the delivery done and does nothing. ``"*"`` subscribes
 to every event type, including types declared later.
+
+A subscriber whose work amortises over many events (one upsert per counter instead of one per
+event, one lock of a chain head instead of one per entry) may also declare a *batch form*, which
+a worker calls once for a batch of that subscriber's deliveries::
+
+    @subscriber_batch("expenses.monthly_spend")
+    def update_monthly_spend_batch(deliveries: list[tuple[ExpenseEvent, Envelope]]) -> None: ...
+
+It runs in the batch's transaction, in one savepoint, and must land exactly the effect of
+calling the per-event handler on each delivery in the order given. If it raises, the savepoint
+is rolled back and the worker runs the same deliveries one by one through the per-event handler
+(a savepoint each), so only the delivery that fails there fails. A batch of one always goes to
+the per-event handler.
 """
 
 from __future__ import annotations
@@ -33,6 +46,8 @@ class Subscriber:
     queue: str = DEFAULT_QUEUE
     timeout: int = 30
     label: str = ""  # what the effect is called on screens ("Ledger posted"); default: the description
+    # The batch form (``subscriber_batch``): takes [(event, envelope), ...] of several deliveries.
+    batch_handler: Callable | None = field(default=None, compare=False)
 
     def wants(self, event_type: str) -> bool:
         return ALL_EVENTS in self.event_types or event_type in self.event_types
@@ -59,9 +74,27 @@ def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str 
         existing = _SUBSCRIBERS.get(name)
         if existing is not None and existing.handler.__qualname__ != handler.__qualname__:
             raise ValueError(f"subscriber name {name!r} is already registered")
+        # Registered again (a module imported twice): keep the batch form its module declared.
+        batch_handler = existing.batch_handler if existing is not None else None
         _SUBSCRIBERS[name] = Subscriber(name=name, event_types=tuple(event_types), handler=handler,
-                                        max_attempts=max_attempts, queue=queue, timeout=timeout, label=label)
+                                        max_attempts=max_attempts, queue=queue, timeout=timeout, label=label,
+                                        batch_handler=batch_handler)
         return handler
+
+    return register
+
+
+def subscriber_batch(name: str) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the batch form of subscriber ``name`` (declared before
+    it, by ``subscriber``): called with ``[(event, envelope), ...]`` for a batch of its deliveries,
+    in claim order. See the module's docstring for what it must guarantee."""
+
+    def register(batch_handler: Callable) -> Callable:
+        existing = _SUBSCRIBERS.get(name)
+        if existing is None:
+            raise LookupError(f"subscriber {name!r} must be registered before its batch form")
+        _SUBSCRIBERS[name] = replace(existing, batch_handler=batch_handler)
+        return batch_handler
 
     return register
 
@@ -75,9 +108,10 @@ def wrap_handlers(wrap: Callable[[Subscriber], Callable]) -> None:
     """Replace every registered subscriber's handler by ``wrap(subscriber)`` (a function taking
     the same ``(event, envelope)``). An extension point for code outside the product, e.g. the
     benchmark's simulated I/O per handler (``bench/hooks.py``); subscribers registered later are
-    not wrapped."""
+    not wrapped. A wrapped subscriber loses its batch form, so that every delivery goes through
+    the wrapper."""
     for name, sub in list(_SUBSCRIBERS.items()):
-        _SUBSCRIBERS[name] = replace(sub, handler=wrap(sub))
+        _SUBSCRIBERS[name] = replace(sub, handler=wrap(sub), batch_handler=None)
 
 
 def subscribers() -> dict[str, Subscriber]:

@@ -16,7 +16,9 @@ The guarantees, and where each comes from:
 
 * **Backlogs are amortised.** When deliveries wait, one claim takes a batch of one subscriber's
   (``run_delivery(batch=N)``, ``drain``): one statement, one transaction, a savepoint per
-  handler, one commit. With no backlog a batch is the one delivery.
+  handler, one commit. With no backlog a batch is the one delivery. A subscriber with a batch
+  form (``events.registry.subscriber_batch``) gets the whole batch in one call, in one savepoint;
+  if that raises, the batch falls back to a savepoint per delivery.
 
 Direction: ``events.tasks`` calls this module; it publishes only the bus's own dead-letter event
 (through ``events.publishing.publish``, like any publisher) and asks ``events.sending`` to start
@@ -170,7 +172,9 @@ def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dic
     In a batch every handler runs in its own savepoint, and the checks PostgreSQL would defer to
     commit run at its end, so one failure rolls back only its own handler: its attempt, back-off
     and dead letter are recorded as for a single delivery, and the others commit. A single
-    delivery needs no savepoint: a failure rolls the transaction back and is recorded after.
+    delivery needs no savepoint: a failure rolls the transaction back and is recorded after. A
+    subscriber with a batch form first gets all of its runnable deliveries in one call
+    (``_handle_as_one_batch``); only if that raises do they run one by one as above.
 
     No handler starts after ``deadline`` (the ones left are released, untried, for the next
     claim), so a task's time limit (its subscriber's timeout plus ``OUTBOX_DRAIN_SECONDS``) is
@@ -184,13 +188,18 @@ def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dic
             with connection.cursor() as cursor:
                 cursor.execute(sql.LOCK_OWN_LEASES, {"ids": [c.delivery_id for c in claimed], "token": token})
                 ours = {delivery_id for (delivery_id,) in cursor.fetchall()}
-            failures = []
-            for index, item in enumerate(claimed):
-                if item.delivery_id not in ours:
+            runnable = []
+            for item in claimed:
+                if item.delivery_id in ours:
+                    runnable.append(item)
+                else:
                     outcomes[item.delivery_id] = "skipped: lease taken over"
-                    continue
+            if _handle_as_one_batch(runnable):
+                done, runnable = runnable, []
+            failures = []
+            for index, item in enumerate(runnable):
                 if index and time.monotonic() >= deadline:
-                    unstarted = [c for c in claimed[index:] if c.delivery_id in ours]
+                    unstarted = runnable[index:]
                     break
                 try:
                     with tracing(item.trace), spans.delivery_span(item.subscriber, item.delivery_id, item.row.origin), \
@@ -241,7 +250,38 @@ def _handle(item: Claimed) -> None:
     sub = get_subscriber(item.subscriber)
     if sub is None:
         raise LookupError(f"no subscriber named {item.subscriber!r} is registered in this process")
-    sub.handler(event_type(item.row.type).from_payload(item.row.payload), Envelope.of(item.row, item.delivery_id))
+    sub.handler(*_arguments(item))
+
+
+def _handle_as_one_batch(items: list[Claimed]) -> bool:
+    """Run several deliveries of one subscriber through its batch form (``subscriber_batch``) in
+    one call and one savepoint; return whether that landed. False, with nothing of it kept, when
+    there is no batch form or the call raised (one bad event, say): the caller then runs the same
+    deliveries one by one, so that only the one that fails there fails, and is retried alone.
+
+    The call runs under no delivery's trace context (its span links every event's publisher): a
+    handler that publishes events of its own should not declare a batch form."""
+    if len(items) < 2:
+        return False
+    sub = get_subscriber(items[0].subscriber)
+    if sub is None or sub.batch_handler is None or any(item.subscriber != sub.name for item in items):
+        return False
+    try:
+        with spans.batch_span(sub.name, [item.delivery_id for item in items], [item.row.origin for item in items]), \
+                transaction.atomic():
+            sub.batch_handler([_arguments(item) for item in items])
+            with connection.cursor() as cursor:
+                cursor.execute(sql.CHECK_DEFERRED_CONSTRAINTS)
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the one-by-one run finds and records it
+        logger.warning("the batch form of %s failed on %d deliveries, running them one by one: %s: %s",
+                       sub.name, len(items), exc.__class__.__name__, exc)
+        return False
+    return True
+
+
+def _arguments(item: Claimed) -> tuple[object, Envelope]:
+    """What a handler is called with: the typed event and its envelope."""
+    return event_type(item.row.type).from_payload(item.row.payload), Envelope.of(item.row, item.delivery_id)
 
 
 def _event_row(columns: list) -> Event:

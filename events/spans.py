@@ -59,13 +59,33 @@ def delivery_span(subscriber: str, delivery_id: int, origin: dict | None) -> Ite
     if not _on:
         yield
         return
-    links = []
-    traceparent = (origin or {}).get("trace")
-    if traceparent:
-        published = trace.get_current_span(_propagator.extract({"traceparent": traceparent})).get_span_context()
-        if published.is_valid:
-            links.append(trace.Link(published, {"outlay.link": "published"}))
-    with _tracer.start_as_current_span(f"deliver {subscriber}", kind=trace.SpanKind.CONSUMER, links=links,
+    with _tracer.start_as_current_span(f"deliver {subscriber}", kind=trace.SpanKind.CONSUMER,
+                                       links=_published_links([origin]),
                                        attributes={"outlay.subscriber": subscriber,
                                                    "outlay.delivery_id": delivery_id}):
         yield
+
+
+@contextlib.contextmanager
+def batch_span(subscriber: str, delivery_ids: list[int], origins: list[dict | None]) -> Iterator[None]:
+    """The span of one call of a subscriber's batch form, linked to the span that published each
+    of its events."""
+    if not _on:
+        yield
+        return
+    with _tracer.start_as_current_span(f"deliver {subscriber} (batch)", kind=trace.SpanKind.CONSUMER,
+                                       links=_published_links(origins),
+                                       attributes={"outlay.subscriber": subscriber,
+                                                   "outlay.delivery_ids": delivery_ids}):
+        yield
+
+
+def _published_links(origins: list[dict | None]) -> list[trace.Link]:
+    links = []
+    for origin in origins:
+        traceparent = (origin or {}).get("trace")
+        if traceparent:
+            published = trace.get_current_span(_propagator.extract({"traceparent": traceparent})).get_span_context()
+            if published.is_valid:
+                links.append(trace.Link(published, {"outlay.link": "published"}))
+    return links

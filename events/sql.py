@@ -130,7 +130,8 @@ WHERE id = ANY(%(ids)s::bigint[])
 """
 
 # replaying: one chunk of a backfill. The next ``%(batch)s`` events of the subscriber's types after
-# the cursor (occurred_at, id), one pending delivery each unless it has one already; returns how
+# the cursor (occurred_at, id), one pending delivery each unless it has one already (or had one,
+# pruned since: see ``PrunedDeliveries``); returns how
 # many events the chunk covered, how many deliveries it created, and the new cursor.
 BACKFILL_CHUNK = """
 WITH chunk AS (
@@ -144,7 +145,14 @@ WITH chunk AS (
     INSERT INTO events_delivery (event_id, subscriber, event_type, organization_id, status, attempts,
                                  next_attempt_at, created_at, last_error)
     SELECT id, %(subscriber)s, type, organization_id, %(pending)s, 0, %(due)s, %(now)s, ''
-    FROM chunk ORDER BY occurred_at, id
+    FROM chunk
+    -- an event inside a span of the subscriber's pruned deliveries had one: done, and pruned
+    WHERE NOT EXISTS (
+        SELECT 1 FROM events_pruneddeliveries p
+        WHERE p.subscriber = %(subscriber)s AND p.event_type = chunk.type
+          AND (chunk.occurred_at, chunk.id) >= (p.first_occurred_at, p.first_event_id)
+          AND (chunk.occurred_at, chunk.id) <= (p.last_occurred_at, p.last_event_id))
+    ORDER BY occurred_at, id
     ON CONFLICT (event_id, subscriber) DO NOTHING
     RETURNING 1
 ), last AS (
@@ -168,4 +176,56 @@ SELECT count(*) FROM (
     SELECT 1 FROM events_delivery
     WHERE subscriber = %(subscriber)s AND status = %(pending)s AND attempts = 0 LIMIT %(cap)s
 ) w
+"""
+
+# retention: one chunk of a prune of done deliveries. The next %(batch)s deliveries after the
+# cursor in id order (the primary key's order, so a chunk reads that many index entries, never a
+# scan of the table: every later step looks rows up by id, ``= ANY(ARRAY(...))``, so that the
+# planner cannot pick a hash join over the whole table); of them, those done before %(cutoff)s
+# are deleted with their attempts, and the span of the log they covered is added to their
+# subscriber's ``PrunedDeliveries`` row.
+# Returns how many rows the chunk looked at and deleted, its last id (the next cursor), and the
+# oldest creation time in it (once that is past the cutoff, no later row can be due for pruning).
+PRUNE_CHUNK = """
+WITH win AS (
+    SELECT id, created_at FROM events_delivery WHERE id > %(after)s ORDER BY id LIMIT %(batch)s
+), doomed AS (
+    SELECT d.id, d.subscriber, d.event_type, d.event_id,
+           (SELECT e.occurred_at FROM events_event e WHERE e.id = d.event_id) AS occurred_at
+    FROM events_delivery d
+    WHERE d.id = ANY(ARRAY(SELECT id FROM win)) AND d.status = %(done)s AND d.done_at < %(cutoff)s
+    FOR UPDATE OF d SKIP LOCKED
+), attempts AS (
+    DELETE FROM events_attempt WHERE delivery_id = ANY(ARRAY(SELECT id FROM doomed))
+), gone AS (
+    DELETE FROM events_delivery WHERE id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING id
+), spans AS (
+    SELECT subscriber, event_type, count(*) AS n,
+           (array_agg(occurred_at ORDER BY occurred_at, event_id))[1] AS first_at,
+           (array_agg(event_id ORDER BY occurred_at, event_id))[1] AS first_id,
+           (array_agg(occurred_at ORDER BY occurred_at DESC, event_id DESC))[1] AS last_at,
+           (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1] AS last_id
+    FROM doomed GROUP BY subscriber, event_type
+), recorded AS (
+    INSERT INTO events_pruneddeliveries AS p (subscriber, event_type, first_occurred_at, first_event_id,
+                                              last_occurred_at, last_event_id, deliveries, updated_at)
+    SELECT subscriber, event_type, first_at, first_id, last_at, last_id, n, %(now)s FROM spans
+    ON CONFLICT (subscriber, event_type) DO UPDATE SET
+        first_occurred_at = CASE WHEN (EXCLUDED.first_occurred_at, EXCLUDED.first_event_id)
+                                      < (p.first_occurred_at, p.first_event_id)
+                                 THEN EXCLUDED.first_occurred_at ELSE p.first_occurred_at END,
+        first_event_id = CASE WHEN (EXCLUDED.first_occurred_at, EXCLUDED.first_event_id)
+                                   < (p.first_occurred_at, p.first_event_id)
+                              THEN EXCLUDED.first_event_id ELSE p.first_event_id END,
+        last_occurred_at = CASE WHEN (EXCLUDED.last_occurred_at, EXCLUDED.last_event_id)
+                                     > (p.last_occurred_at, p.last_event_id)
+                                THEN EXCLUDED.last_occurred_at ELSE p.last_occurred_at END,
+        last_event_id = CASE WHEN (EXCLUDED.last_occurred_at, EXCLUDED.last_event_id)
+                                  > (p.last_occurred_at, p.last_event_id)
+                             THEN EXCLUDED.last_event_id ELSE p.last_event_id END,
+        deliveries = p.deliveries + EXCLUDED.deliveries,
+        updated_at = EXCLUDED.updated_at
+)
+SELECT (SELECT count(*) FROM win), (SELECT count(*) FROM gone), (SELECT max(id) FROM win),
+       (SELECT min(created_at) FROM win)
 """

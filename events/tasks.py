@@ -13,6 +13,7 @@ from django.core.cache import cache
 from . import retention, running, sending
 
 SWEEP_LOCK = "outlay:events:sweep-lock"
+PRUNE_LOCK = "outlay:events:prune-lock"
 
 
 @shared_task(name=sending.DELIVER_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -56,3 +57,19 @@ def sweep() -> int:
 def prune_attempts() -> int:
     """Beat, hourly: drop attempt rows of long-done deliveries (the events stay)."""
     return retention.prune_attempts()
+
+
+@shared_task(name="events.prune_deliveries", ignore_result=True)
+def prune_deliveries() -> int:
+    """Beat, hourly: drop done deliveries past their retention, in bounded chunks (the events
+    stay, and a backfill still knows they were delivered). One at a time: a first prune of a
+    large outbox may outlast the hour, and a second would only walk the same rows behind it."""
+    try:
+        if not cache.add(PRUNE_LOCK, "1", timeout=3600):
+            return 0
+    except Exception:  # noqa: BLE001 - the lock only saves work; without Redis, prune anyway
+        return retention.prune_deliveries().deleted
+    try:
+        return retention.prune_deliveries().deleted
+    finally:
+        cache.delete(PRUNE_LOCK)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.db import connection
 
-from events.registry import subscriber
+from events.envelope import Envelope
+from events.registry import subscriber, subscriber_batch
 
 from .events import (
     ExpenseApproved,
@@ -29,39 +31,70 @@ _CHANGES = {
 }
 
 
-# Applying an event is two statements: record it as processed (nothing more happens if it was),
-# then add its deltas to its row, created on first use (INSERT ... ON CONFLICT DO UPDATE).
+# Applying events is two statements, however many: record them as processed (those that were
+# already are left out), then add the new ones' deltas, summed per row, to their rows, created on
+# first use (INSERT ... ON CONFLICT DO UPDATE; one input row per key, since one statement cannot
+# update a row twice).
 _MARK_PROCESSED = """
-INSERT INTO expenses_processedevent (projection, event_id) VALUES (%s, %s)
-ON CONFLICT (projection, event_id) DO NOTHING RETURNING 1
+INSERT INTO expenses_processedevent (projection, event_id)
+SELECT %(projection)s, e.id FROM unnest(%(ids)s::uuid[]) AS e(id)
+ON CONFLICT (projection, event_id) DO NOTHING RETURNING event_id
 """
 _ADD = """
 INSERT INTO expenses_monthlyspend (organization_id, month, cost_center_id, cost_center_code, category_id,
                                    category_name, submitted_count, approved_count, rejected_count, approved_total)
-VALUES (%(org)s, %(month)s, %(cc)s, %(cc_code)s, %(cat)s, %(cat_name)s, %(submitted)s, %(approved)s,
-        %(rejected)s, %(total)s)
+SELECT * FROM unnest(%(org)s::bigint[], %(month)s::text[], %(cc)s::bigint[], %(cc_code)s::text[], %(cat)s::bigint[],
+                     %(cat_name)s::text[], %(submitted)s::int[], %(approved)s::int[], %(rejected)s::int[],
+                     %(total)s::numeric[])
 ON CONFLICT (organization_id, month, cost_center_id, category_id) DO UPDATE SET
     submitted_count = expenses_monthlyspend.submitted_count + EXCLUDED.submitted_count,
     approved_count = expenses_monthlyspend.approved_count + EXCLUDED.approved_count,
     rejected_count = expenses_monthlyspend.rejected_count + EXCLUDED.rejected_count,
     approved_total = expenses_monthlyspend.approved_total + EXCLUDED.approved_total
 """
+_COUNTERS = ("submitted_count", "approved_count", "rejected_count")
 
 
 def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
     """Apply one event to the read model once; return False if it was applied before."""
-    changes = _CHANGES[event.type]
+    return apply_many_to_monthly_spend([(event, event_id)]) == 1
+
+
+def apply_many_to_monthly_spend(events: list[tuple[ExpenseEvent, object]]) -> int:
+    """Apply each (event, event id) to the read model once, in two statements; return how many
+    were new (an event applied before changes nothing, as with one at a time).
+
+    The rows are written in key order, so two workers applying batches that share rows take
+    their row locks in the same order and never deadlock."""
     with connection.cursor() as cursor:
-        cursor.execute(_MARK_PROCESSED, [PROJECTION, event_id])
-        if cursor.fetchone() is None:
-            return False
-        cursor.execute(_ADD, {
-            "org": event.organization_id, "month": event.month, "cc": event.cost_center_id,
-            "cc_code": event.cost_center_code, "cat": event.category_id, "cat_name": event.category_name,
-            "submitted": changes.get("submitted_count", 0), "approved": changes.get("approved_count", 0),
-            "rejected": changes.get("rejected_count", 0),
-            "total": event.booked_amount if event.type == ExpenseApproved.type else Decimal("0")})
-    return True
+        cursor.execute(_MARK_PROCESSED, {"projection": PROJECTION, "ids": [event_id for _, event_id in events]})
+        new = {row[0] for row in cursor.fetchall()}
+        rows: dict[tuple, dict] = {}
+        for event, event_id in events:
+            if _as_uuid(event_id) not in new:
+                continue
+            key = (event.organization_id, event.month, event.cost_center_id, event.category_id)
+            # A row created here keeps its first event's code and name, as one at a time would.
+            row = rows.setdefault(key, {"cc_code": event.cost_center_code, "cat_name": event.category_name,
+                                        **dict.fromkeys(_COUNTERS, 0), "total": Decimal("0")})
+            for counter, delta in _CHANGES[event.type].items():
+                row[counter] += delta
+            if event.type == ExpenseApproved.type:
+                row["total"] += event.booked_amount
+        if rows:
+            keys = sorted(rows)
+            cursor.execute(_ADD, {
+                "org": [k[0] for k in keys], "month": [k[1] for k in keys], "cc": [k[2] for k in keys],
+                "cat": [k[3] for k in keys], "cc_code": [rows[k]["cc_code"] for k in keys],
+                "cat_name": [rows[k]["cat_name"] for k in keys],
+                "submitted": [rows[k]["submitted_count"] for k in keys],
+                "approved": [rows[k]["approved_count"] for k in keys],
+                "rejected": [rows[k]["rejected_count"] for k in keys], "total": [rows[k]["total"] for k in keys]})
+    return len(new)
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 @subscriber("expense.submitted", "expense.withdrawn", "expense.returned", "expense.approved", "expense.rejected",
@@ -69,3 +102,10 @@ def apply_to_monthly_spend(event: ExpenseEvent, event_id) -> bool:
 def update_monthly_spend(event: ExpenseEvent, envelope) -> None:
     """Keeps the monthly spend read model; a redelivered event changes nothing."""
     apply_to_monthly_spend(event, envelope.event_id)
+
+
+@subscriber_batch("expenses.monthly_spend")
+def update_monthly_spend_batch(deliveries: list[tuple[ExpenseEvent, Envelope]]) -> None:
+    """The same for a batch of deliveries: two statements for all of them (one upsert per month,
+    cost centre and category), instead of two per event."""
+    apply_many_to_monthly_spend([(event, envelope.event_id) for event, envelope in deliveries])

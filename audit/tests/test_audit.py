@@ -189,3 +189,36 @@ def test_200_events_appended_by_two_workers_leave_one_valid_chain(celery_process
     assert AuditEntry.objects.filter(organization_id=42).count() == 200
     assert sorted(AuditEntry.objects.values_list("sequence", flat=True)) == list(range(1, 201))
     assert verify_chain(42).ok
+
+
+@pytest.mark.django_db
+def test_a_batch_of_audit_deliveries_is_one_insert_in_claim_order_and_never_recorded_twice():
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.subscribers import record_batch
+    from events.publishing import publish
+    from events.running import drain
+    from events.types import event_type
+    from tests.support.subscribers import Pinged
+
+    # given eight events of two organisations, interleaved, their audit deliveries waiting
+    events = [publish(Pinged(key=f"b{i}"), organization_id=7 if i % 2 else 8) for i in range(8)]
+
+    # when a worker with a backlog runs them as one batch
+    with CaptureQueriesContext(connection) as queries:
+        assert drain("audit.record", batch=50, seconds=60) == 8
+
+    # then the entries went in with one statement, each chain in the order the events were published
+    inserts = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "audit_auditentry"')]
+    assert len(inserts) == 1
+    for org in (7, 8):
+        chain = list(AuditEntry.objects.filter(organization_id=org).order_by("sequence")
+                     .values_list("event_id", flat=True))
+        assert chain == [e.id for e in events if e.organization_id == org]
+        assert verify_chain(org).ok
+
+    # and the same batch handed to the batch form again (as if "done" had been lost) records nothing
+    rows = Event.objects.filter(id__in=[e.id for e in events]).order_by("occurred_at")
+    record_batch([(event_type(r.type).from_payload(r.payload), Envelope.of(r, 0)) for r in rows])
+    assert AuditEntry.objects.count() == 8
+    assert verify_chain(7).ok and verify_chain(8).ok

@@ -1,7 +1,8 @@
 """Batches and backfills against a real Redis broker and real Celery workers (issue 21): one claim
-takes a backlog, one failing handler fails alone, a worker killed mid-batch loses nothing and
-doubles nothing, a backfill killed mid-way resumes without duplicates, and live deliveries are
-not starved while a large backfill runs."""
+takes a backlog, one failing handler fails alone (also when its subscriber takes the batch in one
+call), a worker killed mid-batch loses nothing and doubles nothing, a backfill killed mid-way
+resumes without duplicates and delivers nothing twice after a prune, and live deliveries are not
+starved while a large backfill runs."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import sys
 import pytest
 from django.db import connection, transaction
 
-from events import replaying
+from events import replaying, retention
 from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus
 from events.publishing import publish
 from events.registry import unregister
 from tests.support import late_subscriber
 from tests.support.processes import ROOT, process_env, wait_until
-from tests.support.subscribers import Pinged
+from tests.support.subscribers import Pinged, Tallied
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -33,25 +34,26 @@ def _publish(n: int) -> list:
         return [publish(Pinged(key=f"k{i}"), organization_id=1) for i in range(n)]
 
 
+def _tallies(n: int) -> list:
+    with transaction.atomic():
+        return [publish(Tallied(key=f"t{i}"), organization_id=1) for i in range(n)]
+
+
 def _all_done(subscriber: str) -> bool:
     qs = Delivery.objects.filter(subscriber=subscriber)
     return qs.exists() and not qs.exclude(status=DeliveryStatus.DONE).exists()
 
 
+def _notes(subscriber: str) -> dict:
+    """Each event's effects of ``subscriber``: event id -> the notes of its rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id, array_agg(note ORDER BY id) FROM test_effects WHERE subscriber = %s "
+                       "GROUP BY event_id", [subscriber])
+        return dict(cursor.fetchall())
+
+
 def _outcomes(delivery) -> list[str]:
     return list(delivery.attempt_log.order_by("number").values_list("outcome", flat=True))
-
-
-def _past_pings(n: int) -> list:
-    """``n`` past events in the log with no deliveries (written before the subscriber existed)."""
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type, aggregate_id,
-                                      sequence, actor_label, correlation_id, payload, origin)
-            SELECT gen_random_uuid(), 'test.pinged', 1, now() - make_interval(secs => %s - i), 1, 'test',
-                   'past-' || i, 1, '', 'backfill-test', jsonb_build_object('key', 'past-' || i, 'note', ''), '{}'
-            FROM generate_series(1, %s) AS i RETURNING id""", [n, n])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def _late_effects_per_event() -> dict:
@@ -63,15 +65,20 @@ def _late_effects_per_event() -> dict:
 
 def test_a_backlog_is_claimed_in_one_batch_and_a_failing_handler_retries_alone(effects, redis_client,
                                                                               celery_processes):
-    # given a backlog of ten deliveries of test.record, one of whose handlers fails once
+    # given a backlog of ten deliveries of test.record, one of whose handlers fails once, and ten of
+    # test.tally (a subscriber with a batch form), one of whose events is bad once
     events = _publish(10)
     redis_client.set(f"test:fail_once:{events[4].id}", "1")
+    tallies = _tallies(10)
+    redis_client.set(f"test:fail_once:{tallies[6].id}", "1")
 
-    celery_processes.worker(concurrency=1, ready_timeout=SLOW_START, **ONE_BATCH)
-    wait_until(lambda: Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.DONE).count() >= 9,
-               timeout=40, message="the batch")
+    worker = celery_processes.worker(concurrency=1, ready_timeout=SLOW_START, **ONE_BATCH)
+    wait_until(lambda: Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.DONE).count() >= 9
+               and Delivery.objects.filter(subscriber="test.tally", status=DeliveryStatus.DONE).count() >= 9,
+               timeout=40, message="the batches")
     celery_processes.beat()  # only now: a sweep locks the rows it re-sends, and a claim skips locked rows
-    wait_until(lambda: _all_done("test.record"), timeout=40, message="every test.record delivery done")
+    wait_until(lambda: _all_done("test.record") and _all_done("test.tally"), timeout=40,
+               message="every test.record and test.tally delivery done")
 
     record = Delivery.objects.filter(subscriber="test.record")
     failing = record.get(event_id=events[4].id)
@@ -82,6 +89,38 @@ def test_a_backlog_is_claimed_in_one_batch_and_a_failing_handler_retries_alone(e
     assert _outcomes(failing) == ["error", "ok"]
     assert all(_outcomes(d) == ["ok"] for d in record.exclude(pk=failing.pk))
     assert all(effects("test.record", e.id) == 1 for e in events)
+
+    # and test.tally's batch form took its ten in one call, which wrote them all and then raised on
+    # the bad one: that call's rows were rolled back, the ten ran one by one in the same batch, the
+    # nine good ones were done, and the bad one alone was tried again
+    tally = Delivery.objects.filter(subscriber="test.tally")
+    bad = tally.get(event_id=tallies[6].id)
+    assert "the batch form of test.tally failed on 10 deliveries" in worker.output()
+    assert _outcomes(bad) == ["error", "ok"]
+    assert all(_outcomes(d) == ["ok"] for d in tally.exclude(pk=bad.pk))
+    assert _notes("test.tally") == {e.id: ["one"] for e in tallies}
+
+
+def test_a_batch_form_killed_mid_batch_runs_again_and_each_effect_lands_once(effects, redis_client,
+                                                                           celery_processes):
+    # given a backlog of six test.tally deliveries, whose batch form writes their rows, then sleeps
+    tallies = _tallies(6)
+    redis_client.set("test:tally_sleep_once", "2.5")
+    victim = celery_processes.worker(concurrency=1, ready_timeout=SLOW_START, **ONE_BATCH)
+    wait_until(lambda: redis_client.get("test:tally_sleeping"), message="the batch form to be mid-way")
+
+    # when the worker is SIGKILLed before the batch commits
+    victim.kill()
+    tally = Delivery.objects.filter(subscriber="test.tally")
+    assert set(tally.values_list("status", flat=True)) == {DeliveryStatus.IN_FLIGHT}
+    assert effects("test.tally") == 0  # the six rows it wrote rolled back with it
+
+    # then another worker runs the six again, and each effect lands once
+    celery_processes.worker(ready_timeout=SLOW_START)
+    celery_processes.beat()
+    wait_until(lambda: _all_done("test.tally"), timeout=40, message="the killed batch to run again")
+    assert all(effects("test.tally", e.id) == 1 for e in tallies)
+    assert all(_outcomes(d) == ["lost", "ok"] for d in tally)
 
 
 def test_a_worker_killed_mid_batch_runs_the_whole_batch_again_and_each_effect_lands_once(effects, redis_client,
@@ -104,7 +143,7 @@ def test_a_worker_killed_mid_batch_runs_the_whole_batch_again_and_each_effect_la
 
 
 def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(effects, celery_processes):
-    history = _past_pings(200)
+    history = late_subscriber.past_pings(200)
     late_subscriber.register()
     try:
         # given a backfill that is throttled (40 waiting at most) while no worker runs them
@@ -135,12 +174,21 @@ def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(eff
         assert Delivery.objects.filter(subscriber=late_subscriber.NAME).count() == 200
         assert _late_effects_per_event() == dict.fromkeys(history, 1)
         assert replaying.backfill(late_subscriber.NAME) == 0  # and once more: nothing to do
+
+        # and after the done deliveries are pruned, a backfill from scratch still delivers nothing twice
+        assert retention.prune_deliveries(0, batch=64, pause=0).deleted >= 200
+        assert not Delivery.objects.filter(subscriber=late_subscriber.NAME).exists()
+        assert replaying.backfill(late_subscriber.NAME, batch=20) == 0
+        last = BackfillRun.objects.filter(subscriber=late_subscriber.NAME).latest("id")  # a new run, to the end
+        assert (last.events_done, last.created, last.finished_at is not None) == (200, 0, True)
+        assert not Delivery.objects.filter(subscriber=late_subscriber.NAME).exists()
+        assert _late_effects_per_event() == dict.fromkeys(history, 1)
     finally:
         unregister(late_subscriber.NAME)
 
 
 def test_live_effects_land_within_seconds_while_a_large_backfill_runs(effects, redis_client, celery_processes):
-    _past_pings(2000)
+    late_subscriber.past_pings(2000)
     redis_client.set("test:late_sleep_ms", "3")  # the backfilled handler takes a while: 2000 x 3 ms at least
     late_subscriber.register()
     backfill = None

@@ -176,3 +176,45 @@ def test_awaiting_my_approval_is_oldest_first_with_remaining_budget():
     assert [e.pk for e in queue] == [older.pk, newer.pk]
     assert all(e.remaining_budget == Decimal("380.00") for e in queue)
     assert list(queries.awaiting_my_approval(team.employee)) == []
+
+
+def test_a_batch_of_read_model_deliveries_is_one_upsert_and_lands_what_one_at_a_time_does():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.envelope import Envelope
+    from events.models import Event
+    from events.running import drain
+    from events.types import event_type
+    from expenses.subscribers import _CHANGES, update_monthly_spend_batch
+
+    # given a history over two cost centres and two months, its read-model deliveries waiting
+    team = make_team()
+    other_cc = CostCenterFactory(organization=team.org, monthly_budget=Decimal("5000.00"))
+    approved = team.expense(amount="120.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=approved.pk)
+    rejected = team.expense(amount="30.00", submit=True, cost_center_id=other_cc.pk)
+    services.expense_reject(actor=team.manager, expense_id=rejected.pk, reason="no")
+    late = team.expense(amount="45.50", submit=True, days_ago=40)
+    services.expense_approve(actor=team.manager, expense_id=late.pk)
+    waiting = Delivery.objects.filter(subscriber="expenses.monthly_spend")
+    assert waiting.count() == 6
+
+    # when a worker with a backlog runs them as one batch
+    with CaptureQueriesContext(connection) as queries:
+        assert drain("expenses.monthly_spend", batch=50, seconds=60) == 6
+
+    # then the batch form wrote every row in one statement...
+    assert not waiting.exclude(status=DeliveryStatus.DONE).exists()
+    upserts = [q["sql"] for q in queries if q["sql"].lstrip().startswith("INSERT INTO expenses_monthlyspend")]
+    assert len(upserts) == 1
+    batched = all_rows()
+    # ...and the rows are those one event at a time gives (the rebuild applies the log one by one)
+    call_command("rebuild_read_models", stdout=io.StringIO())
+    assert all_rows() == batched
+    assert read_model(team.org.pk) == write_model_aggregates(team.org.pk)
+
+    # and the same batch handed to the batch form again (as if "done" had been lost) changes nothing
+    rows = Event.objects.filter(type__in=list(_CHANGES), organization_id=team.org.pk).order_by("occurred_at")
+    update_monthly_spend_batch([(event_type(r.type).from_payload(r.payload), Envelope.of(r, 0)) for r in rows])
+    assert all_rows() == batched

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from events.registry import subscriber
+from events.registry import subscriber, subscriber_batch
 from events.types import DomainEvent
 
 EFFECTS_DDL = """
@@ -35,6 +35,17 @@ class Pinged(DomainEvent):
 
     key: str
     note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tallied(DomainEvent):
+    """A test event for a subscriber with a batch form (``test.tally``)."""
+
+    type: ClassVar[str] = "test.tallied"
+    aggregate_type: ClassVar[str] = "test"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
 
 
 def _redis() -> redis.Redis:
@@ -72,3 +83,29 @@ def flaky(event: Pinged, envelope) -> None:
 
 def _record_attempt_time(envelope) -> None:
     _redis().rpush(f"test:attempt_times:{envelope.event_id}", repr(time.time()))
+
+
+@subscriber("test.tallied", name="test.tally", timeout=3, max_attempts=5)
+def tally(event: Tallied, envelope) -> None:
+    """Records the tally, one delivery at a time (note "one"); fails once for an event if told to."""
+    if _redis().getdel(f"test:fail_once:{envelope.event_id}"):
+        raise RuntimeError("tally is told to fail once for this event")
+    _record(envelope, "test.tally", "one")
+
+
+@subscriber_batch("test.tally")
+def tally_batch(deliveries: list) -> None:
+    """Records a batch of tallies in one statement (note "batch"), and only then: raises if one of
+    its events is told to fail (so the worker must roll these rows back and run them one by one),
+    or sleeps once if told to (so a test can kill the worker with the batch's rows written but
+    not committed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO test_effects (event_id, subscriber, note) "
+                       "SELECT e, 'test.tally', 'batch' FROM unnest(%s::uuid[]) AS e",
+                       [[envelope.event_id for _, envelope in deliveries]])
+    if _redis().exists(*[f"test:fail_once:{envelope.event_id}" for _, envelope in deliveries]):
+        raise RuntimeError("a tally of this batch is told to fail")
+    sleep = _redis().getdel("test:tally_sleep_once")
+    if sleep:
+        _redis().set("test:tally_sleeping", "1", ex=60)
+        time.sleep(float(sleep))

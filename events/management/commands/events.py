@@ -1,4 +1,4 @@
-"""`manage.py events status|catalogue|replay|backfill|sweep` - operate the event bus."""
+"""`manage.py events status|catalogue|replay|backfill|prune|sweep` - operate the event bus."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from events import replaying, sending
+from events import replaying, retention, sending
 from events.models import BackfillRun, DeliveryStatus
 from events.queries import catalogue, status_counts
 
@@ -25,7 +25,7 @@ def _when(value: str | None):
 
 
 class Command(BaseCommand):
-    help = "Operate the event bus: status, catalogue, replay, backfill, sweep."
+    help = "Operate the event bus: status, catalogue, replay, backfill, prune, sweep."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -47,6 +47,11 @@ class Command(BaseCommand):
         backfill.add_argument("--max-waiting", type=int,
                               help="pause while this many of its deliveries wait (OUTBOX_BACKFILL_MAX_WAITING)")
         backfill.add_argument("--no-progress", action="store_true", help="no progress bar, one line at the end")
+        prune = sub.add_parser("prune", help="delete done deliveries past their retention (the events stay)")
+        prune.add_argument("--days", type=float,
+                           help="retention in days (OUTBOX_DELIVERY_RETENTION_DAYS); done before that: deleted")
+        prune.add_argument("--batch", type=int, help="deliveries per statement (OUTBOX_PRUNE_BATCH)")
+        prune.add_argument("--no-progress", action="store_true", help="no progress line, one line at the end")
         sub.add_parser("sweep", help="send due deliveries now (what beat does every few seconds)")
 
     def handle(self, *args, action, **options):
@@ -106,6 +111,22 @@ class Command(BaseCommand):
             except LookupError as exc:
                 raise CommandError(str(exc)) from None
         self.stdout.write(f"created {count} deliveries for {subscriber}; they are delivered in batches")
+
+    def do_prune(self, days=None, batch=None, no_progress=False, **_):
+        """Stop it at any time: every chunk committed is done, the next run starts again from the oldest."""
+        with contextlib.ExitStack() as stack:
+            report = None
+            if not no_progress:
+                bar = stack.enter_context(Progress(
+                    TextColumn("prune done deliveries"), TextColumn("{task.fields[deleted]:,} deleted of"),
+                    TextColumn("{task.fields[looked_at]:,} looked at"), console=Console(stderr=True)))
+                task = bar.add_task("prune", total=None, deleted=0, looked_at=0)
+
+                def report(result):
+                    bar.update(task, deleted=result.deleted, looked_at=result.looked_at)
+            result = retention.prune_deliveries(days, batch=batch, progress=report)
+        self.stdout.write(f"pruned {result.deleted} done deliveries ({result.looked_at} looked at in "
+                          f"{result.chunks} chunks); the events stay")
 
     def do_sweep(self, **_):
         self.stdout.write(f"sent {sending.sweep()} deliveries")
