@@ -67,8 +67,9 @@ def _row(category_id, name, total):
 def test_a_category_keeps_its_colour_whichever_other_categories_have_spend():
     team = make_team()
     budgets = [{"cost_center": type("CC", (), {"code": "CC"}), "budget": Decimal("100"), "used": Decimal("30")}]
-    alone = spend_chart(budgets, [_row(9, "Travel", "30")])
-    with_others = spend_chart(budgets, [_row(2, "Books", "10"), _row(4, "Meals", "10"), _row(9, "Travel", "10")])
+    alone = spend_chart(budgets, [_row(9, "Travel", "30")], "en_GB")
+    with_others = spend_chart(budgets, [_row(2, "Books", "10"), _row(4, "Meals", "10"), _row(9, "Travel", "10")],
+                              "en_GB")
     colour = {c["name"]: c["colour"] for c in with_others["legend"]}
     assert alone["legend"] == [{"name": "Travel", "colour": colour["Travel"]}]
     assert len(set(colour.values())) == 3
