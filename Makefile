@@ -26,9 +26,11 @@ test: $(STAMP)
 	$(PY) -m config.embedded --ephemeral -- $(PY) -m config.testrun
 
 ## bench: the benchmark report (bench/results/latest.md), then the webhooks one
-##        (bench/results/webhooks-*.md); never part of `make test`
+##        (bench/results/webhooks-*.md); never part of `make test`. BENCH_BASELINE is the commit the
+##        approvals/s scenario runs against side by side (5488ab5: where issue 24's work started)
+BENCH_BASELINE ?= 5488ab5
 bench: $(STAMP)
-	$(PY) bench/run.py
+	BENCH_BASELINE=$(BENCH_BASELINE) $(PY) bench/run.py
 	$(PY) -m config.embedded --ephemeral -- $(PY) bench/webhooks.py
 
 ## faults: the long fault suite (10,000 approvals under injected faults); prints every figure

@@ -6,6 +6,7 @@ subscribers are registered):
   simulated I/O of a subscriber that calls out), by wrapping the registered handlers.
 * ``BENCH_SYNC_DELIVERY=1`` (web process): the naive synchronous design the outbox is compared
   with: after commit, every delivery runs inside the request instead of one fan-out message.
+* always: ``GET /bench/floor/<expense id>/``, the bare endpoint of ``bench.floor`` (issue 24's floor).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import os
 import time
 
+from bench import floor
 from events.registry import Subscriber, wrap_handlers
 from events.running import run_delivery
 from events.sending import route_committed_deliveries
@@ -39,6 +41,7 @@ def _run_in_request(deliveries: list[tuple[int, str]]) -> None:
 
 
 def install() -> None:
+    floor.mount()
     io_ms = float(os.environ.get("BENCH_SUBSCRIBER_IO_MS", "0") or 0)
     if io_ms:
         wrap_handlers(_with_simulated_io(io_ms / 1000))

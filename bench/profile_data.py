@@ -20,10 +20,12 @@ class ProfileOrg:
     def submitted_expenses(self, count: int) -> list:
         from expenses.models import Expense
 
+        today = self.org.today()
         return Expense.objects.bulk_create([
             Expense(organization=self.org, employee=self.employee, cost_center=self.cost_center,
-                    category=self.category, amount=Decimal("1.00"), merchant="p", incurred_on=dt.date.today(),
-                    state="submitted", submitted_at=dt.datetime.now(dt.UTC))
+                    category=self.category, amount=Decimal("1.00"), currency=self.org.currency,
+                    org_amount=Decimal("1.00"), org_currency=self.org.currency, rate_date=today, merchant="p",
+                    incurred_on=today, state="submitted", submitted_at=dt.datetime.now(dt.UTC))
             for _ in range(count)])
 
 

@@ -37,8 +37,12 @@ IO_MS = "20"
 # node in scenarios 1 and 2, as an I/O-bound deployment would be; CPU-bound scenarios use 2.
 IO_CONCURRENCY = 8
 RESULTS = ROOT / "bench" / "results"
-ALL_SCENARIOS = ("approve_latency", "fanout", "throughput", "end_to_end", "limits", "read_model", "recovery",
-                 "observability_overhead", "quiet", "backfill", "outbox_at_scale")
+ALL_SCENARIOS = ("request_floor", "approve_vs_baseline", "approve_latency", "fanout", "throughput", "end_to_end",
+                 "limits", "read_model", "recovery", "observability_overhead", "quiet", "backfill", "outbox_at_scale")
+# BENCH_BASELINE=<git ref>: scenario approve_vs_baseline runs the same load against that commit's
+# code (an extracted copy under var/, the same services and data) and against this checkout, in
+# turn. Unset, that scenario is skipped.
+BASELINE = os.environ.get("BENCH_BASELINE", "")
 # BENCH_SCENARIOS=approve_latency,fanout runs only those (while working on one path; end_to_end
 # needs throughput first). The report of such a run says which scenarios it has.
 SCENARIOS = tuple(os.environ.get("BENCH_SCENARIOS", ",".join(ALL_SCENARIOS)).split(","))
@@ -82,16 +86,19 @@ class Bench:
         self.headers = {"Authorization": f"Token {self.token}"}
         self.report["machine"] = machine_facts()
 
-    def submitted_expenses(self, count: int) -> list[str]:
+    def submitted_expenses(self, count: int, employees: list | None = None) -> list[str]:
         """Expenses ready to approve, written in bulk (the approve path is what is measured)."""
         from django.utils import timezone
 
         from expenses.models import Expense
 
-        today = dt.date.today()
+        today = self.org.today()
         now = timezone.now()
-        rows = [Expense(organization=self.org, employee=self.employees[i % 20], cost_center=self.cost_centers[i % 10],
-                        category=self.categories[i % 5], amount=Decimal("12.34"), merchant="bench",
+        employees = employees or self.employees
+        rows = [Expense(organization=self.org, employee=employees[i % len(employees)],
+                        cost_center=self.cost_centers[i % 10],
+                        category=self.categories[i % 5], amount=Decimal("12.34"), currency="EUR",
+                        org_amount=Decimal("12.34"), org_currency="EUR", rate_date=today, merchant="bench",
                         incurred_on=today, state="submitted", submitted_at=now) for i in range(count)]
         Expense.objects.bulk_create(rows, batch_size=2000)
         return [str(e.pk) for e in rows]
@@ -111,10 +118,11 @@ class Bench:
         return time.monotonic() - started
 
     def restart(self, *, web_env: dict, worker_env: dict, workers: int = 1, beat: bool = True,
-                concurrency: int = 2) -> None:
+                concurrency: int = 2, code: Path = ROOT) -> None:
         self.stack.stop("web")
         self.stack.stop_workers()
         self.stack.stop("beat")
+        self.stack.code = code
         self.stack.start_web(workers=2, **web_env)
         self.stack.start_workers(count=workers, concurrency=concurrency, **worker_env)
         if beat:
@@ -131,6 +139,107 @@ class Bench:
             runs.append(summary(latencies))
             self.wait_drained()
         return aggregate(runs)
+
+    def scenario_request_floor(self) -> None:
+        """Issue 24: one request at a time, no worker running, through uvicorn: the bare endpoint
+        (``bench.floor``) and what a manager does most, each request of each kind in turn so that
+        drift hits them all alike; each figure as a multiple of the floor's p50."""
+        import httpx
+        from django.conf import settings
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+        from rest_framework.authtoken.models import Token
+
+        from organizations.models import Membership, Role
+
+        self.restart(web_env={}, worker_env={}, workers=0, beat=False)
+        user = get_user_model().objects.create_user("bench-manager", password="bench-only-password-1")
+        manager = Membership.objects.create(user=user, organization=self.org, role=Role.MANAGER, reports_to=self.admin)
+        reports = [Membership.objects.create(
+            user=get_user_model().objects.create_user(f"bench-r{i}", password="bench-only-password-1"),
+            organization=self.org, role=Role.EMPLOYEE, reports_to=manager) for i in range(2)]
+        queue = self.submitted_expenses(20, employees=reports)  # the manager's queue: 20, as on a busy morning
+        browser = Client()
+        browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        manager_headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+        session = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"}
+        count = n(150, 20)
+        to_approve = iter(self.submitted_expenses(count + 10))
+        kinds = {
+            "floor (bare endpoint)": lambda c: c.get(f"/bench/floor/{queue[0]}/", headers=self.headers),
+            "POST approve (API)": lambda c: c.post(f"/api/v1/expenses/{next(to_approve)}/approve/", json={},
+                                                   headers=self.headers),
+            "GET expense (API)": lambda c: c.get(f"/api/v1/expenses/{queue[1]}/", headers=self.headers),
+            "approval queue (API)": lambda c: c.get("/api/v1/expenses/awaiting-approval/", headers=manager_headers),
+            "status fragment (page)": lambda c: c.get(f"/expenses/{queue[1]}/status/", headers=session),
+            "expense page": lambda c: c.get(f"/expenses/{queue[1]}/", headers=session),
+            "approval queue (page)": lambda c: c.get("/approvals/", headers=session),
+        }
+        took: dict[str, list[float]] = {kind: [] for kind in kinds}
+        with httpx.Client(base_url=self.stack.url, timeout=30) as client:
+            for kind, call in kinds.items():  # warm-up: every path compiled, cached, connected
+                if kind != "POST approve (API)":
+                    for _ in range(5):
+                        assert call(client).status_code == 200, kind
+            for _ in range(count):
+                for kind, call in kinds.items():
+                    started = time.perf_counter()
+                    response = call(client)
+                    took[kind].append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200, (kind, response.status_code, response.text[:300])
+        result = {kind: summary(values) for kind, values in took.items()}
+        floor = result["floor (bare endpoint)"]["p50"]
+        self.report["scenarios"]["0_request_floor"] = {
+            "requests_each": count, "ms": result,
+            "multiple_of_floor_p50": {kind: round(r["p50"] / floor, 2) for kind, r in result.items()},
+        }
+
+    def baseline_checkout(self) -> Path:
+        """BENCH_BASELINE's code, extracted once under var/ (``git archive``: no worktree state)."""
+        import subprocess
+
+        sha = subprocess.run(["git", "rev-parse", "--verify", f"{BASELINE}^{{commit}}"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        target = ROOT / "var" / f"bench-baseline-{sha[:12]}"
+        if not (target / "manage.py").exists():
+            target.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        self.report["baseline"] = {"ref": BASELINE, "commit": sha}
+        return target
+
+    def scenario_approve_vs_baseline(self) -> None:
+        """Issue 24: approvals/s at concurrency 32 with a worker node and beat running, this
+        checkout against BENCH_BASELINE's code, in turn (baseline, head, baseline, head, ...) on
+        the same services and data: the ratio is taken pair by pair."""
+        if not BASELINE:
+            self.report["scenarios"]["0_approve_vs_baseline"] = {"skipped": "BENCH_BASELINE is not set"}
+            return
+        baseline = self.baseline_checkout()
+        count = n(640, 64)
+        rates: dict[str, list[float]] = {"baseline": [], "head": []}
+        p99: dict[str, list[float]] = {"baseline": [], "head": []}
+        for _ in range(REPEATS):
+            for label, code in (("baseline", baseline), ("head", ROOT)):
+                self.restart(web_env={}, worker_env={}, workers=1, code=code)
+                # warm-up: every web process has connected and compiled the approve path
+                asyncio.run(closed_loop(self.stack.url, self.approvals(64), concurrency=32, headers=self.headers))
+                self.wait_drained()
+                requests = self.approvals(count)
+                started = time.perf_counter()
+                latencies, statuses = asyncio.run(closed_loop(self.stack.url, requests, concurrency=32,
+                                                              headers=self.headers))
+                seconds = time.perf_counter() - started
+                assert set(statuses) == {200}, f"{label}: approvals failed: {statuses[:5]}"
+                rates[label].append(round(count / seconds, 1))
+                p99[label].append(round(percentile(latencies, 99), 1))
+                self.wait_drained()
+        self.stack.code = ROOT
+        pairs = [round(h / b, 2) for h, b in zip(rates["head"], rates["baseline"], strict=True)]
+        self.report["scenarios"]["0_approve_vs_baseline"] = {
+            "baseline": self.report["baseline"], "approvals_each_run": count, "concurrency": 32,
+            "approvals_per_s": rates, "p99_ms": p99, "ratio_pairs": pairs, "ratio_median": statistics.median(pairs),
+        }
 
     def scenario_approve_latency(self) -> None:
         sizes = {1: n(40, 10), 8: n(80, 16), 32: n(96, 32)}
@@ -583,6 +692,18 @@ def targets(s: dict) -> list[dict]:
     def add(target: str, measured: str, met: bool | None) -> None:
         out.append({"target": target, "measured": measured, "met": met})
 
+    if "0_request_floor" in s:
+        m = s["0_request_floor"]["multiple_of_floor_p50"]
+        add("approve p50 at concurrency 1 ≤ 1.5 × the bare endpoint's p50 (issue 24)",
+            f"{m['POST approve (API)']}×", m["POST approve (API)"] <= 1.5)
+        for kind in ("status fragment (page)", "GET expense (API)", "expense page", "approval queue (page)",
+                     "approval queue (API)"):
+            add(f"{kind} p50 ≤ 1.25 × the bare endpoint's p50 (issue 24)", f"{m[kind]}×", m[kind] <= 1.25)
+    if s.get("0_approve_vs_baseline", {}).get("ratio_pairs"):
+        r = s["0_approve_vs_baseline"]
+        add(f"approvals/s at concurrency 32 with the worker ≥ 2 × {r['baseline']['commit'][:10]} (issue 24)",
+            f"{r['ratio_median']}× (pairs {r['ratio_pairs']}; {r['approvals_per_s']['head']} vs "
+            f"{r['approvals_per_s']['baseline']} approvals/s)", r["ratio_median"] >= 2)
     if "1_approve_latency" in s:
         ev, sy = s["1_approve_latency"]["events"], s["1_approve_latency"]["synchronous baseline"]
         ratios = {c: ev[c]["p99"]["median"] / sy[c]["p99"]["median"] for c in ev}
@@ -691,6 +812,30 @@ def render_markdown(report: dict) -> str:
              "Latency figures: median over runs [min–max], milliseconds, through the real ASGI server "
              "(uvicorn, 2 processes). Simulated I/O of 20 ms in every subscriber in scenarios 1 and 2 "
              f"(worker node with {IO_CONCURRENCY} prefork processes there, 2 elsewhere).", ""]
+    if "0_request_floor" in s:
+        r = s["0_request_floor"]
+        lines += ["## 0. The request against the machine's floor (issue 24)", "",
+                  f"One request at a time, no worker running, {r['requests_each']} of each kind in turn. The floor "
+                  "is `bench.floor`: token authentication, the membership lookup, one indexed SELECT, a small "
+                  "JSON answer, through uvicorn and the same middleware.", "",
+                  "| request | p50 ms | p95 ms | p99 ms | p50 × floor |", "| --- | --- | --- | --- | --- |"]
+        for kind, m in r["ms"].items():
+            lines.append(f"| {kind} | {m['p50']:.2f} | {m['p95']:.2f} | {m['p99']:.2f} | "
+                         f"{r['multiple_of_floor_p50'][kind]} |")
+        lines.append("")
+    if "0_approve_vs_baseline" in s:
+        r = s["0_approve_vs_baseline"]
+        if "skipped" in r:
+            lines += ["## 0b. Approvals/s against a baseline commit", "", f"Skipped: {r['skipped']}.", ""]
+        else:
+            lines += ["## 0b. Approvals/s against a baseline commit (issue 24)", "",
+                      f"Concurrency 32, one worker node and beat running, {r['approvals_each_run']} approvals a run; "
+                      f"baseline `{r['baseline']['commit'][:10]}` ({r['baseline']['ref']}) and this checkout in turn "
+                      "on the same services and data.", "",
+                      "| code | approvals/s per run | p99 ms per run |", "| --- | --- | --- |",
+                      f"| baseline | {r['approvals_per_s']['baseline']} | {r['p99_ms']['baseline']} |",
+                      f"| this checkout | {r['approvals_per_s']['head']} | {r['p99_ms']['head']} |", "",
+                      f"Ratio pair by pair: {r['ratio_pairs']} (median {r['ratio_median']}×).", ""]
     if "1_approve_latency" in s:
         lines += ["## 1. Approve latency: events vs synchronous baseline", "",
                   "| mode | concurrency | p50 | p95 | p99 |", "| --- | --- | --- | --- | --- |"]
@@ -776,7 +921,7 @@ def render_markdown(report: dict) -> str:
         for name, plan in r["large"]["explain"].items():
             lines += [f"{name}:", "```", plan, "```", ""]
     if report.get("targets"):
-        lines += ["## Targets (issues 9, 21 and 22)", "", "| target | measured | met |", "| --- | --- | --- |"]
+        lines += ["## Targets (issues 9, 21, 22 and 24)", "", "| target | measured | met |", "| --- | --- | --- |"]
         for t in report["targets"]:
             met = {True: "met", False: "**not met**", None: "not measured"}[t["met"]]
             lines.append(f"| {t['target']} | {t['measured']} | {met} |")

@@ -34,6 +34,9 @@ class Stack:
         self.redis_url = os.environ.get("REDIS_URL", "")
         self.procs: dict[str, subprocess.Popen] = {}
         self.web_port = free_port()
+        # The checkout whose code the web, worker and beat processes run: this one, or a baseline
+        # commit's extracted copy (bench/run.py, BENCH_BASELINE) on the same services.
+        self.code = ROOT
         LOGS.mkdir(parents=True, exist_ok=True)
 
     # --- services -------------------------------------------------------------------------------
@@ -65,7 +68,7 @@ class Stack:
     def spawn(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
         self.stop(name)
         log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, cwd=self.code, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs[name] = proc
         return proc

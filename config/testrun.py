@@ -3,6 +3,14 @@
 Exits non-zero on any failure, and when pytest ran no test (its exit code 5 would otherwise
 look like success to a careless caller). Says loudly when the browser tests are skipped because
 Debian's Chromium is not installed.
+
+The suite runs as two pytest processes side by side, because most of it waits on one core: the
+tests that start whole stacks of their own (schemathesis against a web process, the short fault
+and cluster runs, supervision, the browser tests) in one, everything else in the other. Each has
+its own test database (``test_<name>`` and ``test_<name>_stacks``), its own Redis database
+number and its own media folder, so neither sees the other's rows, queues or files. The stack
+group's output is printed whole after it ends (and kept in var/test-logs/stacks.txt). Given
+paths, ``-k`` or ``-m`` (a targeted run), one pytest runs them as asked.
 """
 
 from __future__ import annotations
@@ -11,12 +19,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 PROMTOOL = "/usr/bin/promtool"
+# Tests that bring up stacks of their own: run beside the rest (see the module docstring).
+STACK_TESTS = ["tests/api/test_schemathesis.py", "tests/faults", "tests/cluster", "tests/test_supervision.py",
+               "tests/browser"]
 
 
 def step(title: str, command: list[str]) -> int:
@@ -32,6 +45,42 @@ def cluster_skip_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return None
+
+
+def stack_group_env() -> dict[str, str]:
+    """The stack group's own test database, Redis database number and media folder."""
+    env = dict(os.environ)
+    database = urlsplit(env["DATABASE_URL"])
+    env["DATABASE_URL"] = urlunsplit(database._replace(path=(database.path.rstrip("/") or "/outlay") + "_stacks"))
+    redis = urlsplit(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    number = int(redis.path.strip("/") or 0)
+    env["REDIS_URL"] = urlunsplit(redis._replace(path=f"/{number + 1}"))
+    env["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="media-stacks-", dir=ROOT / "var")
+    return env
+
+
+def run_split(options: list[str]) -> dict[str, int]:
+    """The stack tests and the rest, side by side; returns each group's pytest exit code."""
+    logs = ROOT / "var" / "test-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out_path = logs / "stacks.txt"
+    stack_command = [sys.executable, "-m", "pytest", *options, *STACK_TESTS]
+    rest_command = [sys.executable, "-m", "pytest", *options, *[f"--ignore={path}" for path in STACK_TESTS]]
+    print(f"\n=== pytest, stack tests (output after they end, and in {out_path}): {' '.join(stack_command)}",
+          flush=True)
+    with open(out_path, "wb") as out:
+        stacks = subprocess.Popen(stack_command, cwd=ROOT, env=stack_group_env(), stdout=out,
+                                  stderr=subprocess.STDOUT)
+        try:
+            rest = step("pytest, the rest", rest_command)
+            stack_code = stacks.wait()
+        finally:
+            if stacks.poll() is None:
+                stacks.kill()
+    print(f"\n=== pytest, stack tests: output of {' '.join(stack_command)}", flush=True)
+    sys.stdout.write(out_path.read_text(errors="replace"))
+    sys.stdout.flush()
+    return {"pytest, the rest": rest, "pytest, stack tests": stack_code}
 
 
 def main() -> int:
@@ -51,11 +100,13 @@ def main() -> int:
         print("\n" + "!" * 78 + f"\n!! {cluster_skip}: the CLUSTER TESTS WILL BE SKIPPED.\n"
               "!! They need root, iproute2 and HAProxy (.ci/run installs them).\n" + "!" * 78, flush=True)
     args = sys.argv[1:] or []
-    code = step("pytest", [sys.executable, "-m", "pytest", *args])
-    if code == 5:
-        print("pytest collected no tests: that is a failure, not a pass", flush=True)
-    if code != 0:
-        failures.append(f"pytest (exit {code})")
+    targeted = any(not a.startswith("-") or a in ("-k", "-m") for a in args)
+    groups = run_split(args) if not targeted else {"pytest": step("pytest", [sys.executable, "-m", "pytest", *args])}
+    for name, code in groups.items():
+        if code == 5:
+            print(f"{name} collected no tests: that is a failure, not a pass", flush=True)
+        if code != 0:
+            failures.append(f"{name} (exit {code})")
     if not os.path.exists(CHROMIUM):
         print(f"\nREMINDER: browser tests were skipped ({CHROMIUM} missing).", flush=True)
     if not os.path.exists(PROMTOOL):

@@ -16,10 +16,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .client_ip import client_ip
 from .errors import DomainError, ValidationFailed
 
 _CODES = {
@@ -80,31 +78,6 @@ ERROR_STATUSES = {
     status.HTTP_429_TOO_MANY_REQUESTS: "Throttled",
     status.HTTP_503_SERVICE_UNAVAILABLE: "Database unavailable; retry with the same Idempotency-Key",
 }
-
-
-class _FailOpen:
-    """Throttle counters live in Redis; if Redis is down, serve the request rather than fail it
-    (throttling protects capacity; refusing every request during an outage would be worse).
-
-    The anonymous counter keys on ``core.client_ip``: DRF's own ``get_ident`` believes any
-    ``X-Forwarded-For``, so a new header per request was a new counter per request."""
-
-    def get_ident(self, request):
-        return client_ip(request)
-
-    def allow_request(self, request, view):
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # noqa: BLE001 - any cache failure
-            return True
-
-
-class AnonThrottle(_FailOpen, AnonRateThrottle):
-    pass
-
-
-class UserThrottle(_FailOpen, UserRateThrottle):
-    pass
 
 
 class StrictCursorPagination(CursorPagination):

@@ -10,8 +10,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .api import AnonThrottle, error_responses
+from .api import error_responses
 from .errors import DomainError
+from .throttles import AnonThrottle
 
 
 class CredentialsIn(serializers.Serializer):

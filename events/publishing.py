@@ -27,7 +27,7 @@ from django.utils import timezone
 from . import spans, sql
 from .context import current
 from .errors import InvalidEvent, NotInTransaction
-from .models import Event
+from .models import DeliveryStatus, Event
 from .registry import subscribers_for
 from .sending import announce_on_commit
 from .types import DomainEvent, event_type
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = None,
             actor_label: str = "") -> Event:
     """Record ``event`` and one pending delivery per subscriber; announce them after commit.
+    Returns the event row, with ``delivery_statuses`` (subscriber -> "pending") beside it.
 
     Refuses (``NotInTransaction``) outside a transaction: an event must commit together with
     the state change it describes. Refuses an unregistered type or a payload that does not
@@ -82,6 +83,9 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
                 actor_label=actor_label, correlation_id=params["correlation"],
                 causation_id=params["causation"], payload=payload)
     row._state.adding = False
+    # What the caller may answer as the event's effects without reading them back: each
+    # subscriber's delivery, pending as of this commit.
+    row.delivery_statuses = {name: DeliveryStatus.PENDING.value for _, name in sorted(deliveries, key=lambda d: d[1])}
     logger.info("published %s %s:%s#%s deliveries=%d", event.type, event.aggregate_type,
                 event.aggregate_id, sequence, len(deliveries), extra={"event_id": str(row.id)})
     return row

@@ -23,6 +23,7 @@ from . import bulk, comments, queries, services
 from .delegation import may_approve
 from .filters import ExpenseFilter
 from .models import Expense
+from .representation import decimal_data, expense_data, expense_detail_data
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -91,9 +92,18 @@ class ExpenseDetailOut(ExpenseOut):
 
 
 def detail_data(expense: Expense) -> dict:
-    """``ExpenseDetailOut`` of an expense, its approvals and their names fetched in one query."""
-    prefetch_related_objects([expense], queries.approvals_with_names())
-    return ExpenseDetailOut(expense).data
+    """``ExpenseDetailOut`` of an expense, as a plain dictionary (``expenses.representation``).
+    A command that decided it already holds its approvals and the effects it published; any
+    other caller reads the approvals with their names (one query) and the latest effects."""
+    approvals = getattr(expense, "approvals_given", None)
+    if approvals is None:
+        prefetch_related_objects([expense], queries.approvals_with_names())
+        approvals = list(expense.approvals.all())
+    effects = getattr(expense, "latest_effects", None)
+    if effects is None:
+        effects = latest_effects(organization_id=expense.organization_id, aggregate_type="expense",
+                                 aggregate_id=str(expense.pk))
+    return expense_detail_data(expense, approvals, effects)
 
 
 class QueueItemOut(ExpenseOut):
@@ -178,6 +188,10 @@ class ExpenseListCreateApi(ListAPIView):
             return self.queryset
         return queries.visible_expenses(self.request.membership).prefetch_related("approvals")
 
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([expense_data(expense) for expense in page])
+
     @extend_schema(request=ExpenseCreateIn, responses={201: ExpenseDetailOut, **COMMAND_ERRORS},
                    parameters=[IDEMPOTENCY_KEY_PARAMETER])
     @idempotent
@@ -202,13 +216,17 @@ class AwaitingApprovalApi(ListAPIView):
             return self.queryset
         return queries.awaiting_my_approval(self.request.membership).prefetch_related("approvals")
 
+    def list(self, request, *args, **kwargs):
+        return Response([{**expense_data(expense), "remaining_budget": decimal_data(expense.remaining_budget)}
+                         for expense in self.filter_queryset(self.get_queryset())])
+
 
 class ExpenseDetailApi(APIView):
     permission_classes = [IsMember]
 
     @extend_schema(responses={200: ExpenseDetailOut, **error_responses(401, 403, 404)})
     def get(self, request, expense_id):
-        return Response(ExpenseDetailOut(queries.expense_detail(request.membership, expense_id)).data)
+        return Response(detail_data(queries.expense_detail(request.membership, expense_id)))
 
     @extend_schema(request=ExpenseUpdateIn, responses={200: ExpenseDetailOut, **COMMAND_ERRORS})
     def patch(self, request, expense_id):

@@ -298,6 +298,7 @@ class ApprovalDecision:
     remaining_steps: list[str]
     remaining_budget: Decimal | None
     on_behalf_of: Membership | None = None
+    given: tuple[Approval, ...] = ()  # the approvals given before this one, in decision order
 
     @property
     def is_final(self) -> bool:
@@ -394,7 +395,7 @@ def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
     on_behalf_of = check_approver(actor, expense, step, done)
     left = check_budget(expense)
     return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,
-                            on_behalf_of=on_behalf_of)
+                            on_behalf_of=on_behalf_of, given=tuple(done.values()))
 
 
 def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Membership | None,
@@ -406,8 +407,9 @@ def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Member
         raise ValueError("An approval without an approving member needs an actor_label.")
     now = timezone.now()
     delegator = decision.on_behalf_of
-    Approval.objects.create(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
-                            on_behalf_of=delegator, decided_at=now)
+    given = list(decision.given)
+    approval = Approval.objects.create(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
+                                       on_behalf_of=delegator, decided_at=now)
     who = dict(approver_user_id=approver.user_id if approver else None,
                approver_name=approver.display_name if approver else actor_label,
                on_behalf_of_user_id=delegator.user_id if delegator else None,
@@ -415,13 +417,23 @@ def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Member
     actor = dict(organization_id=expense.organization_id, actor_id=who["approver_user_id"], actor_label=actor_label)
     if not decision.is_final:
         _bump(expense)
-        publish(ExpenseApprovalRecorded(**_facts(expense), **who, step=decision.step,
-                                        remaining_steps=decision.remaining_steps), **actor)
-        return expense
+        event = publish(ExpenseApprovalRecorded(**_facts(expense), **who, step=decision.step,
+                                                remaining_steps=decision.remaining_steps), **actor)
+        return _answered(expense, [*given, approval], event)
     expense.state = ExpenseState.APPROVED
     expense.decided_at = now
     _bump(expense, "state", "decided_at")
-    publish(ExpenseApproved(**_facts(expense), **who, approved_at=now), **actor)
+    event = publish(ExpenseApproved(**_facts(expense), **who, approved_at=now), **actor)
+    return _answered(expense, [*given, approval], event)
+
+
+def _answered(expense: Expense, approvals: list[Approval], event) -> Expense:
+    """Keep on the expense what the command's answer shows and the command already holds, so
+    the answer reads nothing back (``expenses.representation``): every approval, in decision
+    order, and the effects of the event just published (each subscriber's delivery, pending).
+    An earlier approval's approver is read only if there is one (the finance step's answer)."""
+    expense.approvals_given = approvals
+    expense.latest_effects = event.delivery_statuses
     return expense
 
 
@@ -457,12 +469,12 @@ def expense_reject(*, actor: Membership, expense_id: UUID | str, reason: str,
     expense.decided_at = now
     expense.rejection_reason = reason
     _bump(expense, "state", "decided_at", "rejection_reason")
-    publish(ExpenseRejected(**_facts(expense), rejected_by_user_id=actor.user_id,
-                            rejected_by_name=actor.display_name, reason=reason,
-                            on_behalf_of_user_id=on_behalf_of.user_id if on_behalf_of else None,
-                            on_behalf_of_name=on_behalf_of.display_name if on_behalf_of else ""),
-            organization_id=expense.organization_id, actor_id=actor.user_id)
-    return expense
+    event = publish(ExpenseRejected(**_facts(expense), rejected_by_user_id=actor.user_id,
+                                    rejected_by_name=actor.display_name, reason=reason,
+                                    on_behalf_of_user_id=on_behalf_of.user_id if on_behalf_of else None,
+                                    on_behalf_of_name=on_behalf_of.display_name if on_behalf_of else ""),
+                    organization_id=expense.organization_id, actor_id=actor.user_id)
+    return _answered(expense, list(done.values()), event)
 
 
 # --- event payloads -----------------------------------------------------------------------------

@@ -1,6 +1,9 @@
+from django.utils.functional import SimpleLazyObject
+
 from .queries import membership_for_user
 
 
 def membership(request):
-    """Every template sees the caller's membership (organisation name, currency, role)."""
-    return {"membership": membership_for_user(getattr(request, "user", None))}
+    """Every template may show the caller's membership (organisation name, currency, role); it is
+    read only if the template does (a fragment swapped in by htmx does not)."""
+    return {"membership": SimpleLazyObject(lambda: membership_for_user(getattr(request, "user", None)))}

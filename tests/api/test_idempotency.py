@@ -102,3 +102,49 @@ def test_an_invalid_key_is_a_clear_400():
                                              HTTP_IDEMPOTENCY_KEY="x" * 300)
     assert response.status_code == 400 and response.json()["code"] == "invalid_idempotency_key"
     assert not Event.objects.filter(type="expense.approved").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_key_commits_with_the_command_in_one_transaction():
+    from django.test.utils import CaptureQueriesContext
+
+    from core.models import IdempotencyKey
+
+    team = make_team()
+    expense = team.expense(submit=True)
+    client = client_for(team.manager)
+    with CaptureQueriesContext(connection) as statements:
+        response = client.post(f"/api/v1/expenses/{expense.pk}/approve/", {}, format="json",
+                               HTTP_IDEMPOTENCY_KEY="one-commit")
+    assert response.status_code == 200
+    commits = [q["sql"] for q in statements.captured_queries if q["sql"].strip().upper() == "COMMIT"]
+    assert len(commits) == 1, [q["sql"][:60] for q in statements.captured_queries]
+    row = IdempotencyKey.objects.get(user=team.manager.user, key="one-commit")
+    assert (row.status, row.response_status, row.response_body["state"]) == ("completed", 200, "approved")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_that_fails_after_writing_leaves_neither_its_writes_nor_the_key(monkeypatch):
+    from core.models import IdempotencyKey
+    from expenses import services
+    from expenses.models import Approval
+
+    team = make_team()
+    expense = team.expense(submit=True)
+    do_approve = services.do_approve
+
+    def approve_then_fail(**kwargs):
+        do_approve(**kwargs)  # the approval and its event are written ...
+        raise RuntimeError("the process fails before the answer")  # ... then the request fails
+
+    monkeypatch.setattr(services, "do_approve", approve_then_fail)
+    client = client_for(team.manager)
+    client.raise_request_exception = False
+    response = client.post(f"/api/v1/expenses/{expense.pk}/approve/", {}, format="json", HTTP_IDEMPOTENCY_KEY="fails")
+    assert response.status_code == 500
+    assert not IdempotencyKey.objects.filter(key="fails").exists()
+    assert not Approval.objects.filter(expense_id=expense.pk).exists()
+    assert not Event.objects.filter(type="expense.approved").exists()
+    monkeypatch.undo()  # the same key may now run the command: nothing of the failed request is left
+    again = client.post(f"/api/v1/expenses/{expense.pk}/approve/", {}, format="json", HTTP_IDEMPOTENCY_KEY="fails")
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again

@@ -1,0 +1,85 @@
+"""Profile the reads a manager makes most, in one process: statements and time per request.
+
+    python -m config.embedded --ephemeral -- python bench/profile_reads.py [requests] [--profile NAME]
+
+Through Django's full middleware stack (the test client: no HTTP server), as a manager with 20
+expenses waiting: the approval queue (page and API), the expense page, its status fragment
+(polled every 1.5 s while processing) and the expense over the API. Prints wall time and SQL
+statements per request for each, and the statements of one; with ``--profile NAME`` the top
+functions of that read under cProfile. The server side of the same reads is scenario 0 of
+``bench/run.py``.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", "--no-input", verbosity=0)
+    from rest_framework.authtoken.models import Token
+
+    from bench.profile_data import profile_org
+
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    count = int(args[0]) if args else 200
+    profile = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
+    data = profile_org("profile-reads")
+    queue = data.submitted_expenses(20)
+    manager = data.admin  # the employee reports to the admin: the admin's queue is these 20
+    page = Client()
+    page.force_login(manager.user, backend="django.contrib.auth.backends.ModelBackend")
+    api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager.user).key}")
+    one = queue[0].pk
+    reads = {
+        "approval queue (page)": lambda: page.get("/approvals/"),
+        "approval queue (API)": lambda: api.get("/api/v1/expenses/awaiting-approval/"),
+        "expense page": lambda: page.get(f"/expenses/{one}/"),
+        "status fragment (page)": lambda: page.get(f"/expenses/{one}/status/"),
+        "GET expense (API)": lambda: api.get(f"/api/v1/expenses/{one}/"),
+    }
+    for name, read in reads.items():
+        for _ in range(10):
+            assert read().status_code == 200, name
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for _ in range(count):
+                read()
+            seconds = time.perf_counter() - started
+        print(f"{name}: {seconds / count * 1000:.2f} ms and {len(queries) / count:.1f} SQL statements per request")
+        for query in queries.captured_queries[: len(queries) // count]:
+            print("   ", query["sql"][:140])
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(count):
+            reads[profile]()
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("cumulative").print_stats("^" + re.escape(str(ROOT)) + r"/(?!\.venv)", 30)
+
+
+if __name__ == "__main__":
+    main()
