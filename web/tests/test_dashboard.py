@@ -3,8 +3,6 @@ stacked by category, on a track as long as its budget."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.urls import reverse
 
@@ -49,20 +47,3 @@ def test_dashboard_marks_a_cost_centre_over_budget(client):
 
     assert 'class="value over"' in html and "90.00 / 50.00" in html
 
-
-def test_a_berlin_dashboard_writes_amounts_and_months_the_german_way(client):
-    from organizations.tests.factories import OrganizationFactory
-
-    team = make_team(budget="2000.00", org=OrganizationFactory(locale="de_DE", time_zone="Europe/Berlin",
-                                                               second_approval_threshold=Decimal("5000.00")))
-    expense = team.expense(amount="1234.50", submit=True)
-    services.expense_approve(actor=team.manager, expense_id=expense.pk)
-    run_deliveries()
-    client.force_login(team.manager.user)
-
-    html = client.get(reverse("dashboard")).content.decode()
-    march = client.get(reverse("dashboard") + "?month=2026-03").content.decode()
-
-    assert "1.234,50 / 2.000,00" in html and f"<title>{team.category.name}: 1.234,50</title>" in html
-    assert "1234.50" not in html and "2000.00" not in html
-    assert "<h1>Spend in März 2026</h1>" in march
