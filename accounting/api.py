@@ -17,8 +17,8 @@ from core.idempotency import idempotent
 from organizations.permissions import IsFinance, IsMember
 
 from . import exports, queries, sepa, services
-from .filters import ReimbursementFilter
-from .models import Account, AccountingExport, ExportFormat, JournalEntry, PayoutBatch, Reimbursement
+from .filters import JournalEntryFilter, JournalLineFilter, PayoutBatchFilter, ReimbursementFilter
+from .models import Account, AccountingExport, ExportFormat, JournalEntry, JournalLine, PayoutBatch, Reimbursement
 
 COMMAND_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -113,8 +113,12 @@ class ReimbursementRequeueApi(APIView):
 
 
 class PayoutBatchListApi(ListAPIView):
+    """The organisation's payout batches, newest first; filters: state, created_from/created_to
+    (the organisation's days), amount_min/amount_max (the total), payee."""
+
     permission_classes = [IsFinance]
     serializer_class = PayoutBatchOut
+    filterset_class = PayoutBatchFilter
 
     queryset = PayoutBatch.objects.none()  # for the schema generator
 
@@ -214,23 +218,27 @@ class JournalLineOut(serializers.Serializer):
 
 class JournalEntryOut(serializers.ModelSerializer):
     lines = JournalLineOut(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="The sum of either side.")
 
     class Meta:
         model = JournalEntry
-        fields = ["id", "date", "memo", "source_event_id", "reversal_of_id", "created_at", "lines"]
+        fields = ["id", "date", "memo", "total", "source_event_id", "reversal_of_id", "created_at", "lines"]
 
 
 class JournalEntryListApi(ListAPIView):
+    """The organisation's journal entries; filters: date_from/date_to (entry dates), amount_min/
+    amount_max (the entry's total), q (memo: merchant, employee), account (an id), kind."""
+
     permission_classes = [IsFinance]
     serializer_class = JournalEntryOut
+    filterset_class = JournalEntryFilter
 
     queryset = JournalEntry.objects.none()  # for the schema generator
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return JournalEntry.objects.filter(organization_id=self.request.membership.organization_id
-                                           ).prefetch_related("lines__account")
+        return queries.journal_entries(self.request.membership.organization_id)
 
 
 class LedgerLineOut(serializers.Serializer):
@@ -242,15 +250,30 @@ class LedgerLineOut(serializers.Serializer):
     balance = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
-class AccountLedgerApi(APIView):
-    permission_classes = [IsFinance]
+class AccountLedgerApi(ListAPIView):
+    """An account's lines with the running balance; filters (date_from/date_to, amount_min/
+    amount_max on the line's debit or credit, q, kind) choose the lines listed, each still with
+    the account's true balance after it."""
 
-    @extend_schema(responses={200: LedgerLineOut(many=True), **error_responses(401, 403, 404)})
-    def get(self, request, account_id):
+    permission_classes = [IsFinance]
+    serializer_class = LedgerLineOut
+    filterset_class = JournalLineFilter
+    pagination_class = None
+    queryset = JournalLine.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         try:
-            _, rows = queries.account_ledger(request.membership.organization_id, account_id)
+            return queries.account_lines(queries.account_of(self.request.membership.organization_id,
+                                                            self.kwargs["account_id"]))
         except Account.DoesNotExist:
             raise NotFound("No such account.") from None
+
+    @extend_schema(responses={200: LedgerLineOut(many=True), **error_responses(400, 401, 403, 404)})
+    def get(self, request, account_id):
+        shown = self.filter_queryset(self.get_queryset())
+        _, rows = queries.account_ledger(request.membership.organization_id, account_id, shown)
         return Response(LedgerLineOut(rows, many=True).data)
 
 

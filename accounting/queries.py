@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, QuerySet, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from organizations.models import Membership
 
-from .models import Account, AccountKind, JournalLine, PayoutBatch, Reimbursement
+from .models import Account, AccountKind, JournalEntry, JournalLine, PayoutBatch, Reimbursement
 
-ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
+AMOUNT = DecimalField(max_digits=14, decimal_places=2)
+ZERO = Value(Decimal("0"), output_field=AMOUNT)
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,43 @@ def trial_balance(organization_id: int) -> list[TrialBalanceRow]:
     return [TrialBalanceRow(account=a, debit=a.d, credit=a.c) for a in accounts]
 
 
-def account_ledger(organization_id: int, account_id: int) -> tuple[Account, list[dict]]:
-    """An account's lines in order with a running balance (on the account's normal side)."""
-    account = Account.objects.get(pk=account_id, organization_id=organization_id)
+def journal_entries(organization_id: int) -> QuerySet[JournalEntry]:
+    """The organisation's journal entries with their ``total`` (the sum of the debits, which is
+    the sum of the credits) and their lines, for the journal page and API and their filters."""
+    totals = (JournalLine.objects.filter(entry=OuterRef("pk")).order_by().values("entry")
+              .annotate(total=Sum("debit")).values("total"))
+    return (JournalEntry.objects.filter(organization_id=organization_id)
+            .annotate(total=Coalesce(Subquery(totals, output_field=AMOUNT), ZERO))
+            .prefetch_related("lines__account").order_by("-date", "-created_at"))
+
+
+def account_of(organization_id: int, account_id: int) -> Account:
+    """The organisation's account; Account.DoesNotExist for another organisation's."""
+    return Account.objects.get(pk=account_id, organization_id=organization_id)
+
+
+def account_lines(account: Account) -> QuerySet[JournalLine]:
+    """An account's lines in posting order, each with its ``amount`` (the debit or the credit:
+    one of them is zero)."""
+    return (JournalLine.objects.filter(account=account).select_related("entry", "account")
+            .annotate(amount=F("debit") + F("credit")).order_by("entry__date", "entry__created_at", "id"))
+
+
+def account_ledger(organization_id: int, account_id: int, shown: QuerySet[JournalLine] | None = None
+                   ) -> tuple[Account, list[dict]]:
+    """An account's lines in order with a running balance (on the account's normal side). With
+    ``shown`` (``account_lines`` filtered), only those lines are listed, each still with the
+    account's true balance after it: a filter chooses rows, it never restarts the sum."""
+    account = account_of(organization_id, account_id)
     sign = 1 if account.kind in (AccountKind.ASSET, AccountKind.EXPENSE) else -1
+    listed = None if shown is None else set(shown.values_list("pk", flat=True))
     running = Decimal("0")
     rows = []
-    for line in (JournalLine.objects.filter(account=account).select_related("entry")
-                 .order_by("entry__date", "entry__created_at", "id")):
+    for line in account_lines(account):
         running += sign * (line.debit - line.credit)
-        rows.append({"date": line.entry.date, "memo": line.entry.memo, "entry_id": line.entry_id,
-                     "debit": line.debit, "credit": line.credit, "balance": running})
+        if listed is None or line.pk in listed:
+            rows.append({"date": line.entry.date, "memo": line.entry.memo, "entry_id": line.entry_id,
+                         "debit": line.debit, "credit": line.credit, "balance": running})
     return account, rows
 
 
@@ -74,3 +101,8 @@ def reimbursement_states(organization_id: int, expense_ids) -> dict:
 
 def payout_batches_for(membership: Membership) -> QuerySet[PayoutBatch]:
     return PayoutBatch.objects.filter(organization_id=membership.organization_id).order_by("-created_at")
+
+
+def accounts_for(organization_id: int) -> list[tuple[int, str]]:
+    """The organisation's accounts as (id, "code name") choices, in code order."""
+    return [(a.pk, str(a)) for a in Account.objects.filter(organization_id=organization_id).order_by("code")]

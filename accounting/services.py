@@ -12,7 +12,7 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -131,17 +131,26 @@ def journal_reverse(*, actor: Membership, entry_id: uuid.UUID, memo: str = "") -
     if JournalEntry.objects.filter(reversal_of=entry).exists():
         raise Conflict("This entry was already reversed.", code="already_reversed")
     lines = [Line(account=line.account, debit=line.credit, credit=line.debit) for line in entry.lines.all()]
-    return journal_post(organization_id=entry.organization_id, entry_date=timezone.localdate(),
+    return journal_post(organization_id=entry.organization_id, entry_date=actor.organization.today(),
                         memo=memo or f"Reversal of: {entry.memo}", lines=lines, reversal_of=entry,
                         expense_id=entry.expense_id, original_amount=entry.original_amount,
                         original_currency=entry.original_currency)
 
 
+def _booking_date(organization_id: int, moment: datetime) -> date:
+    """The day ``moment`` fell on where the organisation is: an entry is booked on the day of
+    what it records in the organisation's calendar, never the server's, and a delivery retried
+    the next morning still books the day before."""
+    return Organization.objects.only("time_zone").get(pk=organization_id).date_of(moment)
+
+
 def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
-    """Dr the category's expense account, Cr reimbursements payable (once per event)."""
+    """Dr the category's expense account, Cr reimbursements payable (once per event), on the
+    organisation's date of the approval."""
     expense_account = expense_account_for(event.organization_id, event.category_id)
     payable = _account(event.organization_id, Account.PAYABLE)
-    return journal_post(organization_id=event.organization_id, entry_date=event.approved_at.date(),
+    return journal_post(organization_id=event.organization_id,
+                        entry_date=_booking_date(event.organization_id, event.approved_at),
                         memo=f"Approved expense {event.merchant} ({event.employee_name})",
                         source_event_id=event_id, expense_id=event.expense_id, original_amount=event.amount,
                         original_currency=event.currency,
@@ -149,11 +158,13 @@ def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
                                Line(payable, credit=event.booked_amount)])
 
 
-def post_reimbursement_paid(*, event, event_id: uuid.UUID) -> JournalEntry | None:
-    """Dr reimbursements payable, Cr cash at bank (once per event)."""
+def post_reimbursement_paid(*, event, event_id: uuid.UUID, paid_at: datetime) -> JournalEntry | None:
+    """Dr reimbursements payable, Cr cash at bank (once per event), on the organisation's date of
+    ``paid_at`` (when the payment was confirmed: the event's time)."""
     payable = _account(event.organization_id, Account.PAYABLE)
     cash = _account(event.organization_id, Account.CASH)
-    return journal_post(organization_id=event.organization_id, entry_date=timezone.localdate(),
+    return journal_post(organization_id=event.organization_id,
+                        entry_date=_booking_date(event.organization_id, paid_at),
                         memo=f"Reimbursement paid to {event.payee_name}", source_event_id=event_id,
                         expense_id=event.expense_id,
                         lines=[Line(payable, debit=event.amount), Line(cash, credit=event.amount)])

@@ -25,4 +25,4 @@ def queue_reimbursement(event: ExpenseApproved, envelope) -> None:
 @subscriber("reimbursement.paid", name="accounting.post_reimbursement_paid")
 def post_reimbursement_paid(event: ReimbursementPaid, envelope) -> None:
     """Posts Dr reimbursements payable / Cr cash at bank, once per payment."""
-    services.post_reimbursement_paid(event=event, event_id=envelope.event_id)
+    services.post_reimbursement_paid(event=event, event_id=envelope.event_id, paid_at=envelope.occurred_at)

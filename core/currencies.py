@@ -26,6 +26,19 @@ def active_currencies(on: dt.date) -> frozenset[str]:
     return frozenset(codes)
 
 
+@lru_cache(maxsize=1)
+def current_currencies() -> frozenset[str]:
+    """ISO 4217 codes that are legal tender somewhere with no end date in CLDR: the list does not
+    depend on anyone's clock (a currency whose end CLDR already records is not offered, even in
+    its last days), so it reads the same on every server and in every time zone."""
+    codes: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        codes.update(item["currency"] for item in babel_numbers.get_territory_currencies(
+            territory, start_date=dt.date.min, end_date=dt.date.max, tender=True, include_details=True)
+            if item["to"] is None)
+    return frozenset(codes)
+
+
 def is_active(code: str, on: dt.date) -> bool:
     return code in active_currencies(on)
 

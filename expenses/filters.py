@@ -1,18 +1,24 @@
 """The filters of every expense list, shared by the pages (query strings that can be shared) and
 the API, so both answer the same question the same way. Always applied to a queryset already
-scoped to the caller (``queries.visible_expenses``, ``my_expenses``, ``awaiting_my_approval``)."""
+scoped to the caller (``queries.visible_expenses``, ``my_expenses``, ``awaiting_my_approval``).
+
+Amounts are filtered and sorted on ``org_amount``, the amount converted into the organisation's
+currency (the label says which): what every rule and book uses, so "from 100" means the same for
+a receipt in yen as for one in euros."""
 
 from __future__ import annotations
 
 import django_filters
 from django import forms
 
+from organizations.filters import OrganizationFilterSet, amount_range, day_range
+
 from .models import Expense, ExpenseState
 
 # What a list can be sorted by: the query-string value and the ordering it means.
 SORTS = {
     "date": ("incurred_on", "created_at"), "-date": ("-incurred_on", "-created_at"),
-    "amount": ("amount", "created_at"), "-amount": ("-amount", "-created_at"),
+    "amount": ("org_amount", "created_at"), "-amount": ("-org_amount", "-created_at"),
     "merchant": ("merchant", "created_at"), "-merchant": ("-merchant", "-created_at"),
     "submitted": ("submitted_at",), "-submitted": ("-submitted_at",),
 }
@@ -21,7 +27,7 @@ SORT_LABELS = {"-date": "Date, newest first", "date": "Date, oldest first", "-am
                "submitted": "Submitted, oldest first", "-submitted": "Submitted, newest first"}
 
 
-class ExpenseFilter(django_filters.FilterSet):
+class ExpenseFilter(OrganizationFilterSet):
     q = django_filters.CharFilter(field_name="merchant", lookup_expr="icontains", label="Merchant",
                                   max_length=200)
     state = django_filters.ChoiceFilter(choices=ExpenseState.choices, empty_label="Any state")
@@ -29,14 +35,8 @@ class ExpenseFilter(django_filters.FilterSet):
     employee = django_filters.NumberFilter(field_name="employee_id", widget=forms.HiddenInput)
     cost_center = django_filters.NumberFilter(field_name="cost_center_id", label="Cost centre")
     category = django_filters.NumberFilter(field_name="category_id")
-    incurred_from = django_filters.DateFilter(field_name="incurred_on", lookup_expr="gte", label="From",
-                                              widget=forms.DateInput(attrs={"type": "date"}))
-    incurred_to = django_filters.DateFilter(field_name="incurred_on", lookup_expr="lte", label="To",
-                                            widget=forms.DateInput(attrs={"type": "date"}))
-    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte", label="Amount from",
-                                             max_digits=14, decimal_places=2)
-    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte", label="Amount to",
-                                             max_digits=14, decimal_places=2)
+    incurred_from, incurred_to = day_range("incurred_on", timestamp=False)
+    amount_min, amount_max = amount_range("org_amount")
 
     class Meta:
         model = Expense
@@ -49,6 +49,3 @@ class ExpenseFilter(django_filters.FilterSet):
             if options:
                 self.form.fields[name].widget = forms.Select(choices=[("", "Any"), *options])
 
-
-def sorted_by(queryset, value: str | None, default: str):
-    return queryset.order_by(*SORTS.get(value or "", SORTS[default]))

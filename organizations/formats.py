@@ -9,11 +9,12 @@ import datetime as dt
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 from django.core.exceptions import ValidationError
 
 AMOUNT_PATTERN = "#,##0.00"
+WHOLE_PATTERN = "#,##0"
 
 
 def validate_locale(value: str) -> None:
@@ -28,12 +29,26 @@ def format_amount(amount: Decimal | int | str | None, currency: str, locale: str
     it, the ISO code after it (unambiguous for every currency)."""
     if amount is None or amount == "":
         return ""
-    return f"{format_decimal(Decimal(str(amount)), format=AMOUNT_PATTERN, locale=locale)} {currency}".strip()
+    return f"{format_number(amount, locale)} {currency}".strip()
+
+
+def format_number(amount: Decimal | int | str | None, locale: str, *, whole: bool = False) -> str:
+    """``1.234,50`` in de_DE, ``1,234.50`` in en_GB (``whole``: ``1.235``, for a chart's axis),
+    where a heading already names the currency."""
+    if amount is None or amount == "":
+        return ""
+    return format_decimal(Decimal(str(amount)), format=WHOLE_PATTERN if whole else AMOUNT_PATTERN, locale=locale)
 
 
 def format_day(day: dt.date | None, locale: str) -> str:
     """``30.11.2026`` in de_DE, ``30 Nov 2026`` in en_GB."""
     return "" if day is None else format_date(day, format="medium", locale=locale)
+
+
+def format_month(day: dt.date, locale: str, *, short: bool = False) -> str:
+    """``November 2026`` / ``Nov. 2026`` in de_DE, ``November 2026`` / ``Nov ’26`` in en_GB (CLDR's
+    year-month skeletons, so each locale orders and abbreviates its own way)."""
+    return format_skeleton("MMMyy" if short else "yMMMM", day, locale=locale)
 
 
 def parse_amount(text: str, locale: str) -> str:

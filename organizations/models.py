@@ -14,17 +14,17 @@ from django.utils import timezone
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from core.currencies import active_currencies, currency_name, minor_units
+from core.currencies import currency_name, current_currencies, minor_units
 
 from .formats import validate_locale
 
 
 def organization_currencies() -> list[tuple[str, str]]:
-    """Currencies an organisation may keep its books in: every ISO 4217 code in use today (CLDR,
-    through Babel) with at most two decimals, because the ledger, budgets and payouts are kept to
-    the cent. Expenses themselves may be in any active currency (JPY, KWD, ...)."""
-    today = dt.date.today()
-    return sorted((code, currency_name(code)) for code in active_currencies(today) if minor_units(code) <= 2)
+    """Currencies an organisation may keep its books in: every ISO 4217 code in current use (CLDR,
+    through Babel: legal tender with no end date, so the list depends on no server's or
+    organisation's date) with at most two decimals, because the ledger, budgets and payouts are
+    kept to the cent. Expenses themselves may be in any active currency (JPY, KWD, ...)."""
+    return sorted((code, currency_name(code)) for code in current_currencies() if minor_units(code) <= 2)
 
 
 def validate_iban(value: str) -> None:
@@ -100,7 +100,12 @@ class Organization(models.Model):
     def today(self) -> dt.date:
         """Today's date where the organisation is (its time zone), not the server's: the one place
         "today" is computed for claim windows, category rules, delegations and "this month"."""
-        return timezone.now().astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
+        return self.date_of(timezone.now())
+
+    def date_of(self, moment: dt.datetime) -> dt.date:
+        """The date it was where the organisation is at ``moment`` (an aware datetime): the day
+        a journal entry is booked on, whenever its delivery runs."""
+        return moment.astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
 
 
 class Role(models.TextChoices):

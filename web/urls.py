@@ -48,6 +48,7 @@ urlpatterns = [
     path("finance/batches/<uuid:batch_id>/confirm/", finance.batch_confirm, name="batch-confirm"),
     path("finance/trial-balance/", finance.trial_balance, name="trial-balance"),
     path("finance/ledger/export/", finance.ledger_export, name="ledger-export"),
+    path("finance/journal/", finance.journal, name="journal"),
     path("finance/accounts/<int:account_id>/", finance.account_ledger, name="account-ledger"),
     path("ops/", ops.operations, name="operations"),
     path("ops/replay/", ops.replay, name="ops-replay"),

@@ -124,3 +124,19 @@ def test_account_ledger_has_a_running_balance_and_export_lists_every_line():
     _, lines = exports.read_lines(organization_id=team.org.pk)
     csv_text = exports.render_csv(lines, currency=team.org.currency).decode()
     assert len(csv_text.strip().splitlines()) == 1 + 4
+
+
+@pytest.mark.clock
+def test_entries_are_booked_on_the_organisations_date_not_the_servers(frozen_clock):
+    # Around midnight where the organisation is (the clock's moments), the server's UTC date is
+    # another day: the approval, the payment and a reversal are all booked on the organisation's.
+    team = make_team()
+    approve(team, "30.00")
+    run_deliveries(prefix="accounting.")
+    batch = services.payout_run(organization=team.org)
+    services.payout_batch_confirm(actor=team.finance, batch_id=batch.pk)
+    run_deliveries(prefix="accounting.")
+    posted = JournalEntry.objects.get(memo__startswith="Approved expense")
+    services.journal_reverse(actor=team.finance, entry_id=posted.pk)
+    assert JournalEntry.objects.count() == 3
+    assert set(JournalEntry.objects.values_list("date", flat=True)) == {team.org.today()}

@@ -14,7 +14,7 @@ from accounting import services as accounting
 from accounting.models import Reimbursement
 from events.models import Event
 from expenses import services
-from expenses.models import Expense
+from expenses.models import CategoryRule, Expense
 from expenses.tests.factories import make_team
 from tests.support.processes import wait_until
 
@@ -311,3 +311,26 @@ def test_a_berlin_organisation_types_1_comma_50_and_reads_its_dates_the_german_w
     page.goto("/expenses/")
     assert page.inner_text(f"tr[data-expense='{expense.pk}'] td[data-label=Date]") == \
         expense.incurred_on.strftime("%d.%m.%Y")
+
+
+def test_a_berlin_admin_types_1_comma_50_on_the_policy_page_and_1_point_50_is_refused(login):
+    from organizations.tests.factories import OrganizationFactory
+
+    team = make_team(org=OrganizationFactory(locale="de_DE", time_zone="Europe/Berlin"))
+    page = login(team.admin)
+    page.goto("/policy/")
+    row = f"#rule-{team.category.code}"
+    page.fill(f"{row} input[name=max_amount]", "1.50")  # London's way, in Berlin
+    page.select_option(f"{row} select[name=on_violation]", "flag")
+    page.click(f"{row} button[type=submit]")
+    alert = page.locator(".flash.error:not(#live-error)")
+    alert.wait_for()
+    assert alert.inner_text() == (f"{team.category.name}: Maximum per expense: '1.50' is not an amount; "
+                                  "write it like 12,50.")
+    assert not CategoryRule.objects.exists()
+    page.fill(f"{row} input[name=max_amount]", "1,50")
+    page.select_option(f"{row} select[name=on_violation]", "flag")
+    page.click(f"{row} button[type=submit]")
+    page.wait_for_selector("text=Rule saved")
+    assert CategoryRule.objects.get().max_amount == Decimal("1.50")
+    assert page.input_value(f"{row} input[name=max_amount]") == "1,50"

@@ -120,7 +120,7 @@ def test_dashboard_shows_twelve_months_of_spend_by_cost_centre(browser, web, tmp
     assert columns.first.get_attribute("data-month") == "2025-07"
     assert columns.last.get_attribute("data-month") == MONTH
     assert columns.last.locator("rect").count() == 2  # stacked: both cost centres
-    assert columns.last.locator("text.value").text_content() == str(400 + 50 * 11 + 900 - 40 * 11)
+    assert columns.last.locator("text.value").text_content() == f"{400 + 50 * 11 + 900 - 40 * 11:,}"  # en_GB
     assert "99999" not in trend.inner_html()
     legend = page.locator("#spend-trend .legend").inner_text()
     assert "OPS" in legend and team.cost_center.code in legend

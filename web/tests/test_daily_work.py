@@ -67,8 +67,9 @@ def _row(category_id, name, total):
 def test_a_category_keeps_its_colour_whichever_other_categories_have_spend():
     team = make_team()
     budgets = [{"cost_center": type("CC", (), {"code": "CC"}), "budget": Decimal("100"), "used": Decimal("30")}]
-    alone = spend_chart(budgets, [_row(9, "Travel", "30")])
-    with_others = spend_chart(budgets, [_row(2, "Books", "10"), _row(4, "Meals", "10"), _row(9, "Travel", "10")])
+    alone = spend_chart(budgets, [_row(9, "Travel", "30")], "en_GB")
+    with_others = spend_chart(budgets, [_row(2, "Books", "10"), _row(4, "Meals", "10"), _row(9, "Travel", "10")],
+                              "en_GB")
     colour = {c["name"]: c["colour"] for c in with_others["legend"]}
     assert alone["legend"] == [{"name": "Travel", "colour": colour["Travel"]}]
     assert len(set(colour.values())) == 3
@@ -127,3 +128,23 @@ def test_the_delete_endpoint_removes_a_draft_and_refuses_a_submission():
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_state"
     assert not Expense.objects.filter(pk=draft.pk).exists() and Expense.objects.filter(pk=submitted.pk).exists()
     assert Event.objects.filter(type="expense.deleted").count() == 1
+
+
+def test_a_berlin_dashboard_writes_amounts_and_months_the_german_way(client):
+    # Here rather than in test_dashboard.py, whose every test runs at each frozen clock: the
+    # locale does not depend on the date.
+    from organizations.tests.factories import OrganizationFactory
+
+    team = make_team(budget="2000.00", org=OrganizationFactory(locale="de_DE", time_zone="Europe/Berlin",
+                                                               second_approval_threshold=Decimal("5000.00")))
+    expense = team.expense(amount="1234.50", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=expense.pk)
+    run_deliveries(prefix="expenses.monthly_spend")  # the read model the dashboard draws
+    client.force_login(team.manager.user)
+
+    html = client.get(reverse("dashboard")).content.decode()
+    march = client.get(reverse("dashboard") + "?month=2026-03").content.decode()
+
+    assert "1.234,50 / 2.000,00" in html and f"<title>{team.category.name}: 1.234,50</title>" in html
+    assert "1234.50" not in html and "2000.00" not in html
+    assert "<h1>Spend in März 2026</h1>" in march

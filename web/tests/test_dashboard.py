@@ -27,8 +27,8 @@ def test_dashboard_stacks_approved_spend_by_category_from_the_read_model(client)
     run_deliveries()  # the read model is updated by its subscriber, after commit
     html = client.get(reverse("dashboard")).content.decode()
 
-    assert "500.00 / 1000.00" not in before
-    assert "500.00 / 1000.00" in html
+    assert "500.00 / 1,000.00" not in before
+    assert "500.00 / 1,000.00" in html
     assert f"<title>{team.category.name}: 120.00</title>" in html and "<title>Lodging: 380.00</title>" in html
     month_legend = html.split('<ul class="legend">')[1].split("</ul>")[0]
     assert month_legend.count('class="swatch c') == 2  # this month's legend: the two categories with approved spend
@@ -46,3 +46,4 @@ def test_dashboard_marks_a_cost_centre_over_budget(client):
     html = client.get(reverse("dashboard")).content.decode()
 
     assert 'class="value over"' in html and "90.00 / 50.00" in html
+

@@ -126,6 +126,7 @@ PAGES = [
     ("batch-confirm", "post", "batch", {}, gate(FIN, ok=302), "404gate", batch_state, FIN),
     ("trial-balance", "get", None, None, gate(FIN), None, None, ()),
     ("ledger-export", "get", None, None, gate(FIN), None, None, ()),
+    ("journal", "get", None, None, gate(FIN), None, None, ()),
     ("my-bank-details", "get", None, None, ALL, None, None, ()),
     ("bank-details", "get", "employee_membership", None, ALL, "404gate", None, ()),
     ("account-ledger", "get", "account", None, gate(FIN), "404gate", None, ()),

@@ -84,3 +84,63 @@ def test_a_refused_change_is_shown_and_writes_nothing(client, scenarios):
                                                               "auto_approve_sample_percent": "10"}, follow=True)
     assert "is not an amount" in response.content.decode()
     assert PolicyVersion.objects.count() == versions
+
+
+def _berlin_admin():
+    from expenses.tests.factories import make_team
+    from organizations.tests.factories import OrganizationFactory
+
+    return make_team(org=OrganizationFactory(locale="de_DE", time_zone="Europe/Berlin"))
+
+
+@pytest.mark.django_db
+def test_a_berlin_admin_types_1_comma_50_and_the_page_shows_it_back_the_same_way(client):
+    from decimal import Decimal
+
+    from expenses.models import PolicySettings
+
+    team = _berlin_admin()
+    client.force_login(team.admin.user)
+    client.post(reverse("policy-category-rule", kwargs={"category_id": team.category.pk}),
+                {"max_amount": "1.234,50", "receipt_required_above": "1,50", "on_violation": "flag"})
+    client.post(reverse("policy-auto-approval"), {"auto_approve_under": "12,50", "auto_approve_sample_percent": "5"})
+    rule = CategoryRule.objects.get(category=team.category)
+    assert (rule.max_amount, rule.receipt_required_above) == (Decimal("1234.50"), Decimal("1.50"))
+    assert PolicySettings.objects.get(organization=team.org).auto_approve_under == Decimal("12.50")
+    html = client.get(reverse("policy")).content.decode()
+    assert 'value="1.234,50"' in html and 'value="1,50"' in html and 'value="12,50"' in html
+
+
+@pytest.mark.django_db
+def test_a_london_admin_types_1_point_50(client):
+    from decimal import Decimal
+
+    from expenses.tests.factories import make_team
+
+    team = make_team()  # en_GB
+    client.force_login(team.admin.user)
+    client.post(reverse("policy-category-rule", kwargs={"category_id": team.category.pk}),
+                {"max_amount": "1,234.50", "on_violation": "block"})
+    assert CategoryRule.objects.get(category=team.category).max_amount == Decimal("1234.50")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("form", "typed", "message"), [
+    ("category rule", {"max_amount": "1.50"}, "{category}: Maximum per expense: '1.50' is not an amount; write it "
+                                              "like 12,50."),
+    ("category rule", {"max_amount": "20,00", "receipt_required_above": "zwölf"},
+     "{category}: Receipt above: 'zwölf' is not an amount; write it like 12,50."),
+    ("auto-approval", {"auto_approve_under": "1,5,0"},
+     "Approve compliant expenses under: '1,5,0' is not an amount; write it like 12,50."),
+])
+def test_a_berlin_amount_typed_the_wrong_way_names_the_field_and_writes_nothing(client, form, typed, message):
+    team = _berlin_admin()
+    client.force_login(team.admin.user)
+    url = (reverse("policy-category-rule", kwargs={"category_id": team.category.pk}) if form == "category rule"
+           else reverse("policy-auto-approval"))
+    versions, events = PolicyVersion.objects.count(), Event.objects.count()
+    response = client.post(url, {"on_violation": "flag", "auto_approve_sample_percent": "5", **typed}, follow=True)
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [message.format(category=team.category.name)]
+    assert (PolicyVersion.objects.count(), Event.objects.count()) == (versions, events)
+    assert not CategoryRule.objects.filter(category=team.category).exists()

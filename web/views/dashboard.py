@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.shortcuts import render
 
 from expenses import queries
+from organizations.formats import format_month, format_number
 
 from .base import APPROVERS, member_required
 
@@ -22,10 +23,11 @@ ROW_HEIGHT = 40
 PALETTE_SIZE = 6
 
 
-def spend_chart(budgets: list[dict], rows: list) -> dict:
+def spend_chart(budgets: list[dict], rows: list, locale: str) -> dict:
     """Geometry of a horizontal bar chart: per cost centre the budget as a track and the approved
     spend stacked by category on it. All numbers are computed here so the SVG template only
-    places shapes (no inline script, nothing for the CSP to refuse)."""
+    places shapes (no inline script, nothing for the CSP to refuse); amounts in the titles are
+    written in the organisation's ``locale``."""
     categories = sorted({row.category_name for row in rows if row.approved_total})
     # A category keeps its colour from month to month: it follows the category, not its rank.
     colour = {row.category_name: category_colour(row.category_id) for row in rows}
@@ -44,7 +46,7 @@ def spend_chart(budgets: list[dict], rows: list) -> dict:
         for row in sorted(by_cost_center.get(usage["cost_center"].code, []), key=lambda r: r.category_name):
             width = float(row.approved_total) * scale
             segments.append({"x": round(x, 1), "width": round(max(width, 1.5), 1), "colour": colour[row.category_name],
-                             "title": f"{row.category_name}: {row.approved_total}"})
+                             "title": f"{row.category_name}: {format_number(row.approved_total, locale)}"})
             x += width
         bars.append({"code": usage["cost_center"].code, "y": y, "text_y": y + 18, "used": usage["used"],
                      "budget": usage["budget"], "over": usage["used"] > usage["budget"],
@@ -60,9 +62,10 @@ TREND_BOTTOM = 40
 TREND_TOP = 24
 
 
-def trend_chart(months: list[str], rows: list[dict]) -> dict:
+def trend_chart(months: list[str], rows: list[dict], locale: str) -> dict:
     """Geometry of stacked columns: one per month, approved spend stacked by cost centre, with
-    four gridlines. Computed here so the SVG template only places shapes (CSP: no script)."""
+    four gridlines. Computed here so the SVG template only places shapes (CSP: no script);
+    months and amounts are written in the organisation's ``locale``."""
     codes = sorted({row["cost_center_code"] for row in rows if row["total"]})
     colour = {code: i % PALETTE_SIZE for i, code in enumerate(codes)}
     by_month: dict[str, list[dict]] = defaultdict(list)
@@ -77,6 +80,8 @@ def trend_chart(months: list[str], rows: list[dict]) -> dict:
     base = TREND_TOP + plot_height
     columns = []
     for i, month in enumerate(months):
+        first = month_start(month)
+        label = format_month(first, locale)
         x = TREND_LEFT + i * slot + slot * 0.15
         y = float(base)
         segments = []
@@ -84,11 +89,12 @@ def trend_chart(months: list[str], rows: list[dict]) -> dict:
             height = max(float(row["total"]) * scale, 1.0)
             y -= height
             segments.append({"y": round(y, 1), "height": round(height, 1), "colour": colour[row["cost_center_code"]],
-                             "title": f"{month} {row['cost_center_code']}: {row['total']}"})
-        columns.append({"month": month, "label": dt.date(int(month[:4]), int(month[5:]), 1).strftime("%b %y"),
+                             "title": f"{label} {row['cost_center_code']}: {format_number(row['total'], locale)}"})
+        columns.append({"month": month, "name": label, "label": format_month(first, locale, short=True),
                         "x": round(x, 1), "width": round(slot * 0.7, 1), "centre": round(x + slot * 0.35, 1),
                         "total": totals[month], "total_y": round(y - 6, 1), "segments": segments})
-    grid = [{"y": round(base - plot_height * k / 4, 1), "value": top * k / 4} for k in range(5)]
+    grid = [{"y": round(base - plot_height * k / 4, 1), "value": format_number(top * k / 4, locale, whole=True)}
+            for k in range(5)]
     return {"columns": columns, "grid": grid, "width": TREND_WIDTH, "height": TREND_HEIGHT, "left": TREND_LEFT,
             "base": base, "label_y": base + 22, "legend": [{"name": c, "colour": colour[c]} for c in codes]}
 
@@ -100,6 +106,11 @@ def _nice_ceiling(value: Decimal) -> Decimal:
         if value <= power * step:
             return power * step
     return power * 10
+
+
+def month_start(month: str) -> dt.date:
+    """``"2026-11"`` as the first day of that month."""
+    return dt.date(int(month[:4]), int(month[5:]), 1)
 
 
 def category_colour(category_id: int) -> int:
@@ -114,8 +125,9 @@ def dashboard(request, membership):
     rows = queries.expense_summary_by_month(membership.organization_id, month)
     budgets = queries.budget_usage(membership, month)
     trend_months, trend_rows = queries.spend_trend(membership.organization_id, month)
+    locale = membership.organization.locale
     return render(request, "expenses/dashboard.html", {
-        "month": month, "rows": rows, "budgets": budgets, "chart": spend_chart(budgets, rows),
-        "trend": trend_chart(trend_months, trend_rows),
+        "month": month, "month_start": month_start(month), "rows": rows, "budgets": budgets,
+        "chart": spend_chart(budgets, rows, locale), "trend": trend_chart(trend_months, trend_rows, locale),
         "total": sum((r.approved_total for r in rows), Decimal("0")),
     })

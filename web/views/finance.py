@@ -1,4 +1,4 @@
-"""Finance pages: reimbursements, payout batches, trial balance, account ledgers."""
+"""Finance pages: reimbursements, payout batches, trial balance, the journal, account ledgers."""
 
 from __future__ import annotations
 
@@ -15,21 +15,22 @@ from accounting.models import Account, PayoutBatch
 from core.errors import DomainError
 
 from .base import FINANCE, member_required
-from .filtering import filter_reimbursements
+from .filtering import filter_batches, filter_journal, filter_ledger_lines, filter_reimbursements
 
 
 @member_required()
 def reimbursement_list(request, membership):
-    context = filter_reimbursements(request, queries.reimbursements_for(membership))
+    context = filter_reimbursements(request, membership, queries.reimbursements_for(membership))
     return render(request, "finance/reimbursements.html", {**context, "reimbursements": context["items"][:500]})
 
 
 @member_required(*FINANCE)
 def batch_list(request, membership):
-    batches = list(queries.payout_batches_for(membership)[:100])
+    context = filter_batches(request, membership, queries.payout_batches_for(membership))
+    batches = list(context["items"][:100])
     for batch in batches:
         batch.sepa_held_out = sepa.held_out(batch) if batch.state == PayoutBatch.State.OPEN else []
-    return render(request, "finance/batches.html", {"batches": batches, "schemas": sepa.SCHEMAS})
+    return render(request, "finance/batches.html", {**context, "batches": batches, "schemas": sepa.SCHEMAS})
 
 
 def _batch(membership, batch_id) -> PayoutBatch:
@@ -110,9 +111,19 @@ def _date(value: str | None):
 
 
 @member_required(*FINANCE)
+def journal(request, membership):
+    """Every journal entry of the organisation, filtered by date, total, memo, account and kind."""
+    context = filter_journal(request, membership, queries.journal_entries(membership.organization_id))
+    return render(request, "finance/journal.html", {**context, "entries": context["items"][:500]})
+
+
+@member_required(*FINANCE)
 def account_ledger(request, membership, account_id):
+    """An account's lines with the running balance; the filters choose which lines are listed."""
     try:
-        account, lines = queries.account_ledger(membership.organization_id, account_id)
+        account = queries.account_of(membership.organization_id, account_id)
     except Account.DoesNotExist:
         raise Http404("No such account.") from None
-    return render(request, "finance/ledger.html", {"account": account, "lines": lines})
+    context = filter_ledger_lines(request, membership, queries.account_lines(account))
+    _, lines = queries.account_ledger(membership.organization_id, account_id, context["items"])
+    return render(request, "finance/ledger.html", {**context, "account": account, "lines": lines})

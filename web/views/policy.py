@@ -3,18 +3,40 @@ page (a manager names a stand-in while away)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from expenses import delegation as delegations
 from expenses import policy
 from expenses.models import CategoryRule, Delegation, PolicyVersion, RuleAction
+from organizations.formats import parse_amount
 from organizations.models import Membership, Role
 from organizations.queries import categories_for
 
 from .base import member_required, run_command
 
 MANAGERS = (Role.MANAGER, Role.ADMIN)
+# The amount fields of the policy forms and their labels on the page.
+AMOUNT_LABELS = {"auto_approve_under": "Approve compliant expenses under", "max_amount": "Maximum per expense",
+                 "receipt_required_above": "Receipt above"}
+
+
+def typed_amounts(request, membership, data: dict, *, about: str = "") -> dict | None:
+    """``data`` with its amount fields read the organisation's way ("1,50" in Berlin) into the
+    plain decimals the commands take; None, after a message naming the field (and what it was
+    ``about``), when one is not an amount: nothing is changed then."""
+    locale = membership.organization.locale
+    for name in AMOUNT_LABELS:  # in the page's order, so the first bad field is the one named
+        if str(data.get(name, "")).strip() == "":
+            continue
+        try:
+            data[name] = parse_amount(data[name], locale)
+        except ValueError as error:
+            prefix = f"{about}: " if about else ""
+            messages.error(request, f"{prefix}{AMOUNT_LABELS[name]}: {error}")
+            return None
+    return data
 
 
 @member_required()
@@ -31,7 +53,10 @@ def policy_page(request, membership):
 @require_POST
 @member_required(Role.ADMIN)
 def policy_auto_approval(request, membership):
-    data = {name: request.POST.get(name, "") for name in ("auto_approve_under", "auto_approve_sample_percent")}
+    data = typed_amounts(request, membership, {name: request.POST.get(name, "")
+                                               for name in ("auto_approve_under", "auto_approve_sample_percent")})
+    if data is None:
+        return redirect("policy")
     run_command(request, policy.policy_update, actor=membership, data=data,
                 success="Automatic approval saved; it applies to expenses submitted from now on.")
     return redirect("policy")
@@ -47,10 +72,11 @@ def policy_category_rule(request, membership, category_id):
                     category_id=category_id)
     else:
         fields = ("max_amount", "receipt_required_above", "max_age_days", "on_violation")
-        run_command(request, policy.category_rule_set,
-                    success=f"Rule saved for {about}; it applies to expenses submitted from now on.",
-                    about=about, actor=membership, category_id=category_id,
-                    data={f: request.POST.get(f, "") for f in fields})
+        data = typed_amounts(request, membership, {f: request.POST.get(f, "") for f in fields}, about=about)
+        if data is not None:
+            run_command(request, policy.category_rule_set,
+                        success=f"Rule saved for {about}; it applies to expenses submitted from now on.",
+                        about=about, actor=membership, category_id=category_id, data=data)
     return redirect("policy")
 
 
