@@ -24,8 +24,12 @@ def summary(values: Sequence[float]) -> dict:
 
 
 async def closed_loop(base_url: str, requests: Sequence[tuple[str, dict]], *, concurrency: int,
-                      headers: dict[str, str]) -> tuple[list[float], list[int]]:
-    """POST every (path, json) with ``concurrency`` workers; return latencies (ms) and statuses."""
+                      headers: dict[str, str], keyed: bool = False) -> tuple[list[float], list[int]]:
+    """POST every (path, json) with ``concurrency`` workers; return latencies (ms) and statuses.
+
+    ``keyed``: each POST carries an Idempotency-Key (its path) and is sent again, with the same
+    key, when the connection drops before the answer (a keep-alive connection the server closed
+    as the request went out), as a real client does; the latency is then the whole wait."""
     queue: asyncio.Queue = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
@@ -41,7 +45,14 @@ async def closed_loop(base_url: str, requests: Sequence[tuple[str, dict]], *, co
                 except asyncio.QueueEmpty:
                     return
                 started = time.perf_counter()
-                response = await client.post(path, json=body)
+                for attempt in range(3 if keyed else 1):
+                    try:
+                        response = await client.post(path, json=body,
+                                                     headers={"Idempotency-Key": path} if keyed else None)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2 or not keyed:
+                            raise
                 latencies.append((time.perf_counter() - started) * 1000)
                 statuses.append(response.status_code)
 

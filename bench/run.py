@@ -211,7 +211,8 @@ class Bench:
     def scenario_approve_vs_baseline(self) -> None:
         """Issue 24: approvals/s at concurrency 32 with a worker node and beat running, this
         checkout against BENCH_BASELINE's code, in turn (baseline, head, baseline, head, ...) on
-        the same services and data: the ratio is taken pair by pair."""
+        the same services and data: the ratio is taken pair by pair. Each approval carries an
+        Idempotency-Key, as an API client's would (a dropped connection is then retried safely)."""
         if not BASELINE:
             self.report["scenarios"]["0_approve_vs_baseline"] = {"skipped": "BENCH_BASELINE is not set"}
             return
@@ -223,12 +224,13 @@ class Bench:
             for label, code in (("baseline", baseline), ("head", ROOT)):
                 self.restart(web_env={}, worker_env={}, workers=1, code=code)
                 # warm-up: every web process has connected and compiled the approve path
-                asyncio.run(closed_loop(self.stack.url, self.approvals(64), concurrency=32, headers=self.headers))
+                asyncio.run(closed_loop(self.stack.url, self.approvals(64), concurrency=32, headers=self.headers,
+                                        keyed=True))
                 self.wait_drained()
                 requests = self.approvals(count)
                 started = time.perf_counter()
                 latencies, statuses = asyncio.run(closed_loop(self.stack.url, requests, concurrency=32,
-                                                              headers=self.headers))
+                                                              headers=self.headers, keyed=True))
                 seconds = time.perf_counter() - started
                 assert set(statuses) == {200}, f"{label}: approvals failed: {statuses[:5]}"
                 rates[label].append(round(count / seconds, 1))
