@@ -51,12 +51,26 @@ def stack_group_env() -> dict[str, str]:
     """The stack group's own test database, Redis database number and media folder."""
     env = dict(os.environ)
     database = urlsplit(env["DATABASE_URL"])
-    env["DATABASE_URL"] = urlunsplit(database._replace(path=(database.path.rstrip("/") or "/outlay") + "_stacks"))
+    name = (database.path.strip("/") or "outlay") + "_stacks"
+    env["DATABASE_URL"] = urlunsplit(database._replace(path=f"/{name}"))
+    create_database(env.get("DATABASE_ADMIN_URL") or os.environ["DATABASE_URL"], name, owner=database.username)
     redis = urlsplit(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     number = int(redis.path.strip("/") or 0)
     env["REDIS_URL"] = urlunsplit(redis._replace(path=f"/{number + 1}"))
     env["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="media-stacks-", dir=ROOT / "var")
     return env
+
+
+def create_database(server_url: str, name: str, owner: str | None) -> None:
+    """The stack group's own database beside the app's (the fault suite and the bench stack use
+    DATABASE_URL itself, not only the test database pytest-django makes from it)."""
+    import psycopg
+
+    url = urlunsplit(urlsplit(server_url.replace("postgres://", "postgresql://", 1))._replace(path="/postgres"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            owned = f" OWNER {psycopg.sql.Identifier(owner).as_string(conn)}" if owner else ""
+            conn.execute(f"CREATE DATABASE {psycopg.sql.Identifier(name).as_string(conn)}{owned}")
 
 
 def run_split(options: list[str]) -> dict[str, int]:
