@@ -512,8 +512,8 @@ class Bench:
             if lat is not None:
                 last_effect[event_id] = max(last_effect.get(event_id, 0), lat.total_seconds() * 1000)
         values = list(last_effect.values())
-        return {"approvals": len(values), "p50": percentile(values, 50) if values else None,
-                "p99": percentile(values, 99) if values else None}
+        return {"approvals": len(values), "p50": round(percentile(values, 50), 1) if values else None,
+                "p99": round(percentile(values, 99), 1) if values else None}
 
     def live_approvals(self, rate: float, seconds: float) -> dict:
         since = dt.datetime.now(dt.UTC)
@@ -758,7 +758,7 @@ def targets(s: dict) -> list[dict]:
     if "9_quiet" in s:
         r = s["9_quiet"]
         add("commit → last effect at 1 approval/s: p50 ≤ 50 ms, p99 ≤ 200 ms",
-            f"p50 {r['p50']} ms, p99 {r['p99']} ms ({r['approvals']} approvals)",
+            f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms ({r['approvals']} approvals)",
             r["p50"] is not None and r["p50"] <= 50 and r["p99"] <= 200)
     if "11_outbox_at_scale" in s:
         r = s["11_outbox_at_scale"]
@@ -905,7 +905,8 @@ def render_markdown(report: dict) -> str:
     if "9_quiet" in s:
         r = s["9_quiet"]
         lines += ["## 9. Quiet path (1 approval/s)", "",
-                  f"Commit → last effect p50 {r['p50']} ms, p99 {r['p99']} ms over {r['approvals']} approvals.", ""]
+                  f"Commit → last effect p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms over {r['approvals']} "
+                  "approvals.", ""]
     if "10_backfill" in s:
         r = s["10_backfill"]
         lines += ["## 10. Backfill of a subscriber added later", "",

@@ -6,9 +6,13 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from core.models import IdempotencyKey
 from events.models import Event
+from expenses import services
+from expenses.models import Approval
 from expenses.tests.factories import make_team
 
 
@@ -106,9 +110,6 @@ def test_an_invalid_key_is_a_clear_400():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_key_commits_with_the_command_in_one_transaction():
-    from django.test.utils import CaptureQueriesContext
-
-    from core.models import IdempotencyKey
 
     team = make_team()
     expense = team.expense(submit=True)
@@ -125,10 +126,6 @@ def test_the_key_commits_with_the_command_in_one_transaction():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_command_that_fails_after_writing_leaves_neither_its_writes_nor_the_key(monkeypatch):
-    from core.models import IdempotencyKey
-    from expenses import services
-    from expenses.models import Approval
-
     team = make_team()
     expense = team.expense(submit=True)
     do_approve = services.do_approve

@@ -6,8 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from rest_framework.test import APIClient
 
 from core.throttles import UserThrottle
+from expenses.tests.factories import make_team
 
 
 class ThreeAMinute(UserThrottle):
@@ -35,10 +37,6 @@ def test_the_counters_fail_open_when_redis_is_unreachable(settings):
 
 @pytest.mark.django_db
 def test_an_api_caller_over_the_limit_gets_429_with_retry_after(redis_client, monkeypatch):
-    from rest_framework.test import APIClient
-
-    from expenses.tests.factories import make_team
-
     monkeypatch.setattr(UserThrottle, "rate", "2/minute", raising=False)
     team = make_team()
     client = APIClient()
