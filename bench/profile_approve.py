@@ -26,20 +26,13 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 def main() -> None:
-    import django
+    from bench.profile_data import profile_org, ready_database
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    ready_database()
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-
-    settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", "--no-input", verbosity=0)
     from rest_framework.authtoken.models import Token
-
-    from bench.profile_data import profile_org
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     data = profile_org("profile-approve")

@@ -29,6 +29,19 @@ class ProfileOrg:
             for _ in range(count)])
 
 
+def ready_database() -> None:
+    """Django set up on the services of ``config.embedded``, every migration applied, and the
+    test client's host accepted: what both profile scripts do first."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", "--no-input", verbosity=0)
+
+
 def profile_org(slug: str) -> ProfileOrg:
     """A fresh organisation whose limits never refuse an approval (budget, second approval,
     receipts, age); ``slug`` keeps two scripts' data apart in one database."""

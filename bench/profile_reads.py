@@ -27,20 +27,13 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 def main() -> None:
-    import django
+    from bench.profile_data import profile_org, ready_database
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    ready_database()
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-
-    settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", "--no-input", verbosity=0)
     from rest_framework.authtoken.models import Token
-
-    from bench.profile_data import profile_org
 
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     count = int(args[0]) if args else 200
