@@ -42,7 +42,7 @@ def main() -> None:
     queue = data.submitted_expenses(20)
     manager = data.admin  # the employee reports to the admin: the admin's queue is these 20
     page = Client()
-    page.force_login(manager.user, backend="django.contrib.auth.backends.ModelBackend")
+    page.force_login(manager.user, backend="organizations.authentication.MemberModelBackend")
     api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager.user).key}")
     one = queue[0].pk
     reads = {

@@ -160,7 +160,7 @@ class Bench:
             organization=self.org, role=Role.EMPLOYEE, reports_to=manager) for i in range(2)]
         queue = self.submitted_expenses(20, employees=reports)  # the manager's queue: 20, as on a busy morning
         browser = Client()
-        browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        browser.force_login(user, backend="organizations.authentication.MemberModelBackend")
         manager_headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
         session = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"}
         count = n(150, 20)

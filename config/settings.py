@@ -306,9 +306,11 @@ LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 # django-axes (core/lockout.py): its backend refuses a locked-out account or address before the
 # password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
+# MemberModelBackend is ModelBackend whose get_user also reads the membership (one statement a
+# page instead of three). Sessions made under ModelBackend's name log in again once.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "organizations.authentication.MemberModelBackend",
 ]
 AXES_HANDLER = "core.lockout.LockoutHandler"
 AXES_FAILURE_LIMIT = "core.lockout.failure_limit"

@@ -1,4 +1,4 @@
-"""Token authentication that reads the caller's membership and organisation with the token.
+"""Authentication that reads the caller's membership and organisation with the user.
 
 DRF's ``TokenAuthentication`` reads the token and its user; every API view then reads the
 membership (``IsMember``) and most read its organisation: three statements before the view does
@@ -8,6 +8,8 @@ fewer on every API request). Refusals are DRF's own (401 with ``WWW-Authenticate
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
@@ -23,3 +25,15 @@ class MemberTokenAuthentication(TokenAuthentication):
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return token.user, token
+
+
+class MemberModelBackend(ModelBackend):
+    """Django's ModelBackend, whose per-request ``get_user`` (every page: the session's user) also
+    reads the membership and organisation every page then needs: one statement instead of three."""
+
+    def get_user(self, user_id):
+        try:
+            user = get_user_model()._default_manager.select_related("membership__organization").get(pk=user_id)
+        except get_user_model().DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
