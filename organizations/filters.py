@@ -45,7 +45,10 @@ class AmountField(forms.Field):
         try:
             amount = parse_decimal_string(parse_amount(value, self.locale) if self.locale else value)
         except (NotAnAmount, ValueError) as error:
-            raise forms.ValidationError(f"{self.label}: {error}", code="invalid_amount") from None
+            # What was typed goes in as a parameter, never into the format: a "%" in it would
+            # break the %-formatting django-filter applies to every message (a 500 schemathesis found).
+            raise forms.ValidationError("%(label)s: %(error)s", code="invalid_amount",
+                                        params={"label": self.label, "error": str(error)}) from None
         if amount > LARGEST or amount != amount.quantize(CENT):
             example = amount_example(self.locale) if self.locale else "12.50"
             raise forms.ValidationError(f"{self.label}: at most two decimals and below a trillion, like {example}.",

@@ -125,7 +125,23 @@ def _django_db_helper(_django_db_helper, request):
     if transactional:
         from tests.support.maintenance import clear_audit_trail
 
+        if {"stack", "celery_processes"} & set(request.fixturenames):
+            _audit_settled()  # a running worker may still append the test's last audit entries
         clear_audit_trail()
+
+
+def _audit_settled(seconds: float = 15) -> None:
+    """Until no audit delivery waits or runs (bounded): an entry the worker appends after the
+    trail was cleared would make Django's flush refuse the whole teardown."""
+    import time
+
+    from events.models import Delivery, DeliveryStatus
+
+    deadline = time.monotonic() + seconds
+    waiting = Delivery.objects.filter(subscriber="audit.record",
+                                      status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT])
+    while waiting.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
