@@ -1,12 +1,37 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis as redis_lib
 from django.conf import settings
 from django.db import connection
+from django.test import TransactionTestCase
 
 from tests.support import processes
 from tests.support.subscribers import EFFECTS_DDL
+
+
+def _flush_again_after_a_deadlock(teardown):
+    """Django's flush after a transactional test TRUNCATEs every table at once; a worker that
+    outlives the test (a module's stack) may hold a row lock in a table the TRUNCATE wants while
+    waiting for one it already took: PostgreSQL then cancels one of the two (deadlock detected).
+    The worker's transaction retries by itself; the flush, which has nothing to keep, does too."""
+
+    def flush(self):
+        for attempt in range(3):
+            try:
+                return teardown(self)
+            except Exception as error:  # flush wraps the database error in a CommandError
+                if "deadlock detected" not in str(error) or attempt == 2:
+                    raise
+                time.sleep(0.5)
+        return None
+
+    return flush
+
+
+TransactionTestCase._fixture_teardown = _flush_again_after_a_deadlock(TransactionTestCase._fixture_teardown)
 
 
 @pytest.fixture
@@ -133,8 +158,6 @@ def _django_db_helper(_django_db_helper, request):
 def _audit_settled(seconds: float = 15) -> None:
     """Until no audit delivery waits or runs (bounded): an entry the worker appends after the
     trail was cleared would make Django's flush refuse the whole teardown."""
-    import time
-
     from events.models import Delivery, DeliveryStatus
 
     deadline = time.monotonic() + seconds
