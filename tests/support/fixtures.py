@@ -14,17 +14,22 @@ from tests.support.subscribers import EFFECTS_DDL
 
 def _flush_again_after_a_deadlock(teardown):
     """Django's flush after a transactional test TRUNCATEs every table at once; a worker that
-    outlives the test (a module's stack) may hold a row lock in a table the TRUNCATE wants while
-    waiting for one it already took: PostgreSQL then cancels one of the two (deadlock detected).
-    The worker's transaction retries by itself; the flush, which has nothing to keep, does too."""
+    outlives the test (a module's stack, polling on beat's schedule) may hold a lock on a table the
+    TRUNCATE wants while waiting for one it already took: PostgreSQL then cancels one of the two
+    (deadlock detected). The flush then ends the other sessions on the test database (the workers
+    replace a broken connection by themselves; what they were doing is emptied anyway) and runs
+    again."""
 
     def flush(self):
-        for attempt in range(3):
+        for attempt in range(4):
             try:
                 return teardown(self)
             except Exception as error:  # flush wraps the database error in a CommandError
-                if "deadlock detected" not in str(error) or attempt == 2:
+                if "deadlock detected" not in str(error) or attempt == 3:
                     raise
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")
                 time.sleep(0.5)
         return None
 
