@@ -506,14 +506,19 @@ class Bench:
         from events.models import Delivery
 
         rows = Delivery.objects.filter(event__type="expense.approved", event__occurred_at__gte=since).annotate(
-            latency=F("done_at") - F("event__occurred_at")).values_list("event_id", "latency")
+            latency=F("done_at") - F("event__occurred_at")).values_list("event_id", "subscriber", "latency")
         last_effect: dict = {}
-        for event_id, lat in rows:
+        of_subscriber: dict[str, list[float]] = {}
+        for event_id, name, lat in rows:
             if lat is not None:
-                last_effect[event_id] = max(last_effect.get(event_id, 0), lat.total_seconds() * 1000)
+                ms = lat.total_seconds() * 1000
+                last_effect[event_id] = max(last_effect.get(event_id, 0), ms)
+                of_subscriber.setdefault(name, []).append(ms)
         values = list(last_effect.values())
         return {"approvals": len(values), "p50": round(percentile(values, 50), 1) if values else None,
-                "p99": round(percentile(values, 99), 1) if values else None}
+                "p99": round(percentile(values, 99), 1) if values else None,
+                # where the time goes: each subscriber's commit -> effect p50
+                "p50_by_subscriber": {name: round(percentile(ms, 50), 1) for name, ms in sorted(of_subscriber.items())}}
 
     def live_approvals(self, rate: float, seconds: float) -> dict:
         since = dt.datetime.now(dt.UTC)
@@ -524,7 +529,8 @@ class Bench:
 
     def scenario_quiet(self) -> None:
         """Commit -> last effect at 1 approval/s (the quiet path batching must not slow)."""
-        self.restart(web_env={}, worker_env={}, workers=1)
+        self.restart(web_env={}, worker_env={}, workers=1,
+                     concurrency=int(os.environ.get("BENCH_QUIET_CONCURRENCY", "2")))
         self.live_approvals(1.0, n(10, 3))  # warm-up
         self.wait_drained()
         since = self.live_approvals(1.0, n(60, 10))

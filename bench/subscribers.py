@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from bench import hooks
-from events.registry import subscriber
+from events.registry import subscriber, subscriber_batch
 from events.types import DomainEvent
 
 
@@ -51,6 +51,14 @@ def catch_up(event: BenchHappened, envelope) -> None:
     """A subscriber added later that catches up on the log: one row per event (the backfill scenario)."""
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO bench_catch_up (event_id) VALUES (%s)", [envelope.event_id])
+
+
+@subscriber_batch(CATCH_UP)
+def catch_up_batch(deliveries: list) -> None:
+    """Its batch form: the batch's rows in one statement (``BENCH_NO_BATCH_FORMS=1`` drops it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_catch_up (event_id) SELECT unnest(%s::uuid[])",
+                       [[envelope.event_id for _, envelope in deliveries]])
 
 
 hooks.install()  # after the extra subscribers, so that they get the simulated I/O as well

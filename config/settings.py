@@ -222,11 +222,15 @@ OUTBOX_DELIVERY_RETENTION_DAYS = float(os.environ.get("OUTBOX_DELIVERY_RETENTION
 OUTBOX_PRUNE_BATCH = int(os.environ.get("OUTBOX_PRUNE_BATCH", "5000"))  # deliveries one prune statement looks at
 OUTBOX_PRUNE_PAUSE_SECONDS = float(os.environ.get("OUTBOX_PRUNE_PAUSE_SECONDS", "0.05"))
 OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "50"))  # deliveries one claim takes from a backlog
+OUTBOX_BATCH_MAX = int(os.environ.get("OUTBOX_BATCH_MAX", "1000"))  # the most a drain's claim takes
+OUTBOX_BATCH_TARGET_SECONDS = float(os.environ.get("OUTBOX_BATCH_TARGET_SECONDS", "0.25"))  # a drain batch's aim
 OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "1"))  # one drain task's time before it yields
 OUTBOX_DRAIN_FLAG_SECONDS = float(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "10"))
 OUTBOX_BACKFILL_BATCH = int(os.environ.get("OUTBOX_BACKFILL_BATCH", "5000"))
 OUTBOX_BACKFILL_MAX_WAITING = int(os.environ.get("OUTBOX_BACKFILL_MAX_WAITING", "20000"))
 OUTBOX_BACKFILL_PAUSE_SECONDS = float(os.environ.get("OUTBOX_BACKFILL_PAUSE_SECONDS", "0.5"))
+# no live hint for the deliveries of an event older than this (a backfill, a late replay)
+OUTBOX_HINT_MAX_AGE_SECONDS = float(os.environ.get("OUTBOX_HINT_MAX_AGE_SECONDS", "300"))
 OUTBOX_ROLLUP_RETENTION_HOURS = int(os.environ.get("OUTBOX_ROLLUP_RETENTION_HOURS", "48"))
 PAYOUT_RUN_SECONDS = float(os.environ.get("PAYOUT_RUN_SECONDS", "86400"))
 APPROVER_DIGEST_HOUR = int(os.environ.get("APPROVER_DIGEST_HOUR", "8"))  # local hour from which digests go out

@@ -54,7 +54,20 @@ def push_hint_rollback_unsafe(group: str, message: dict) -> None:
     """Queue ``group_send(group, message)`` on this process's hint loop now; return at once, never
     raise. Sends whether or not the caller's transaction commits: inside one, use
     ``core.after_commit.send_on_commit(push_hint_rollback_unsafe, group, message)``."""
+    push_hints_rollback_unsafe([(group, message)])
+
+
+async def _send_all(hints: list[tuple[str, dict]]) -> None:
+    for group, message in hints:
+        await _send(group, message)
+
+
+def push_hints_rollback_unsafe(hints: list[tuple[str, dict]]) -> None:
+    """``push_hint_rollback_unsafe`` for several (group, message) pairs, in one hop to the hint
+    loop (a batch of deliveries: one wake-up of the loop's thread instead of one per delivery)."""
+    if not hints:
+        return
     try:
-        asyncio.run_coroutine_threadsafe(_send(group, message), _hint_loop())
+        asyncio.run_coroutine_threadsafe(_send_all(hints), _hint_loop())
     except Exception:
-        logger.debug("hint to %s not queued", group, exc_info=True)
+        logger.debug("%d hints not queued", len(hints), exc_info=True)

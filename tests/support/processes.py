@@ -76,8 +76,18 @@ class CeleryProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP the whole process group: it runs nothing (and takes no lock) until ``resume``."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a paused process cannot act on SIGTERM
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
@@ -106,6 +116,28 @@ def start_beat(track=None, **env: str) -> CeleryProcess:
         track.append(beat)
     beat.wait_for("maxinterval")
     return beat
+
+
+def pause_between_transactions(procs: list[CeleryProcess], timeout: float = 10) -> None:
+    """Freeze ``procs`` at a moment when none of them is inside a transaction on the test database
+    (stopped, then looked at: if one was mid-transaction, let it go on a moment and try again).
+    What a module whose workers outlive its tests does before Django's flush, so that the flush's
+    TRUNCATE never meets a worker's locks (a lock-order deadlock); ``resume`` them after."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for proc in procs:
+            proc.pause()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+            (busy,) = cursor.fetchone()
+        if not busy or time.monotonic() > deadline:
+            return
+        for proc in procs:
+            proc.resume()
+        time.sleep(0.05)
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):

@@ -1,0 +1,135 @@
+"""The batch path's pieces in one process, on the real PostgreSQL and Redis (the guarantees with a
+real worker are in ``test_batches``): a batch of per-event handlers runs in one savepoint; a
+deferred check that fails there, which belongs to no one handler, sends the batch one by one so
+that only the guilty delivery fails; live hints go out in one hop for a batch and not at all for
+an old event; a drain sizes its next batch from the pace of the last one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+import time_machine
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+
+from events.hints import aggregate_group
+from events.models import Delivery, DeliveryStatus
+from events.publishing import publish
+from events.registry import subscriber, unregister
+from events.running import drain, next_batch_size
+from tests.support.subscribers import Pinged
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NAME = "test.deferred_check"
+
+
+@pytest.fixture
+def deferred_table(transactional_db, redis_client):
+    """A subscriber whose handler writes a row with a deferred foreign key to the delivery it
+    handles, or, for the event keyed "bad", to a delivery that does not exist (a violation that
+    PostgreSQL only finds when the deferred checks run)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE test_deferred (delivery_id bigint REFERENCES events_delivery (id) "
+                       "DEFERRABLE INITIALLY DEFERRED)")
+
+    @subscriber("test.pinged", name=NAME, max_attempts=5)
+    def handler(event: Pinged, envelope) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO test_deferred (delivery_id) VALUES (%s)",
+                           [-1 if event.key == "bad" else envelope.delivery_id])
+
+    yield
+    unregister(NAME)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE test_deferred")  # before the flush: it refers to events_delivery
+
+
+def _rows_of(delivery_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM test_deferred WHERE delivery_id = %s", [delivery_id])
+        return cursor.fetchone()[0]
+
+
+def test_a_deferred_check_failing_in_a_batch_fails_only_the_guilty_delivery(deferred_table, settings):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    with transaction.atomic():
+        for key in ("a", "b", "bad", "c", "d"):
+            publish(Pinged(key=key), organization_id=1)
+    ours = Delivery.objects.filter(subscriber=NAME)
+
+    ran = drain(NAME, batch=10, seconds=30)
+
+    assert ran == 5
+    bad = ours.get(event__payload__key="bad")
+    assert bad.status == DeliveryStatus.PENDING and bad.attempts == 1 and "test_deferred" in bad.last_error
+    assert _rows_of(-1) == 0
+    good = ours.exclude(pk=bad.pk)
+    assert set(good.values_list("status", flat=True)) == {DeliveryStatus.DONE}
+    assert all(_rows_of(pk) == 1 for pk in good.values_list("pk", flat=True))  # each effect once
+
+
+def _drain_and_listen(subscriber_name: str, groups: list[str]) -> list[dict]:
+    """Drain ``subscriber_name`` while listening on ``groups`` of the real channel layer; return
+    what was heard within a second after."""
+
+    async def scenario() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        for group in groups:
+            await layer.group_add(group, channel)
+        await sync_to_async(drain)(subscriber_name, batch=10, seconds=30)
+        heard = []
+        try:
+            while True:
+                heard.append(await asyncio.wait_for(layer.receive(channel), 1.0))
+        except TimeoutError:
+            return heard
+
+    return async_to_sync(scenario)()
+
+
+def test_a_batch_hints_open_pages_of_recent_events_and_not_of_old_ones(transactional_db, redis_client, settings,
+                                                                       effects):
+    settings.OUTBOX_HINT_MAX_AGE_SECONDS = 300
+    with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), tick=True), transaction.atomic():
+        old = [publish(Pinged(key=f"old{i}"), organization_id=1) for i in range(2)]
+    with transaction.atomic():
+        new = [publish(Pinged(key=f"new{i}"), organization_id=1) for i in range(2)]
+
+    messages = _drain_and_listen("test.record", [aggregate_group(e.aggregate_type, e.aggregate_id) for e in old + new])
+
+    assert effects("test.record") == 4  # all four delivered
+    assert {m["subscriber"] for m in messages} == {"test.record"}
+    assert len(messages) == 2  # the two recent events' hints, none for the two-hour-old ones
+
+
+@pytest.mark.parametrize(("ran", "seconds", "expected"), [
+    (500, 0.1, 1000),  # fast handlers: as many as fit in the target, up to the cap
+    (100, 0.1, 250),  # 1 ms each: 250 fit in 0.25 s
+    (20, 1.0, 50),  # slow ones: never fewer than OUTBOX_BATCH_SIZE
+    (0, 0.0, 1000),  # nothing measured: the cap
+])
+def test_a_drain_sizes_its_next_batch_from_the_last_ones_pace(settings, ran, seconds, expected):
+    settings.OUTBOX_BATCH_SIZE, settings.OUTBOX_BATCH_MAX, settings.OUTBOX_BATCH_TARGET_SECONDS = 50, 1000, 0.25
+    assert next_batch_size(ran, seconds) == expected
+
+
+def test_a_drain_grows_its_batches_over_a_backlog_of_quick_handlers(transactional_db, redis_client, settings,
+                                                                   effects):
+    settings.OUTBOX_BATCH_SIZE, settings.OUTBOX_BATCH_MAX, settings.OUTBOX_BATCH_TARGET_SECONDS = 5, 400, 0.25
+    with transaction.atomic():
+        events = [publish(Pinged(key=f"k{i}"), organization_id=1) for i in range(300)]
+    started = time.monotonic()
+
+    assert drain("test.record", seconds=60) == 300
+
+    assert effects("test.record") == len(events)
+    # the first claim took 5, the next ones far more: fewer claims than 300 / 5
+    claims = Delivery.objects.filter(subscriber="test.record").values("leased_at").distinct().count()
+    assert claims < 300 / 5 / 2, claims
+    assert time.monotonic() - started < 60
