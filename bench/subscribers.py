@@ -43,7 +43,8 @@ class BenchHappened(DomainEvent):
 
 
 CATCH_UP = "bench.catch_up"
-CATCH_UP_DDL = "CREATE TABLE IF NOT EXISTS bench_catch_up (event_id uuid PRIMARY KEY)"
+CATCH_UP_DDL = ("CREATE TABLE IF NOT EXISTS bench_catch_up (event_id uuid PRIMARY KEY);"
+                "CREATE TABLE IF NOT EXISTS bench_catch_up_one_by_one (event_id uuid PRIMARY KEY)")
 
 
 @subscriber(BenchHappened.type, name=CATCH_UP, max_attempts=10)
@@ -51,6 +52,16 @@ def catch_up(event: BenchHappened, envelope) -> None:
     """A subscriber added later that catches up on the log: one row per event (the backfill scenario)."""
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO bench_catch_up (event_id) VALUES (%s)", [envelope.event_id])
+
+
+CATCH_UP_ONE_BY_ONE = "bench.catch_up_one_by_one"
+
+
+@subscriber(BenchHappened.type, name=CATCH_UP_ONE_BY_ONE, max_attempts=10)
+def catch_up_one_by_one(event: BenchHappened, envelope) -> None:
+    """The same subscriber without a batch form (the backfill scenario's per-event run)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_catch_up_one_by_one (event_id) VALUES (%s)", [envelope.event_id])
 
 
 @subscriber_batch(CATCH_UP)

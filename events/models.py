@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from uuid_utils.compat import uuid7
 
 
 class Event(models.Model):
     """An immutable envelope around one domain event. The database refuses UPDATE and DELETE."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: see publishing
     type = models.CharField(max_length=100)
     version = models.PositiveSmallIntegerField()
     occurred_at = models.DateTimeField()

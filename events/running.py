@@ -111,7 +111,8 @@ def run_delivery(delivery_id: int, *, batch: int = 1, worker: str | None = None)
     return outcomes.get(delivery_id) or _why_not_claimed(delivery_id, now)
 
 
-def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | None = None) -> int:
+def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | None = None,
+          yield_to_waiting: bool = False) -> int:
     """Run batches of a subscriber's waiting deliveries for up to ``seconds``; return how many ran.
 
     Runs as one task while the subscriber has a backlog, and sends itself again at the end of
@@ -119,7 +120,13 @@ def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | No
     runs, a flag tells the fan-out not to send this subscriber's delivery messages at all: the
     drain claims those rows itself (``events.sending.fan_out_rollback_unsafe``). When a batch
     comes back short the backlog is gone: the flag is cleared first and the claim looked at
-    once more, so that a delivery whose fan-out saw the flag just before is not left behind."""
+    once more, so that a delivery whose fan-out saw the flag just before is not left behind.
+
+    With ``yield_to_waiting`` (the drain task) it also ends its time early, after a batch, when
+    messages wait in its subscriber's queue or the fan-out queue (``sending.messages_waiting``):
+    a live approval's deliveries then go before the rest of a backfill, whose drain sends itself
+    again behind them. A live delivery waits at most one batch (``OUTBOX_BATCH_TARGET_SECONDS``)."""
+    queues = sending.queues_of(subscriber_name) if yield_to_waiting else []
     fixed = batch is not None
     batch = batch or settings.OUTBOX_BATCH_SIZE
     deadline = time.monotonic() + (settings.OUTBOX_DRAIN_SECONDS if seconds is None else seconds)
@@ -141,7 +148,7 @@ def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | No
         sending.keep_draining(subscriber_name)
         if not fixed:
             batch = next_batch_size(len(claimed), time.monotonic() - started)
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (queues and sending.messages_waiting(queues)):
             sending.drain_rollback_unsafe(subscriber_name)
             return ran
 

@@ -19,6 +19,7 @@ Messages are sent by task name (``DELIVER_TASK``, ``FAN_OUT_TASK``): the tasks t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -280,6 +281,39 @@ def _probably_still_queued(never_claimed: list[tuple[int, str]], queue_lengths: 
     return still
 
 
+def queues_of(subscriber: str) -> list[str]:
+    """The broker queues whose waiting messages a drain of ``subscriber`` yields to: its own
+    (where its drain message goes too) and the fan-out queue (live events)."""
+    sub = get_subscriber(subscriber)
+    return sorted({sub.queue if sub else "events", FANOUT_QUEUE})
+
+
+_waiting_client: tuple[int, redis.Redis] | None = None
+
+
+def messages_waiting(queues: list[str]) -> bool:
+    """Whether any message waits in these broker queues (every priority step, one round trip on
+    this process's connection). False if the broker cannot be asked: a drain then just goes on."""
+    global _waiting_client
+    try:
+        if _waiting_client is None or _waiting_client[0] != os.getpid():
+            _waiting_client = (os.getpid(), redis.Redis.from_url(
+                settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1))
+        pipe = _waiting_client[1].pipeline(transaction=False)
+        for queue in queues:
+            for name in _priority_lists(queue):
+                pipe.llen(name)
+        return any(pipe.execute())
+    except redis.RedisError:
+        logger.debug("queue lengths of %s unknown", queues, exc_info=True)
+        return False
+
+
+def _priority_lists(queue: str) -> list[str]:
+    """The Redis lists of a kombu queue: one per priority step, ``queue`` and ``queue\\x06\\x16<n>``."""
+    return [queue] + [f"{queue}\x06\x16{priority}" for priority in range(1, 10)]
+
+
 def broker_queue_length(queue: str) -> int | None:
     """Messages waiting in ``queue`` on the Redis broker (kombu keeps one list per priority
     step, named ``queue`` and ``queue\\x06\\x16<priority>``); None if the broker cannot be asked
@@ -287,8 +321,7 @@ def broker_queue_length(queue: str) -> int | None:
     try:
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
         try:
-            names = [queue] + [f"{queue}\x06\x16{priority}" for priority in range(1, 10)]
-            return sum(client.llen(name) for name in names)
+            return sum(client.llen(name) for name in _priority_lists(queue))
         finally:
             client.close()
     except redis.RedisError:

@@ -26,7 +26,7 @@ def deliver(delivery_id: int) -> str:
 @shared_task(name=sending.DRAIN_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def drain(subscriber: str) -> int:
     """Work off a subscriber's backlog in batches for a while, then send itself again if needed."""
-    return running.drain(subscriber)
+    return running.drain(subscriber, yield_to_waiting=True)
 
 
 @shared_task(name=sending.FAN_OUT_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)

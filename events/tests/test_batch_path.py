@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -133,3 +134,42 @@ def test_a_drain_grows_its_batches_over_a_backlog_of_quick_handlers(transactiona
     claims = Delivery.objects.filter(subscriber="test.record").values("leased_at").distinct().count()
     assert claims < 300 / 5 / 2, claims
     assert time.monotonic() - started < 60
+
+
+@pytest.fixture
+def yielding(redis_client):
+    """A subscriber whose tenth delivery puts a message in its queue, as a live event's deliveries
+    would while its backlog is drained; returns the delivery ids it was called with."""
+    calls: list[int] = []
+
+    @subscriber("test.pinged", name="test.yielding")
+    def handler(event: Pinged, envelope) -> None:
+        calls.append(envelope.delivery_id)
+        if len(calls) == 10:
+            redis_client.lpush("events", "a live message")
+
+    yield calls
+    unregister("test.yielding")
+
+
+def test_a_drain_task_yields_to_a_message_waiting_in_its_queue_and_sends_itself_again(
+        transactional_db, redis_client, settings, yielding):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    with transaction.atomic():
+        for i in range(30):
+            publish(Pinged(key=f"k{i}"), organization_id=1)
+    redis_client.delete("fanout")  # the fan-out messages of these 30 (no worker here takes them)
+    ours = Delivery.objects.filter(subscriber="test.yielding")
+
+    # a message arrives in the queue during the second batch: the drain ends after that batch
+    assert drain("test.yielding", batch=5, seconds=30, yield_to_waiting=True) == 10
+    assert ours.filter(status=DeliveryStatus.DONE).count() == 10
+    assert ours.filter(status=DeliveryStatus.PENDING).count() == 20
+    waiting = [json.loads(m) for m in redis_client.lrange("events", 0, -1) if m != b"a live message"]
+    assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in waiting] == [
+        ("events.drain", "('test.yielding',)")]
+
+    # with nothing waiting, a drain goes on through the backlog in its time
+    redis_client.delete("events")
+    assert drain("test.yielding", batch=5, seconds=30, yield_to_waiting=True) == 20
+    assert len(set(yielding)) == 30 and ours.filter(status=DeliveryStatus.DONE).count() == 30
