@@ -8,7 +8,10 @@ apps load (``<app>.subscribers`` modules are imported by ``EventsConfig.ready``)
 
 The handler runs inside the delivery's transaction: its writes and the "done" mark commit
 together, so a redelivered message finds the delivery done and does nothing. ``"*"`` subscribes
-to every event type, including types declared later.
+to every event type, including types declared later. In a batch (a backlog) several handlers
+share one savepoint, and when one of them raises the others are rolled back and run again, so a
+handler may run more than once per attempt: its effects belong in the database, or after commit
+(``core.after_commit``, dropped with a rolled-back savepoint), as a retry already requires.
 
 A subscriber whose work amortises over many events (one upsert per counter instead of one per
 event, one lock of a chain head instead of one per entry) may also declare a *batch form*, which

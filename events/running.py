@@ -15,10 +15,14 @@ The guarantees, and where each comes from:
   someone replays it (``events.replaying``).
 
 * **Backlogs are amortised.** When deliveries wait, one claim takes a batch of one subscriber's
-  (``run_delivery(batch=N)``, ``drain``): one statement, one transaction, a savepoint per
-  handler, one commit. With no backlog a batch is the one delivery. A subscriber with a batch
-  form (``events.registry.subscriber_batch``) gets the whole batch in one call, in one savepoint;
-  if that raises, the batch falls back to a savepoint per delivery.
+  (``run_delivery(batch=N)``, ``drain``): one statement, one transaction, the handlers one after
+  the other in one savepoint, one commit. If one raises, that savepoint is rolled back, that one
+  is recorded as failed, and the others run again one by one in a savepoint each. With no
+  backlog a batch is the one delivery. A subscriber with a batch form
+  (``events.registry.subscriber_batch``) gets the whole batch in one call, in one savepoint; if
+  that raises, the batch falls back to a savepoint per delivery. So a handler may run more than
+  once in one attempt, rolled back in between: its effects belong in the database (or after
+  commit, ``core.after_commit``), as they always had to for retries.
 
 Direction: ``events.tasks`` calls this module; it publishes only the bus's own dead-letter event
 (through ``events.publishing.publish``, like any publisher) and asks ``events.sending`` to start
@@ -38,8 +42,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from core.after_commit import send_on_commit
@@ -191,9 +197,10 @@ def _run(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int,
 def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dict[int, str]:
     """Run claimed deliveries in one transaction and one commit; return each one's outcome.
 
-    In a batch every handler runs in its own savepoint, and the checks PostgreSQL would defer to
-    commit run at its end, so one failure rolls back only its own handler: its attempt, back-off
-    and dead letter are recorded as for a single delivery, and the others commit. A single
+    In a batch the handlers run in one savepoint (``_handle_in_one_savepoint``), and if one fails
+    the others run again one by one, each in its own savepoint with the checks PostgreSQL would
+    defer to commit at its end, so one failure rolls back only its own handler: its attempt,
+    back-off and dead letter are recorded as for a single delivery, and the others commit. A single
     delivery needs no savepoint: a failure rolls the transaction back and is recorded after. A
     subscriber with a batch form first gets all of its runnable deliveries in one call
     (``_handle_as_one_batch``); only if that raises do they run one by one as above.
@@ -217,18 +224,22 @@ def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dic
                 else:
                     outcomes[item.delivery_id] = "skipped: lease taken over"
             failures = []
-            if _handle_as_one_batch(runnable):
+            fell_back = False  # time was spent on this batch already: the deadline holds from the first
+            as_one = _handle_as_one_batch(runnable)
+            if as_one:
                 done, runnable = runnable, []
-            elif len(runnable) > 1:
+            elif as_one is None and len(runnable) > 1:
                 handled, rest, failed = _handle_in_one_savepoint(runnable, deadline)
                 if handled is not None:
                     done, unstarted, runnable = handled, rest, []
                 else:  # the one that failed is recorded below, not run again; the others one by one
                     if failed is not None:
                         failures.append(failed)
-                    runnable = rest
+                    runnable, fell_back = rest, True
+            else:
+                fell_back = as_one is False
             for index, item in enumerate(runnable):
-                if index and time.monotonic() >= deadline:
+                if (index or fell_back) and time.monotonic() >= deadline:
                     unstarted = runnable[index:]
                     break
                 try:
@@ -282,19 +293,20 @@ def _handle(item: Claimed) -> None:
     sub.handler(*_arguments(item))
 
 
-def _handle_as_one_batch(items: list[Claimed]) -> bool:
+def _handle_as_one_batch(items: list[Claimed]) -> bool | None:
     """Run several deliveries of one subscriber through its batch form (``subscriber_batch``) in
-    one call and one savepoint; return whether that landed. False, with nothing of it kept, when
-    there is no batch form or the call raised (one bad event, say): the caller then runs the same
-    deliveries one by one, so that only the one that fails there fails, and is retried alone.
+    one call and one savepoint; return whether that landed (None: there is no batch form, or one
+    delivery). False, with nothing of it kept, when the call raised (one bad event, say): the
+    caller then runs the same deliveries one by one, so that only the one that fails there fails,
+    and is retried alone.
 
     The call runs under no delivery's trace context (its span links every event's publisher): a
     handler that publishes events of its own should not declare a batch form."""
     if len(items) < 2:
-        return False
+        return None
     sub = get_subscriber(items[0].subscriber)
     if sub is None or sub.batch_handler is None or any(item.subscriber != sub.name for item in items):
-        return False
+        return None
     try:
         with spans.batch_span(sub.name, [item.delivery_id for item in items], [item.row.origin for item in items]), \
                 transaction.atomic():
@@ -332,15 +344,26 @@ def _handle_in_one_savepoint(items: list[Claimed], deadline: float
                 current = item
                 with tracing(item.trace), spans.delivery_span(item.subscriber, item.delivery_id, item.row.origin):
                     _handle(item)
+                if connection.needs_rollback:  # it swallowed an error of its own atomic block: its fault
+                    raise TransactionManagementError(f"the handler of delivery {item.delivery_id} left its "
+                                                     "transaction marked for rollback")
                 handled.append(item)
             current = None  # a deferred check that fails belongs to no one handler: all run one by one
             with connection.cursor() as cursor:
                 cursor.execute(sql.CHECK_DEFERRED_CONSTRAINTS)
     except Exception as exc:  # noqa: BLE001 - recorded as that delivery's failure, or found one by one
-        if current is None:
+        if current is None or _aborted_before(exc):
+            # no one handler to blame: a deferred check, or a statement refused because an earlier
+            # handler swallowed an error and left the transaction aborted
             return None, items, None
         return None, [item for item in items if item is not current], (current, exc, traceback.format_exc())
     return handled, items[len(handled):], None
+
+
+def _aborted_before(exc: Exception) -> bool:
+    """Whether ``exc`` says the transaction was already aborted (by an earlier statement)."""
+    cause = exc.__cause__ or exc
+    return isinstance(cause, psycopg.errors.InFailedSqlTransaction)
 
 
 def _arguments(item: Claimed) -> tuple[object, Envelope]:

@@ -7,15 +7,16 @@ an old event; a drain sizes its next batch from the pace of the last one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
-import time
 
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from events.hints import aggregate_group
 from events.models import Delivery, DeliveryStatus
@@ -74,6 +75,76 @@ def test_a_deferred_check_failing_in_a_batch_fails_only_the_guilty_delivery(defe
     assert all(_rows_of(pk) == 1 for pk in good.values_list("pk", flat=True))  # each effect once
 
 
+@pytest.fixture
+def troubled(transactional_db, redis_client):
+    """A subscriber that counts its calls per event key and records its effect in test_effects;
+    for the key "raise" it raises, for "swallow" it makes a failing statement and catches the
+    error (leaving the transaction aborted for whoever runs next)."""
+    calls: dict[str, int] = {}
+
+    @subscriber("test.pinged", name="test.troubled", max_attempts=5)
+    def handler(event: Pinged, envelope) -> None:
+        calls[event.key] = calls.get(event.key, 0) + 1
+        with connection.cursor() as cursor:
+            if event.key == "swallow":
+                with contextlib.suppress(DataError):
+                    cursor.execute("SELECT 1 / 0")
+                return
+            if event.key == "raise":
+                raise RuntimeError("told to raise")
+            cursor.execute("INSERT INTO test_effects (event_id, subscriber, note) VALUES (%s, 'test.troubled', '')",
+                           [envelope.event_id])
+
+    yield calls
+    unregister("test.troubled")
+
+
+def _troubled_backlog(keys: list[str]) -> None:
+    with transaction.atomic():
+        for key in keys:
+            publish(Pinged(key=key), organization_id=1)
+
+
+def test_a_backlog_of_per_event_handlers_runs_in_one_savepoint(troubled, effects, settings):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    _troubled_backlog([f"k{i}" for i in range(10)])
+
+    with CaptureQueriesContext(connection) as statements:
+        assert drain("test.troubled", batch=20, seconds=30) == 10
+
+    savepoints = [q["sql"] for q in statements.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1  # one for the batch, none per handler
+    assert effects("test.troubled") == 10 and all(n == 1 for n in troubled.values())
+
+
+def test_a_handler_raising_in_the_shared_savepoint_fails_alone_and_is_not_run_again(troubled, effects, settings):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    _troubled_backlog(["a", "b", "raise", "c", "d"])
+    ours = Delivery.objects.filter(subscriber="test.troubled")
+
+    drain("test.troubled", batch=20, seconds=30)
+
+    failed = ours.get(event__payload__key="raise")
+    assert failed.status == DeliveryStatus.PENDING and failed.attempts == 1 and "told to raise" in failed.last_error
+    assert troubled["raise"] == 1  # its failure recorded from the shared savepoint: not run a second time
+    assert troubled["a"] == troubled["b"] == 2 and troubled["c"] == troubled["d"] == 1  # rolled back, run again
+    assert set(ours.exclude(pk=failed.pk).values_list("status", flat=True)) == {DeliveryStatus.DONE}
+    assert effects("test.troubled") == 4  # each of the four landed once
+
+
+def test_a_handler_that_swallows_a_database_error_is_blamed_not_the_one_after_it(troubled, effects, settings):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    _troubled_backlog(["a", "swallow", "b", "c"])
+    ours = Delivery.objects.filter(subscriber="test.troubled")
+
+    drain("test.troubled", batch=20, seconds=30)
+
+    guilty = ours.get(event__payload__key="swallow")
+    assert guilty.status == DeliveryStatus.PENDING and guilty.attempts == 1
+    assert set(ours.exclude(pk=guilty.pk).values_list("status", flat=True)) == {DeliveryStatus.DONE}
+    assert effects("test.troubled") == 3
+
+
 def _drain_and_listen(subscriber_name: str, groups: list[str]) -> list[dict]:
     """Drain ``subscriber_name`` while listening on ``groups`` of the real channel layer; return
     what was heard within a second after."""
@@ -125,7 +196,6 @@ def test_a_drain_grows_its_batches_over_a_backlog_of_quick_handlers(transactiona
     settings.OUTBOX_BATCH_SIZE, settings.OUTBOX_BATCH_MAX, settings.OUTBOX_BATCH_TARGET_SECONDS = 5, 400, 0.25
     with transaction.atomic():
         events = [publish(Pinged(key=f"k{i}"), organization_id=1) for i in range(300)]
-    started = time.monotonic()
 
     assert drain("test.record", seconds=60) == 300
 
@@ -133,7 +203,6 @@ def test_a_drain_grows_its_batches_over_a_backlog_of_quick_handlers(transactiona
     # the first claim took 5, the next ones far more: fewer claims than 300 / 5
     claims = Delivery.objects.filter(subscriber="test.record").values("leased_at").distinct().count()
     assert claims < 300 / 5 / 2, claims
-    assert time.monotonic() - started < 60
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ def _flush_again_after_a_deadlock(teardown):
     """Django's flush after a transactional test TRUNCATEs every table at once; a worker that
     outlives the test (a module's stack, polling on beat's schedule) may hold a lock on a table the
     TRUNCATE wants while waiting for one it already took: PostgreSQL then cancels one of the two
-    (deadlock detected). The flush then ends the other sessions on the test database (the workers
+    (deadlock detected), or it waits out its lock timeout. The flush then ends the other sessions
+    on the test database (the workers
     replace a broken connection by themselves; what they were doing is emptied anyway) and runs
     again."""
 
@@ -25,7 +26,7 @@ def _flush_again_after_a_deadlock(teardown):
             try:
                 return teardown(self)
             except Exception as error:  # flush wraps the database error in a CommandError
-                if "deadlock detected" not in str(error) or attempt == 3:
+                if not any(text in str(error) for text in ("deadlock detected", "lock timeout")) or attempt == 3:
                     raise
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
