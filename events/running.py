@@ -134,7 +134,8 @@ def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | No
     again behind them. A live delivery waits at most one batch (``OUTBOX_BATCH_TARGET_SECONDS``)."""
     queues = sending.queues_of(subscriber_name) if yield_to_waiting else []
     fixed = batch is not None
-    batch = batch or settings.OUTBOX_BATCH_SIZE
+    # a drain that yielded goes on at the pace its last batch measured, not from the smallest size
+    batch = batch or sending.remembered_batch_size(subscriber_name) or settings.OUTBOX_BATCH_SIZE
     deadline = time.monotonic() + (settings.OUTBOX_DRAIN_SECONDS if seconds is None else seconds)
     ran = 0
     while True:
@@ -155,6 +156,8 @@ def drain(subscriber_name: str, *, batch: int | None = None, seconds: float | No
         if not fixed:
             batch = next_batch_size(len(claimed), time.monotonic() - started)
         if time.monotonic() >= deadline or (queues and sending.messages_waiting(queues)):
+            if not fixed:
+                sending.remember_batch_size(subscriber_name, batch)
             sending.drain_rollback_unsafe(subscriber_name)
             return ran
 

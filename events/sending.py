@@ -142,6 +142,26 @@ def stop_draining(subscriber: str) -> None:
         logger.debug("drain flag of %s not cleared", subscriber, exc_info=True)
 
 
+_BATCH_SIZE = "outlay:events:batch-size:"
+
+
+def remember_batch_size(subscriber: str, size: int) -> None:
+    """Keep a drain's batch size for the drain task it sends on (for as long as the drain flag lives)."""
+    try:
+        cache.set(_BATCH_SIZE + subscriber, int(size), timeout=settings.OUTBOX_DRAIN_FLAG_SECONDS)
+    except Exception:  # only saves a drain growing its batches again
+        logger.debug("batch size of %s not kept", subscriber, exc_info=True)
+
+
+def remembered_batch_size(subscriber: str) -> int | None:
+    try:
+        size = cache.get(_BATCH_SIZE + subscriber)
+    except Exception:  # only saves a drain growing its batches again
+        logger.debug("batch size of %s not read", subscriber, exc_info=True)
+        return None
+    return int(size) if size else None
+
+
 def draining_subscribers(names: set[str]) -> set[str]:
     """Which of these subscribers are being drained now (none if Redis cannot be asked)."""
     if not names:

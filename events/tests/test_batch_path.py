@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from events import sending
 from events.hints import aggregate_group
 from events.models import Delivery, DeliveryStatus
 from events.publishing import publish
@@ -242,3 +243,27 @@ def test_a_drain_task_yields_to_a_message_waiting_in_its_queue_and_sends_itself_
     redis_client.delete("events")
     assert drain("test.yielding", batch=5, seconds=30, yield_to_waiting=True) == 20
     assert len(set(yielding)) == 30 and ours.filter(status=DeliveryStatus.DONE).count() == 30
+
+
+def test_a_drain_that_yielded_goes_on_at_the_batch_size_it_had_reached(transactional_db, redis_client, settings,
+                                                                       yielding):
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    # at most 50 a batch, so that the second batch cannot take the whole backlog on a fast machine
+    settings.OUTBOX_BATCH_SIZE, settings.OUTBOX_BATCH_MAX, settings.OUTBOX_BATCH_TARGET_SECONDS = 5, 50, 0.25
+    with transaction.atomic():
+        for i in range(200):
+            publish(Pinged(key=f"k{i}"), organization_id=1)
+    redis_client.delete("fanout")
+    ours = Delivery.objects.filter(subscriber="test.yielding")
+
+    first = drain("test.yielding", yield_to_waiting=True)  # a first batch of 5, a larger one, then it yields
+    kept = sending.remembered_batch_size("test.yielding")
+    assert 10 <= first < 200 and kept is not None and kept > 5
+    redis_client.delete("events")
+    done_before = set(ours.filter(status=DeliveryStatus.DONE).values_list("pk", flat=True))
+
+    assert drain("test.yielding", yield_to_waiting=True) == 200 - first
+
+    later = ours.exclude(pk__in=done_before)
+    first_claim = later.order_by("leased_at").values_list("leased_at", flat=True).first()
+    assert later.filter(leased_at=first_claim).count() == min(kept, 200 - first)  # not 5 again
