@@ -12,7 +12,7 @@ import pytest
 
 from accounting import services as accounting
 from accounting.models import Reimbursement
-from events.models import Event
+from events.models import Delivery, DeliveryStatus, Event
 from expenses import services
 from expenses.models import CategoryRule, Expense
 from expenses.tests.factories import make_team
@@ -61,6 +61,10 @@ def test_after_the_manager_approval_everyone_sees_waiting_for_finance_and_only_f
     team = make_team(threshold="1000.00")
     expense = team.expense(amount="1500.00", submit=True)
     services.expense_approve(actor=team.manager, expense_id=expense.pk)
+    # while the approval's effects land the status box reads "Processing…" (and polls); this test
+    # is about the settled state after them
+    wait_until(lambda: not Delivery.objects.filter(event__aggregate_type="expense", event__aggregate_id=str(expense.pk))
+               .exclude(status=DeliveryStatus.DONE).exists(), message="the manager approval's effects")
 
     manager = login(team.manager)
     manager.goto(f"/expenses/{expense.pk}/")
