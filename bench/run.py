@@ -566,6 +566,7 @@ class Bench:
         done = Delivery.objects.filter(subscriber=CATCH_UP, status="done")
         budget = 1800
         while done.count() < events and time.monotonic() - started < budget:
+            _still_backfilling(backfill)
             self.live_approvals(1.0, 10)
         seconds = time.monotonic() - started
         caught_up = done.count()
@@ -586,6 +587,7 @@ class Bench:
                                                  CATCH_UP_ONE_BY_ONE, "--since", cut.isoformat(), "--no-progress"])
         done = Delivery.objects.filter(subscriber=CATCH_UP_ONE_BY_ONE, status="done")
         while done.count() < newest and time.monotonic() - started < budget:
+            _still_backfilling(backfill)
             time.sleep(1)
         seconds = time.monotonic() - started
         caught_up = done.count()
@@ -701,6 +703,13 @@ class Bench:
         self.report["wall_seconds"] = round(time.monotonic() - begun)
         self.report["targets"] = targets(self.report["scenarios"])
         return write_report(self.report)
+
+
+def _still_backfilling(backfill) -> None:
+    """A backfill process that failed ends the scenario at once (its log says why), instead of
+    leaving the bench to wait out its budget for deliveries nobody writes."""
+    if backfill.poll() not in (None, 0):
+        raise RuntimeError(f"events backfill exited with {backfill.returncode}: see bench/results/logs/backfill.log")
 
 
 def aggregate(runs: list[dict]) -> dict:

@@ -146,6 +146,11 @@ def test_a_berlin_amount_typed_the_wrong_way_names_the_field_and_writes_nothing(
     assert not CategoryRule.objects.filter(category=team.category).exists()
 
 
+def _input_tag(html: str, input_id: str) -> str:
+    """The attributes of the input ``input_id`` in ``html``."""
+    return html.split(f'id="{input_id}"')[1].split(">")[0]
+
+
 @pytest.mark.django_db
 def test_a_refused_rule_comes_back_with_what_was_typed_and_the_field_marked(client):
     team = _berlin_admin()
@@ -157,11 +162,11 @@ def test_a_refused_rule_comes_back_with_what_was_typed_and_the_field_marked(clie
     code = team.category.code
     assert response.status_code == 200  # the page again, not a redirect: nothing typed is lost
     assert f'id="rule-{code}-receipt_required_above"' in html
-    marked = html.split(f'id="rule-{code}-receipt_required_above"')[1].split(">")[0]
+    marked = _input_tag(html, f"rule-{code}-receipt_required_above")
     assert 'aria-invalid="true"' in marked and "data-focus" in marked and 'value="zwölf"' in marked
     beside = html.split(f'id="rule-{code}-receipt_required_above-error">')[1]
     assert beside.startswith("Receipt above: &#x27;zwölf&#x27; is not an amount")
-    kept = html.split(f'id="rule-{code}-max_amount"')[1].split(">")[0]
+    kept = _input_tag(html, f"rule-{code}-max_amount")
     assert 'value="20,00"' in kept and "aria-invalid" not in kept
     assert html.count('aria-invalid="true"') == 1
     assert not CategoryRule.objects.filter(category=team.category).exists()
@@ -174,7 +179,7 @@ def test_a_refused_command_marks_the_field_it_names(client):
     url = reverse("policy-category-rule", kwargs={"category_id": team.category.pk})
     html = client.post(url, {"max_amount": "", "receipt_required_above": "", "max_age_days": "",
                              "on_violation": "flag"}).content.decode()
-    marked = html.split(f'id="rule-{team.category.code}-max_amount"')[1].split(">")[0]
+    marked = _input_tag(html, f"rule-{team.category.code}-max_amount")
     assert 'aria-invalid="true"' in marked  # "Give at least one limit", at the first limit's input
     auto = client.post(reverse("policy-auto-approval"), {"auto_approve_under": "12,50",
                                                          "auto_approve_sample_percent": "250"}).content.decode()
