@@ -76,9 +76,13 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
 
     def stop() -> None:
         for proc in (beat, worker):
-            proc.stop()
+            proc.stop()  # resumes a paused process first
         web.stop()
 
+    # beat and the worker keep polling between tests: frozen between two of their transactions,
+    # they cannot deadlock with the flush that empties the database after each test
+    web.pause_bus = lambda: processes.pause_between_transactions(started)
+    web.resume_bus = lambda: [proc.resume() for proc in started]
     _CLOSE.insert(0, stop)  # stopped after the browser
     yield web
     _close_shared()
@@ -90,6 +94,7 @@ def login(browser, stack, transactional_db):
     from django.test import Client
 
     contexts = []
+    stack.resume_bus()  # paused after the test before, across Django's flush
 
     def open_page(member, *, block_websocket: bool | str = False, width: int = 1280, height: int = 900):
         client = Client()
@@ -107,3 +112,4 @@ def login(browser, stack, transactional_db):
     yield open_page
     for context in contexts:
         context.close()
+    stack.pause_bus()

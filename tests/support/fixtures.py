@@ -12,6 +12,18 @@ from tests.support import processes
 from tests.support.subscribers import EFFECTS_DDL
 
 
+def _lost_a_lock_race(error: BaseException) -> bool:
+    """Whether the flush failed on a deadlock or a lock timeout. Django's flush command raises a
+    CommandError whose own text names neither: the database error is its cause, so the whole
+    chain is read."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if any(text in str(seen) for text in ("deadlock detected", "lock timeout")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _flush_again_after_a_deadlock(teardown):
     """Django's flush after a transactional test TRUNCATEs every table at once; a worker that
     outlives the test (a module's stack, polling on beat's schedule) may hold a lock on a table the
@@ -25,8 +37,8 @@ def _flush_again_after_a_deadlock(teardown):
         for attempt in range(4):
             try:
                 return teardown(self)
-            except Exception as error:  # flush wraps the database error in a CommandError
-                if not any(text in str(error) for text in ("deadlock detected", "lock timeout")) or attempt == 3:
+            except Exception as error:
+                if not _lost_a_lock_race(error) or attempt == 3:
                     raise
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
