@@ -51,9 +51,12 @@ SELECT ev.sequence, d.id, d.subscriber FROM ev LEFT JOIN d ON TRUE
 
 # running: the claim, one statement in autocommit, for one delivery or a batch of one
 # subscriber's. Lock the named delivery if it is claimable and nobody holds it (SKIP LOCKED: a
-# live handler holds it), and up to %(more)s more of the same subscriber that are waiting
-# (never claimed, or due for their retry; oldest first, SKIP LOCKED so that two workers take
-# different rows); mark the attempts of a worker that lost its lease, take the lease (one token
+# live handler holds it), and up to %(more)s more of the same subscriber: first those whose
+# lease expired (a worker died holding them: a batch takes them back at once instead of one
+# sweeper message each), then those waiting (never claimed, or due for their retry; oldest
+# first), SKIP LOCKED so that two workers take different rows; each through its own partial
+# index (``delivery_lease_idx``, ``delivery_waiting_idx``), so no done row is read. Mark the
+# attempts of a worker that lost its lease, take the lease (one token
 # for the batch), start an attempt each, and return the events with them. No row back means
 # "none for you". ``%(id)s`` may be NULL (a drain of ``%(subscriber)s``).
 CLAIM = """
@@ -62,17 +65,25 @@ WITH named AS (
     WHERE id = %(id)s::bigint
       AND (status = %(pending)s OR (status = %(in_flight)s AND (leased_until IS NULL OR leased_until <= %(now)s)))
     FOR UPDATE SKIP LOCKED
+), sub AS (
+    SELECT COALESCE(%(subscriber)s::text, (SELECT subscriber FROM events_delivery WHERE id = %(id)s::bigint)) AS name
+), expired AS (
+    SELECT id, status FROM events_delivery
+    WHERE subscriber = (SELECT name FROM sub)
+      AND status = %(in_flight)s AND leased_until <= %(now)s AND id IS DISTINCT FROM %(id)s::bigint
+    ORDER BY leased_until
+    LIMIT %(more)s
+    FOR UPDATE SKIP LOCKED
 ), more AS (
     SELECT id, status FROM events_delivery
-    WHERE subscriber = COALESCE(%(subscriber)s::text,
-                                (SELECT subscriber FROM events_delivery WHERE id = %(id)s::bigint))
+    WHERE subscriber = (SELECT name FROM sub)
       AND status = %(pending)s AND id IS DISTINCT FROM %(id)s::bigint
       AND (attempts = 0 OR next_attempt_at <= %(now)s)
     ORDER BY id
-    LIMIT %(more)s
+    LIMIT GREATEST(%(more)s - (SELECT count(*) FROM expired), 0)
     FOR UPDATE SKIP LOCKED
 ), c AS (
-    SELECT id, status FROM named UNION ALL SELECT id, status FROM more
+    SELECT id, status FROM named UNION ALL SELECT id, status FROM expired UNION ALL SELECT id, status FROM more
 ), lost AS (
     UPDATE events_attempt SET outcome = %(lost)s, finished_at = %(now)s, error = 'worker lost or lease expired'
     WHERE delivery_id IN (SELECT id FROM c WHERE status = %(in_flight)s) AND outcome = %(running)s

@@ -267,3 +267,32 @@ def test_a_drain_that_yielded_goes_on_at_the_batch_size_it_had_reached(transacti
     later = ours.exclude(pk__in=done_before)
     first_claim = later.order_by("leased_at").values_list("leased_at", flat=True).first()
     assert later.filter(leased_at=first_claim).count() == min(kept, 200 - first)  # not 5 again
+
+
+def test_a_batch_takes_back_at_once_the_deliveries_whose_lease_a_dead_worker_let_expire(
+        transactional_db, redis_client, settings, effects):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.models import Attempt, AttemptOutcome
+    from events.running import _claim
+
+    with transaction.atomic():
+        for i in range(9):
+            publish(Pinged(key=f"k{i}"), organization_id=1)
+    ours = Delivery.objects.filter(subscriber="test.record")
+    # two workers claimed three each and died (SIGKILL: no rollback of the claim, which commits
+    # alone); one of the leases has run out, the other is still live
+    dead, _, _ = _claim(delivery_id=None, subscriber="test.record", more=3, worker="dead:1")
+    live, _, _ = _claim(delivery_id=None, subscriber="test.record", more=3, worker="alive:2")
+    expired_ids = [c.delivery_id for c in dead]
+    ours.filter(pk__in=expired_ids).update(leased_until=timezone.now() - timedelta(seconds=1))
+
+    assert drain("test.record", batch=20, seconds=30) == 6  # no sweeper message needed
+
+    assert set(ours.filter(pk__in=expired_ids).values_list("status", "attempts")) == {(DeliveryStatus.DONE, 2)}
+    assert Attempt.objects.filter(delivery_id__in=expired_ids, outcome=AttemptOutcome.LOST).count() == 3
+    live_ids = [c.delivery_id for c in live]
+    assert set(ours.filter(pk__in=live_ids).values_list("status", flat=True)) == {DeliveryStatus.IN_FLIGHT}
+    assert effects("test.record") == 6  # each once; the live lease's three are left to their worker
