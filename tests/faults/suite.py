@@ -125,20 +125,37 @@ class FaultRun:
 
         connections.close_all()
 
-    def start_processes(self) -> None:
-        self.stack.start_web(workers=2, **self.env())
-        self.stack.spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
-                                    "-Q", "default,events,fanout", "-c", "2", "--without-mingle", "--without-gossip",
-                                    "-n", "fault-main@%h"], **self.env())
+    # The suite's workers, by the name the stack knows them: restarted by ``supervise`` when one
+    # exits by itself, as supervisord does under ``make run``.
+    WORKERS = {
+        "worker": ["-Q", "default,events,fanout", "-c", "2", "-n", "fault-main@%h"],
         # The slow integration waits on a remote system (100 ms a delivery, no CPU): deployed as
         # such a subscriber should be, on a worker of threads (docs/deploy.md), not one process
         # whose floor would be 10 deliveries a second. It still lags behind the others.
-        self.stack.spawn("slow-worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
-                                         "-Q", "slow", "-P", "threads", "-c", str(SLOW_THREADS),
-                                         "--without-mingle", "--without-gossip", "-n", "fault-slow@%h"],
-                         **self.env())
+        "slow-worker": ["-Q", "slow", "-P", "threads", "-c", str(SLOW_THREADS), "-n", "fault-slow@%h"],
+    }
+
+    def start_worker(self, name: str) -> None:
+        self.stack.spawn(name, [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",
+                                "--without-mingle", "--without-gossip", *self.WORKERS[name]], **self.env())
+
+    def start_processes(self) -> None:
+        self.stack.start_web(workers=2, **self.env())
+        for name in self.WORKERS:
+            self.start_worker(name)
         self.stack.start_beat(**self.env())
         time.sleep(4)
+
+    def supervise(self) -> None:
+        """Restart a worker that exited by itself, and say so in the report. Celery's threads pool
+        exits on a lost broker connection (kombu closes the channel of a connection already gone:
+        "Unrecoverable error: AttributeError ... 'hostname'"), where the prefork pool reconnects;
+        in production supervisord restarts it (``config.launch``), here this does."""
+        for name in self.WORKERS:
+            proc = self.stack.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                self.log(f"{name} exited by itself (status {proc.returncode}); restarted, as supervisord would")
+                self.start_worker(name)
 
     # --- faults -------------------------------------------------------------------------------
     def inject(self, duration: float) -> None:
@@ -160,9 +177,7 @@ class FaultRun:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(10)
                     self.log("worker SIGKILLed (pool children included)")
-                    self.stack.spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-l",
-                                                "WARNING", "-Q", "default,events,fanout", "-c", "2", "--without-mingle",
-                                                "--without-gossip", "-n", "fault-main@%h"], **self.env())
+                    self.start_worker("worker")
                     self.log("worker restarted")
                 next_kill = elapsed + max(4.0, duration / 6)
             if at(0.15) and "flaky" not in done:
@@ -187,6 +202,7 @@ class FaultRun:
                 time.sleep(1)
                 self.stack.pg.start()
                 self.log("PostgreSQL restarted")
+            self.supervise()
             time.sleep(0.2)
 
     # --- run ----------------------------------------------------------------------------------
@@ -260,6 +276,7 @@ class FaultRun:
                 self.log(f"drain {when} GAVE UP ({self.drain_budget:.0f} s in all): {now_busy} deliveries pending or "
                          "in flight")
                 return
+            self.supervise()
             time.sleep(1)
 
     def check(self) -> int:
