@@ -280,7 +280,7 @@ class Bench:
             first=Min("done_at"), last=Max("done_at"))
         seconds = (window["last"] - window["first"]).total_seconds()
         return {"deliveries": pending, "seconds": round(seconds, 2), "deliveries_per_s": round(pending / seconds, 1),
-                "approvals_per_s": round(pending / seconds / 5, 1)}
+                "approvals_per_s": round(approvals / seconds, 1)}
 
     def scenario_throughput(self) -> None:
         result = {f"{w} worker process(es)": self.drain_rate(w, n(300, 100)) for w in (1, 2)}

@@ -235,6 +235,10 @@ class FaultRun:
         connections.close_all()
         started = time.monotonic()
         self.load_ended_at = dt.datetime.now(dt.UTC)
+        # what each subscriber still had to do when the load stopped: with the seconds below, the
+        # pace each one drained at
+        self.backlog_at_load_end = dict(Delivery.objects.filter(status__in=["pending", "in_flight"]).values_list(
+            "subscriber").annotate(n=Count("id")).order_by("subscriber"))
         self.drain_budget = max(DRAIN_MAX_SECONDS, DRAIN_MAX_SECONDS_PER_APPROVAL * self.approvals)
         self.drain_deadline = started + self.drain_budget
         self.wait_until_settled("after the load")
@@ -288,6 +292,7 @@ class FaultRun:
             "load_seconds": round(self.load_seconds, 1),
             "approvals_per_second_reached": round(sum(self.http.values()) / self.load_seconds, 1),
             "drain_and_replay_seconds": round(self.drain_seconds, 1),
+            "backlog_at_the_end_of_the_load_by_subscriber": self.backlog_at_load_end,
             "last_done_after_the_load_seconds_by_subscriber": self.drained_by_subscriber,
             **invariants,
         }
