@@ -19,6 +19,7 @@ from events.running import drain
 from expenses import services as expense_services
 from expenses.events import ExpenseApproved
 from expenses.tests.factories import make_team
+from organizations.models import Category
 from organizations.tests.factories import CategoryFactory, OrganizationFactory
 
 POST = "accounting.post_approved_expense"
@@ -190,3 +191,24 @@ def test_a_backlog_of_approvals_drains_through_the_batch_forms_in_a_few_statemen
     # (the claim, its transaction, the lease check, the savepoint, the deferred checks, "done", the
     # claim that finds the backlog gone: nine; the handlers' own, one by one, would be 5-9 each)
     assert len(statements[POST]) <= 9 + 5 and len(statements[QUEUE]) <= 9 + 1, statements
+
+
+@pytest.mark.django_db
+def test_a_batch_refuses_an_approval_naming_another_organisations_category_and_writes_nothing():
+    # given a batch in which one approval names a category of another organisation, which has
+    # an account for it
+    other_team = make_team()
+    services.ensure_chart_of_accounts(other_team.org)
+    chart = sorted(Account.objects.values_list("pk", flat=True))
+    (good, good_envelope), (other, other_envelope) = _deliveries(
+        [_approve(make_team(), "10.00"), _approve(other_team, "20.00")], POST)
+    stray = dataclasses.replace(other, organization_id=good.organization_id)
+
+    # when the batch form runs, then it refuses (the bus then runs the batch one by one, so only
+    # that delivery fails), as the per-event handler does: the other organisation's account is not
+    # used, and nothing is written
+    for apply in (lambda: _as_one_batch(POST, [(good, good_envelope), (stray, other_envelope)]),
+                  lambda: _one_by_one(POST, [(stray, other_envelope)])):
+        with pytest.raises(Category.DoesNotExist), transaction.atomic():
+            apply()
+    assert sorted(Account.objects.values_list("pk", flat=True)) == chart and not JournalEntry.objects.exists()
