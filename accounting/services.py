@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -103,11 +104,7 @@ def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Se
     without a savepoint of its own (two round trips fewer on every posting): a duplicate that
     slipped past the check (only two deliveries of one event at once could) fails the caller's
     transaction on the unique source event, and the retry then finds the entry and returns None."""
-    debits = sum((line.debit for line in lines), Decimal("0"))
-    credit_total = sum((line.credit for line in lines), Decimal("0"))
-    if len(lines) < 2 or debits != credit_total:
-        raise UnbalancedEntry(f"An entry needs two or more lines and equal sides (debits {debits}, credits "
-                              f"{credit_total}).")
+    _require_balanced(lines)
     with transaction.atomic(savepoint=False):
         if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
             return None
@@ -118,6 +115,60 @@ def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Se
         JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
                                                      credit=line.credit) for line in lines])
     return entry
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One entry to post: ``journal_post``'s arguments (``journal_post(**vars(posting))``)."""
+    organization_id: int
+    entry_date: date
+    memo: str
+    lines: Sequence[Line]
+    source_event_id: uuid.UUID | None = None
+    expense_id: uuid.UUID | None = None
+    original_amount: Decimal | None = None
+    original_currency: str = ""
+
+
+def journal_post_many(*, postings: Sequence[Posting]) -> list[JournalEntry]:
+    """Post balanced entries in the order given; return the new ones. The set-based twin of
+    ``journal_post``, with its checks and its rows: a posting whose source event already has an
+    entry (or comes again later in the list) is left out. Three statements however many
+    postings: one read of the source events already posted, one insert of the entries, one of
+    their lines. The same transaction discipline as ``journal_post`` (no savepoint of its own: a
+    duplicate that slipped past the read fails the caller's transaction on the unique source
+    event), and PostgreSQL checks each entry's balance at commit as it does for one."""
+    for posting in postings:
+        _require_balanced(posting.lines)
+    with transaction.atomic(savepoint=False):
+        sources = [p.source_event_id for p in postings if p.source_event_id is not None]
+        posted = set(JournalEntry.objects.filter(source_event_id__in=sources)
+                     .values_list("source_event_id", flat=True)) if sources else set()
+        entries: list[JournalEntry] = []
+        lines: list[JournalLine] = []
+        for p in postings:
+            if p.source_event_id is not None:
+                if p.source_event_id in posted:
+                    continue
+                posted.add(p.source_event_id)
+            entry = JournalEntry(organization_id=p.organization_id, date=p.entry_date, memo=p.memo[:300],
+                                 source_event_id=p.source_event_id, expense_id=p.expense_id,
+                                 original_amount=p.original_amount, original_currency=p.original_currency)
+            entries.append(entry)
+            lines += [JournalLine(entry=entry, account=line.account, debit=line.debit, credit=line.credit)
+                      for line in p.lines]
+        if entries:
+            JournalEntry.objects.bulk_create(entries)
+            JournalLine.objects.bulk_create(lines)
+    return entries
+
+
+def _require_balanced(lines: Sequence[Line]) -> None:
+    debits = sum((line.debit for line in lines), Decimal("0"))
+    credit_total = sum((line.credit for line in lines), Decimal("0"))
+    if len(lines) < 2 or debits != credit_total:
+        raise UnbalancedEntry(f"An entry needs two or more lines and equal sides (debits {debits}, credits "
+                              f"{credit_total}).")
 
 
 @transaction.atomic
@@ -149,13 +200,47 @@ def post_approved_expense(*, event, event_id: uuid.UUID) -> JournalEntry | None:
     organisation's date of the approval."""
     expense_account = expense_account_for(event.organization_id, event.category_id)
     payable = _account(event.organization_id, Account.PAYABLE)
-    return journal_post(organization_id=event.organization_id,
-                        entry_date=_booking_date(event.organization_id, event.approved_at),
-                        memo=f"Approved expense {event.merchant} ({event.employee_name})",
-                        source_event_id=event_id, expense_id=event.expense_id, original_amount=event.amount,
-                        original_currency=event.currency,
-                        lines=[Line(expense_account, debit=event.booked_amount),
-                               Line(payable, credit=event.booked_amount)])
+    return journal_post(**vars(_approved_expense_posting(
+        event, event_id, expense_account=expense_account, payable=payable,
+        entry_date=_booking_date(event.organization_id, event.approved_at))))
+
+
+def post_approved_expenses(*, events: Sequence[tuple]) -> list[JournalEntry]:
+    """``post_approved_expense`` for each (event, event id) in the order given, with the same
+    entries, in five statements however many events (once the accounts exist): one read of their
+    accounts, one of their organisations' time zones, then ``journal_post_many``'s three. An
+    account still missing is created as one at a time would, in the events' order (the chart of
+    an organisation that has none, a category's account on its first posting)."""
+    if not events:
+        return []
+    organization_ids = {event.organization_id for event, _ in events}
+    found = list(Account.objects.filter(Q(code=Account.PAYABLE) | Q(category_id__in={e.category_id for e, _ in events}),
+                                        organization_id__in=organization_ids).order_by())
+    expense_accounts = {(a.organization_id, a.category_id): a for a in found if a.category_id is not None}
+    payables = {a.organization_id: a for a in found if a.code == Account.PAYABLE}
+    for event, _ in events:  # the rare path, in the order (and with the queries) of one at a time
+        key = (event.organization_id, event.category_id)
+        if key not in expense_accounts:
+            expense_accounts[key] = expense_account_for(*key)
+        if event.organization_id not in payables:
+            payables[event.organization_id] = _account(event.organization_id, Account.PAYABLE)
+    # an organisation that does not exist raises here (KeyError), as one at a time raises DoesNotExist
+    organizations = Organization.objects.only("time_zone").in_bulk(organization_ids)
+    return journal_post_many(postings=[
+        _approved_expense_posting(event, event_id,
+                                  expense_account=expense_accounts[(event.organization_id, event.category_id)],
+                                  payable=payables[event.organization_id],
+                                  entry_date=organizations[event.organization_id].date_of(event.approved_at))
+        for event, event_id in events])
+
+
+def _approved_expense_posting(event, event_id: uuid.UUID, *, expense_account: Account, payable: Account,
+                              entry_date: date) -> Posting:
+    return Posting(organization_id=event.organization_id, entry_date=entry_date,
+                   memo=f"Approved expense {event.merchant} ({event.employee_name})",
+                   source_event_id=event_id, expense_id=event.expense_id, original_amount=event.amount,
+                   original_currency=event.currency,
+                   lines=[Line(expense_account, debit=event.booked_amount), Line(payable, credit=event.booked_amount)])
 
 
 def post_reimbursement_paid(*, event, event_id: uuid.UUID, paid_at: datetime) -> JournalEntry | None:
@@ -174,16 +259,32 @@ def post_reimbursement_paid(*, event, event_id: uuid.UUID, paid_at: datetime) ->
 
 def reimbursement_queue(*, event, event_id: uuid.UUID) -> Reimbursement | None:
     """Queue the reimbursement of an approved expense; None if it is already queued."""
-    key = f"reimburse-{event.expense_id}"
-    if Reimbursement.objects.filter(idempotency_key=key).exists():
+    reimbursement = _queued_reimbursement(event, event_id)
+    if Reimbursement.objects.filter(idempotency_key=reimbursement.idempotency_key).exists():
         return None
     # No savepoint: a duplicate that slips past the check fails the delivery on the unique key,
     # and its retry returns above.
-    return Reimbursement.objects.create(
-        organization_id=event.organization_id, expense_id=event.expense_id, idempotency_key=key,
-        employee_user_id=event.employee_user_id, payee_name=event.employee_name,
-        payee_email=event.employee_email, amount=event.booked_amount, currency=event.booked_currency,
-        merchant=event.merchant, incurred_on=event.incurred_on, source_event_id=event_id)
+    reimbursement.save(force_insert=True)
+    return reimbursement
+
+
+def reimbursement_queue_many(*, events: Sequence[tuple]) -> None:
+    """``reimbursement_queue`` for each (event, event id) in the order given, in one statement:
+    an insert that leaves out, through ON CONFLICT DO NOTHING on the unique idempotency key (and
+    expense), every reimbursement already queued, by an earlier event in the list as well. A
+    duplicate racing in from another transaction is waited for and left out, where one at a time
+    fails on the key and finds the row on its retry."""
+    Reimbursement.objects.bulk_create([_queued_reimbursement(event, event_id) for event, event_id in events],
+                                      ignore_conflicts=True)
+
+
+def _queued_reimbursement(event, event_id: uuid.UUID) -> Reimbursement:
+    return Reimbursement(
+        organization_id=event.organization_id, expense_id=event.expense_id,
+        idempotency_key=f"reimburse-{event.expense_id}", employee_user_id=event.employee_user_id,
+        payee_name=event.employee_name, payee_email=event.employee_email, amount=event.booked_amount,
+        currency=event.booked_currency, merchant=event.merchant, incurred_on=event.incurred_on,
+        source_event_id=event_id)
 
 
 def _require_finance(actor: Membership) -> None:
