@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from access.events import AccountLockedOut
 from accounting.events import ReimbursementPaid
+from events.envelope import Envelope
 from events.events import DeliveryDead
-from events.registry import subscriber
+from events.registry import subscriber, subscriber_batch
 from expenses.events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
@@ -21,7 +22,7 @@ from webhooks.events import WebhookEndpointDisabled
 
 from .digest import wants_digest
 from .models import Kind
-from .services import notify
+from .services import Notice, notify, notify_many
 
 
 def _expense_link(event) -> str:
@@ -61,13 +62,25 @@ def finance_approval_needed(event: ExpenseApprovalRecorded, envelope) -> None:
            organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
+def _approved(event: ExpenseApproved, envelope) -> Notice:
+    return Notice(user_ids=(event.employee_user_id,), kind=Kind.EXPENSE_APPROVED,
+                  title=f"Approved: {_money(event)} at {event.merchant}",
+                  body=f"Approved by {event.approver_name}. The reimbursement is queued for the next payout run.",
+                  link=_expense_link(event), organization_id=event.organization_id,
+                  source_event_id=envelope.event_id)
+
+
 @subscriber("expense.approved", name="notifications.expense_approved", label="Employee notified")
 def expense_approved(event: ExpenseApproved, envelope) -> None:
     """Tells the employee their expense was approved."""
-    notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_APPROVED,
-           title=f"Approved: {_money(event)} at {event.merchant}",
-           body=f"Approved by {event.approver_name}. The reimbursement is queued for the next payout run.",
-           link=_expense_link(event), organization_id=event.organization_id, source_event_id=envelope.event_id)
+    notify_many(notices=[_approved(event, envelope)])
+
+
+@subscriber_batch("notifications.expense_approved")
+def expense_approved_batch(deliveries: list[tuple[ExpenseApproved, Envelope]]) -> None:
+    """The same for a batch of deliveries: one read each of users, preferences and what exists,
+    one INSERT each of notifications and mails, one hint hop and one mail queueing after commit."""
+    notify_many(notices=[_approved(event, envelope) for event, envelope in deliveries])
 
 
 @subscriber("expense.rejected", name="notifications.expense_rejected", label="Employee notified")
