@@ -104,20 +104,16 @@ def _not_yet(model, wanted: list[tuple[Notice, object]]) -> list[tuple[Notice, o
     notice's event and kind yet, each once: one query for all of them."""
     if not wanted:
         return []
-    done = set(model.objects.filter(source_event_id__in={n.source_event_id for n, _ in wanted},
-                                    recipient__in={user.pk for _, user in wanted})
-               .values_list("source_event_id", "recipient_id", "kind"))
+    done = {(str(event_id), recipient_id, kind) for event_id, recipient_id, kind in model.objects.filter(
+        source_event_id__in={n.source_event_id for n, _ in wanted}, recipient__in={user.pk for _, user in wanted})
+        .values_list("source_event_id", "recipient_id", "kind")}
     kept = []
     for notice, user in wanted:
-        key = (_as_uuid(notice.source_event_id), user.pk, notice.kind)
+        key = (str(notice.source_event_id), user.pk, notice.kind)  # a UUID or its text, as callers pass it
         if key not in done:
             done.add(key)  # the same event twice in one batch: its rows once
             kept.append((notice, user))
     return kept
-
-
-def _as_uuid(value) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _mail_row(user, kind, title, body, link, source_event_id) -> EmailMessage:

@@ -1,28 +1,26 @@
-"""A backlog of approvals is notified by ``notifications.expense_approved``'s batch form: the same
-notifications and mails one event after the other gives (preferences, inactive users and users
-without an address as for one), in one INSERT each, never twice, and one after-commit send of
-each kind for the batch. In process, on the real PostgreSQL and Redis."""
+"""A backlog of approvals is notified by ``notifications.expense_approved``'s batch form (rejections
+and returns by theirs, through the same ``notify_many``): the same notifications and mails one
+event after the other gives (preferences, inactive users and users without an address as for
+one), in one INSERT each, never twice, and one after-commit send of each kind for the batch. In
+process, on the real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from events.models import Delivery, DeliveryStatus
 from events.registry import get_subscriber
 from events.running import drain, run_delivery
+from expenses import comments
 from expenses import services as expense_services
 from expenses.tests.factories import make_team
 from notifications.models import EmailMessage, Kind, Notification
 from notifications.services import preference_set
-from notifications.subscribers import expense_approved
+from notifications.subscribers import expense_approved, expense_rejected, expense_returned
 from organizations.tests.factories import MembershipFactory
-from tests.support.batch_forms import handler_arguments, one_by_one, queued_tasks
+from tests.support.batch_forms import drain_and_listen, handler_arguments, one_by_one, queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,25 +79,6 @@ def backlog(redis_client, settings):
     return [a.employee.user, a.colleague.user, b.employee.user, b.colleague.user, no_address.user, gone.user]
 
 
-def _drain_and_listen(users) -> list[dict]:
-    """Drain the backlog while listening on the users' live-hint groups; return what was heard."""
-
-    async def scenario() -> list[dict]:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        for user in users:
-            await layer.group_add(f"user.{user.pk}", channel)
-        assert await sync_to_async(drain)(NAME, batch=50, seconds=30) == 7
-        heard = []
-        try:
-            while True:
-                heard.append(await asyncio.wait_for(layer.receive(channel), 1.0))
-        except TimeoutError:
-            return heard
-
-    return async_to_sync(scenario)()
-
-
 def test_a_backlog_drained_through_the_batch_form_lands_what_one_event_at_a_time_does_in_one_insert_each(
         backlog, redis_client):
     # given the backlog, and what the per-event handler lands for it, one event after the other
@@ -109,7 +88,8 @@ def test_a_backlog_drained_through_the_batch_form_lands_what_one_event_at_a_time
 
     # when a worker with a backlog drains it
     with CaptureQueriesContext(connection) as statements:
-        heard = _drain_and_listen(backlog)
+        ran, heard = drain_and_listen(NAME, [f"user.{user.pk}" for user in backlog])
+    assert ran == 7
 
     # then every delivery is done, with exactly those rows, in one INSERT per table
     assert not Delivery.objects.filter(subscriber=NAME).exclude(status=DeliveryStatus.DONE).exists()
@@ -150,4 +130,48 @@ def test_a_batch_mixing_notified_and_new_approvals_adds_only_the_new_and_a_redel
     before = row_ids()
     with transaction.atomic():
         batch_form(deliveries)
+    assert both_tables() == expected and row_ids() == before
+
+
+def _reject(team, employee, reason):
+    expense = team.expense(employee=employee, submit=True)
+    expense_services.expense_reject(actor=team.manager, expense_id=expense.pk, reason=reason)
+
+
+def _return(team, employee, question):
+    expense = team.expense(employee=employee, submit=True)
+    comments.expense_return(actor=team.manager, expense_id=expense.pk, reason=question)
+
+
+@pytest.mark.parametrize(("name", "handler", "answer", "kind"), [
+    ("notifications.expense_rejected", expense_rejected, _reject, Kind.EXPENSE_REJECTED),
+    ("notifications.expense_returned", expense_returned, _return, Kind.EXPENSE_RETURNED),
+], ids=["rejected", "returned"])
+def test_a_backlog_of_rejections_or_returns_is_batched_like_approvals(redis_client, settings, name, handler, answer,
+                                                                      kind):
+    # given five answers of two organisations waiting, one employee having turned mail off for them
+    settings.OUTBOX_DRAIN_SECONDS = 30
+    a, b = make_team(), make_team()
+    preference_set(user=a.colleague.user, kind=kind, in_app=True, email=False)
+    for team, employee, text in [(a, a.employee, "Not ours"), (a, a.colleague, "Which project?"),
+                                 (b, b.employee, "Duplicate"), (a, a.employee, "Too late"), (b, b.colleague, "Why?")]:
+        answer(team, employee, text)
+    deliveries = handler_arguments(name)
+    expected = one_by_one(handler, deliveries, both_tables)
+    assert len(expected[0]) == 5 and len(expected[1]) == 4
+
+    # when a worker with a backlog drains them
+    with CaptureQueriesContext(connection) as statements:
+        assert drain(name, batch=50, seconds=30) == 5
+
+    # then they are the rows one at a time gives, in one INSERT per table
+    assert both_tables() == expected
+    sql = [q["sql"] for q in statements]
+    assert sum(s.startswith('INSERT INTO "notifications_notification"') for s in sql) == 1
+    assert sum(s.startswith('INSERT INTO "notifications_emailmessage"') for s in sql) == 1
+
+    # and the same batch once more adds nothing
+    before = row_ids()
+    with transaction.atomic():
+        get_subscriber(name).batch_handler(deliveries)
     assert both_tables() == expected and row_ids() == before

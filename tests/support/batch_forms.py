@@ -5,14 +5,18 @@ broker."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
 
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.db import transaction
 
 from events.envelope import Envelope
 from events.models import Delivery
+from events.running import drain
 from events.types import event_type
 
 
@@ -39,3 +43,24 @@ def queued_tasks(redis_client, queue: str = "default") -> list[tuple[str, list]]
     """(task name, args) of every message waiting in a broker queue, oldest first."""
     messages = [json.loads(raw) for raw in reversed(redis_client.lrange(queue, 0, -1))]
     return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+
+
+def drain_and_listen(subscriber: str, groups: list[str], *, batch: int = 50) -> tuple[int, list[dict]]:
+    """Drain ``subscriber``'s backlog in process (``events.running.drain``) while listening on
+    ``groups`` of the real channel layer; return how many ran and what was heard within a second
+    after (live hints are sent after commit, from the process's hint loop)."""
+
+    async def scenario() -> tuple[int, list[dict]]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        for group in groups:
+            await layer.group_add(group, channel)
+        ran = await sync_to_async(drain)(subscriber, batch=batch, seconds=30)
+        heard = []
+        try:
+            while True:
+                heard.append(await asyncio.wait_for(layer.receive(channel), 1.0))
+        except TimeoutError:
+            return ran, heard
+
+    return async_to_sync(scenario)()
