@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from access.events import AccountLockedOut
 from accounting.events import ReimbursementPaid
+from events.envelope import Envelope
 from events.events import DeliveryDead
-from events.registry import subscriber
+from events.registry import subscriber, subscriber_batch
 from expenses.events import (
     ExpenseApprovalRecorded,
     ExpenseApproved,
@@ -21,7 +22,7 @@ from webhooks.events import WebhookEndpointDisabled
 
 from .digest import wants_digest
 from .models import Kind
-from .services import notify
+from .services import Notice, notify, notify_many
 
 
 def _expense_link(event) -> str:
@@ -61,22 +62,44 @@ def finance_approval_needed(event: ExpenseApprovalRecorded, envelope) -> None:
            organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
+def _approved(event: ExpenseApproved, envelope) -> Notice:
+    return Notice(user_ids=(event.employee_user_id,), kind=Kind.EXPENSE_APPROVED,
+                  title=f"Approved: {_money(event)} at {event.merchant}",
+                  body=f"Approved by {event.approver_name}. The reimbursement is queued for the next payout run.",
+                  link=_expense_link(event), organization_id=event.organization_id,
+                  source_event_id=envelope.event_id)
+
+
 @subscriber("expense.approved", name="notifications.expense_approved", label="Employee notified")
 def expense_approved(event: ExpenseApproved, envelope) -> None:
     """Tells the employee their expense was approved."""
-    notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_APPROVED,
-           title=f"Approved: {_money(event)} at {event.merchant}",
-           body=f"Approved by {event.approver_name}. The reimbursement is queued for the next payout run.",
-           link=_expense_link(event), organization_id=event.organization_id, source_event_id=envelope.event_id)
+    notify_many(notices=[_approved(event, envelope)])
+
+
+@subscriber_batch("notifications.expense_approved")
+def expense_approved_batch(deliveries: list[tuple[ExpenseApproved, Envelope]]) -> None:
+    """The same for a batch of deliveries: one read each of users, preferences and what exists,
+    one INSERT each of notifications and mails, one hint hop and one mail queueing after commit."""
+    notify_many(notices=[_approved(event, envelope) for event, envelope in deliveries])
+
+
+def _rejected(event: ExpenseRejected, envelope) -> Notice:
+    return Notice(user_ids=(event.employee_user_id,), kind=Kind.EXPENSE_REJECTED,
+                  title=f"Rejected: {_money(event)} at {event.merchant}",
+                  body=f"{event.rejected_by_name}: {event.reason}", link=_expense_link(event),
+                  organization_id=event.organization_id, source_event_id=envelope.event_id)
 
 
 @subscriber("expense.rejected", name="notifications.expense_rejected", label="Employee notified")
 def expense_rejected(event: ExpenseRejected, envelope) -> None:
     """Tells the employee their expense was rejected, and why."""
-    notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_REJECTED,
-           title=f"Rejected: {_money(event)} at {event.merchant}",
-           body=f"{event.rejected_by_name}: {event.reason}", link=_expense_link(event),
-           organization_id=event.organization_id, source_event_id=envelope.event_id)
+    notify_many(notices=[_rejected(event, envelope)])
+
+
+@subscriber_batch("notifications.expense_rejected")
+def expense_rejected_batch(deliveries: list[tuple[ExpenseRejected, Envelope]]) -> None:
+    """The same for a batch of deliveries, in the statements of one (``notify_many``)."""
+    notify_many(notices=[_rejected(event, envelope) for event, envelope in deliveries])
 
 
 @subscriber("expense.commented", name="notifications.expense_commented")
@@ -89,14 +112,25 @@ def expense_commented(event: ExpenseCommented, envelope) -> None:
            source_event_id=envelope.event_id)
 
 
+def _returned(event: ExpenseReturned, envelope) -> Notice:
+    return Notice(user_ids=(event.employee_user_id,), kind=Kind.EXPENSE_RETURNED,
+                  title=f"Question about {_money(event)} at {event.merchant}",
+                  body=f"{event.returned_by_name} asks: {event.question}\nAnswer on the expense page and submit it "
+                       "again.",
+                  link=f"{_expense_link(event)}#comments", organization_id=event.organization_id,
+                  source_event_id=envelope.event_id)
+
+
 @subscriber("expense.returned", name="notifications.expense_returned", label="Employee asked")
 def expense_returned(event: ExpenseReturned, envelope) -> None:
     """Tells the employee their expense came back as a draft, with the approver's question."""
-    notify(user_ids=[event.employee_user_id], kind=Kind.EXPENSE_RETURNED,
-           title=f"Question about {_money(event)} at {event.merchant}",
-           body=f"{event.returned_by_name} asks: {event.question}\nAnswer on the expense page and submit it again.",
-           link=f"{_expense_link(event)}#comments", organization_id=event.organization_id,
-           source_event_id=envelope.event_id)
+    notify_many(notices=[_returned(event, envelope)])
+
+
+@subscriber_batch("notifications.expense_returned")
+def expense_returned_batch(deliveries: list[tuple[ExpenseReturned, Envelope]]) -> None:
+    """The same for a batch of deliveries, in the statements of one (``notify_many``)."""
+    notify_many(notices=[_returned(event, envelope) for event, envelope in deliveries])
 
 
 @subscriber("reimbursement.paid", name="notifications.reimbursement_paid")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -133,32 +135,59 @@ def _webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-# One statement: the webhooks of this event for every matching enabled endpoint of the
-# organisation, and, for the ordering rule, those of the aggregate's earlier events that an
+# One statement: the webhooks of these events for every matching enabled endpoint of their
+# organisations, and, for the ordering rule, those of each aggregate's earlier events that an
 # endpoint should have had but has not yet (their own bus deliveries may still be retrying: an
 # aggregate's events commit in sequence order, so they are all visible here). Events older
-# than the endpoint are not sent to it.
+# than the endpoint are not sent to it. Several events of one aggregate in a batch need only
+# its highest sequence: "every event up to each of them" is "every event up to the last". The
+# rows go in in (aggregate, sequence, endpoint) order, so two batches that share rows take
+# their index locks in the same order.
 _ENQUEUE = """
 INSERT INTO webhooks_webhookdelivery (endpoint_id, event_id, webhook_id, organization_id, event_type, aggregate_key,
                                       sequence, occurred_at, status, attempts, next_attempt_at, last_error, created_at)
 SELECT ep.id, e.id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), e.organization_id, e.type,
        e.aggregate_type || ':' || e.aggregate_id, e.sequence, e.occurred_at, %(pending)s, 0, %(now)s, '', %(now)s
-FROM webhooks_endpoint ep
-JOIN events_event e ON e.aggregate_type = %(agg_type)s AND e.aggregate_id = %(agg_id)s AND e.sequence <= %(seq)s
+FROM (SELECT org, agg_type, agg_id, max(seq) AS seq
+      FROM unnest(%(org)s::bigint[], %(agg_type)s::text[], %(agg_id)s::text[], %(seq)s::int[])
+           AS batch(org, agg_type, agg_id, seq)
+      GROUP BY org, agg_type, agg_id) AS agg
+JOIN webhooks_endpoint ep ON ep.organization_id = agg.org AND ep.enabled
+JOIN events_event e ON e.aggregate_type = agg.agg_type AND e.aggregate_id = agg.agg_id AND e.sequence <= agg.seq
                    AND e.organization_id = ep.organization_id AND e.occurred_at >= ep.created_at
-WHERE ep.organization_id = %(org)s AND ep.enabled
-  AND e.type = ANY(%(eligible)s) AND (cardinality(ep.event_types) = 0 OR e.type = ANY(ep.event_types))
+WHERE e.type = ANY(%(eligible)s) AND (cardinality(ep.event_types) = 0 OR e.type = ANY(ep.event_types))
+ORDER BY e.organization_id, e.aggregate_type, e.aggregate_id, e.sequence, ep.id
 ON CONFLICT (endpoint_id, event_id) DO NOTHING
 """
+
+
+@dataclass(frozen=True)
+class EnqueuedEvent:
+    """Where an event sits: what ``webhooks_enqueue_many`` needs of each."""
+
+    organization_id: int
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
 
 
 def webhooks_enqueue(*, organization_id: int, aggregate_type: str, aggregate_id: str, sequence: int) -> int:
     """Create the webhooks of one event (and any missing earlier ones of its aggregate); return
     how many. Runs inside the bus delivery's transaction; sends are kicked after it commits."""
+    return webhooks_enqueue_many(events=[EnqueuedEvent(organization_id, aggregate_type, aggregate_id, sequence)])
+
+
+def webhooks_enqueue_many(*, events: Sequence[EnqueuedEvent]) -> int:
+    """``webhooks_enqueue`` for several events (a batch of deliveries) in one statement: the same
+    rows as one event after the other, none twice (a redelivered event adds nothing), and one
+    kick of the scheduler after commit. Returns how many were created."""
+    if not events:
+        return 0
     with connection.cursor() as cursor:
-        cursor.execute(_ENQUEUE, {"pending": WebhookStatus.PENDING, "now": timezone.now(), "agg_type": aggregate_type,
-                                  "agg_id": aggregate_id, "seq": sequence, "org": organization_id,
-                                  "eligible": eligible_event_types()})
+        cursor.execute(_ENQUEUE, {
+            "pending": WebhookStatus.PENDING, "now": timezone.now(), "eligible": eligible_event_types(),
+            "org": [e.organization_id for e in events], "agg_type": [e.aggregate_type for e in events],
+            "agg_id": [e.aggregate_id for e in events], "seq": [e.sequence for e in events]})
         created = cursor.rowcount
     if created:
         transaction.on_commit(kick_scheduler, robust=True)

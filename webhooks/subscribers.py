@@ -9,10 +9,11 @@ the bus's and webhooks' own events are not among them.
 
 from __future__ import annotations
 
-from events.registry import subscriber
+from events.envelope import Envelope
+from events.registry import subscriber, subscriber_batch
 
 from .queries import eligible_event_types
-from .services import webhooks_enqueue
+from .services import EnqueuedEvent, webhooks_enqueue, webhooks_enqueue_many
 
 NAME = "webhooks.enqueue"
 
@@ -23,7 +24,15 @@ def enqueue(event, envelope) -> None:
                      aggregate_id=envelope.aggregate_id, sequence=envelope.sequence)
 
 
+def enqueue_batch(deliveries: list[tuple[object, Envelope]]) -> None:
+    """The same for a batch of deliveries, in one statement for all of them."""
+    webhooks_enqueue_many(events=[EnqueuedEvent(envelope.organization_id, envelope.aggregate_type,
+                                                envelope.aggregate_id, envelope.sequence)
+                                  for _, envelope in deliveries])
+
+
 def register() -> None:
     types = eligible_event_types()
     if types:
         subscriber(*types, name=NAME, max_attempts=20, label="Webhooks queued")(enqueue)
+        subscriber_batch(NAME)(enqueue_batch)
