@@ -6,15 +6,12 @@ an old event; a drain sizes its next batch from the pace of the last one."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
 
 import pytest
 import time_machine
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -24,6 +21,7 @@ from events.models import Delivery, DeliveryStatus
 from events.publishing import publish
 from events.registry import subscriber, unregister
 from events.running import drain, next_batch_size
+from tests.support.batch_forms import drain_and_listen
 from tests.support.subscribers import Pinged
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,26 +144,6 @@ def test_a_handler_that_swallows_a_database_error_is_blamed_not_the_one_after_it
     assert effects("test.troubled") == 3
 
 
-def _drain_and_listen(subscriber_name: str, groups: list[str]) -> list[dict]:
-    """Drain ``subscriber_name`` while listening on ``groups`` of the real channel layer; return
-    what was heard within a second after."""
-
-    async def scenario() -> list[dict]:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        for group in groups:
-            await layer.group_add(group, channel)
-        await sync_to_async(drain)(subscriber_name, batch=10, seconds=30)
-        heard = []
-        try:
-            while True:
-                heard.append(await asyncio.wait_for(layer.receive(channel), 1.0))
-        except TimeoutError:
-            return heard
-
-    return async_to_sync(scenario)()
-
-
 def test_a_batch_hints_open_pages_of_recent_events_and_not_of_old_ones(transactional_db, redis_client, settings,
                                                                        effects):
     settings.OUTBOX_HINT_MAX_AGE_SECONDS = 300
@@ -174,7 +152,8 @@ def test_a_batch_hints_open_pages_of_recent_events_and_not_of_old_ones(transacti
     with transaction.atomic():
         new = [publish(Pinged(key=f"new{i}"), organization_id=1) for i in range(2)]
 
-    messages = _drain_and_listen("test.record", [aggregate_group(e.aggregate_type, e.aggregate_id) for e in old + new])
+    groups = [aggregate_group(e.aggregate_type, e.aggregate_id) for e in old + new]
+    _, messages = drain_and_listen("test.record", groups, batch=10)
 
     assert effects("test.record") == 4  # all four delivered
     assert {m["subscriber"] for m in messages} == {"test.record"}

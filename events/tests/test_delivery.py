@@ -12,6 +12,7 @@ from events import replaying, sending
 from events.models import Attempt, Delivery, DeliveryStatus, Event
 from events.publishing import publish
 from events.running import run_delivery
+from tests.support.batch_forms import queued_tasks
 from tests.support.subscribers import Pinged
 
 pytestmark = pytest.mark.django_db
@@ -141,15 +142,6 @@ def test_sweeper_does_not_resend_what_still_waits_in_the_queue_but_resends_what_
     assert effects("test.record", event.id) == 1
 
 
-def _queued_tasks(redis_client, queue="events") -> list[tuple[str, list]]:
-    """(task name, args) of every message waiting in a broker queue, oldest first."""
-    import base64
-    import json
-
-    messages = [json.loads(raw) for raw in reversed(redis_client.lrange(queue, 0, -1))]
-    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
-
-
 def test_a_committed_event_sends_one_fan_out_message_which_sends_one_task_per_subscriber(
         effects, redis_client, django_capture_on_commit_callbacks):
     from events import tasks
@@ -159,12 +151,12 @@ def test_a_committed_event_sends_one_fan_out_message_which_sends_one_task_per_su
 
     deliveries = sorted(Delivery.objects.filter(event_id=event.id).values_list("id", "subscriber"))
     assert redis_client.llen("events") == 0
-    ((name, args),) = _queued_tasks(redis_client, "fanout")  # the request sent one message, not three
+    ((name, args),) = queued_tasks(redis_client, "fanout")  # the request sent one message, not three
     assert name == "events.fan_out" and sorted(map(tuple, args[0])) == deliveries
 
     assert tasks.fan_out(args[0]) == 3  # what the worker does with it
-    assert sorted(args for _, args in _queued_tasks(redis_client)) == sorted([pk] for pk, _ in deliveries)
-    assert {name for name, _ in _queued_tasks(redis_client)} == {"events.deliver"}
+    assert sorted(args for _, args in queued_tasks(redis_client, "events")) == sorted([pk] for pk, _ in deliveries)
+    assert {name for name, _ in queued_tasks(redis_client, "events")} == {"events.deliver"}
     redis_client.delete("events", "fanout")
 
 
