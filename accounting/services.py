@@ -104,17 +104,11 @@ def journal_post(*, organization_id: int, entry_date: date, memo: str, lines: Se
     without a savepoint of its own (two round trips fewer on every posting): a duplicate that
     slipped past the check (only two deliveries of one event at once could) fails the caller's
     transaction on the unique source event, and the retry then finds the entry and returns None."""
-    _require_balanced(lines)
-    with transaction.atomic(savepoint=False):
-        if source_event_id is not None and JournalEntry.objects.filter(source_event_id=source_event_id).exists():
-            return None
-        entry = JournalEntry.objects.create(organization_id=organization_id, date=entry_date, memo=memo[:300],
-                                            source_event_id=source_event_id, reversal_of=reversal_of,
-                                            expense_id=expense_id, original_amount=original_amount,
-                                            original_currency=original_currency)
-        JournalLine.objects.bulk_create([JournalLine(entry=entry, account=line.account, debit=line.debit,
-                                                     credit=line.credit) for line in lines])
-    return entry
+    posted = journal_post_many(postings=[Posting(
+        organization_id=organization_id, entry_date=entry_date, memo=memo, lines=lines,
+        source_event_id=source_event_id, reversal_of=reversal_of, expense_id=expense_id,
+        original_amount=original_amount, original_currency=original_currency)])
+    return posted[0] if posted else None
 
 
 @dataclass(frozen=True)
@@ -125,15 +119,16 @@ class Posting:
     memo: str
     lines: Sequence[Line]
     source_event_id: uuid.UUID | None = None
+    reversal_of: JournalEntry | None = None
     expense_id: uuid.UUID | None = None
     original_amount: Decimal | None = None
     original_currency: str = ""
 
 
 def journal_post_many(*, postings: Sequence[Posting]) -> list[JournalEntry]:
-    """Post balanced entries in the order given; return the new ones. The set-based twin of
-    ``journal_post``, with its checks and its rows: a posting whose source event already has an
-    entry (or comes again later in the list) is left out. Three statements however many
+    """Post balanced entries in the order given; return the new ones (``journal_post`` is the
+    case of one): a posting whose source event already has an entry (or comes again later in the
+    list) is left out. Three statements however many
     postings: one read of the source events already posted, one insert of the entries, one of
     their lines. The same transaction discipline as ``journal_post`` (no savepoint of its own: a
     duplicate that slipped past the read fails the caller's transaction on the unique source
@@ -152,7 +147,8 @@ def journal_post_many(*, postings: Sequence[Posting]) -> list[JournalEntry]:
                     continue
                 posted.add(p.source_event_id)
             entry = JournalEntry(organization_id=p.organization_id, date=p.entry_date, memo=p.memo[:300],
-                                 source_event_id=p.source_event_id, expense_id=p.expense_id,
+                                 source_event_id=p.source_event_id, reversal_of=p.reversal_of,
+                                 expense_id=p.expense_id,
                                  original_amount=p.original_amount, original_currency=p.original_currency)
             entries.append(entry)
             lines += [JournalLine(entry=entry, account=line.account, debit=line.debit, credit=line.credit)

@@ -35,8 +35,8 @@ def worker_pids(stack) -> list[int]:
     parents = [proc.pid for name, proc in stack.procs.items() if name.startswith("worker")]
     children = []
     for pid in parents:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        children += [int(p) for p in out]
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            children += [int(p) for p in task.read_text().split()]
     return parents + children
 
 
@@ -90,6 +90,9 @@ def main() -> None:
         spy = None
         raw = stack.base / "py-spy.txt"
         spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not args.no_spy and not Path(spy_bin).exists():
+            print("py-spy not found (requirements-dev.txt installs it): timings only")
+            args.no_spy = True
         if not args.no_spy:
             pids = worker_pids(stack)
             spy = [subprocess.Popen([spy_bin, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",

@@ -55,8 +55,7 @@ class Stack:
         processes.pause_between_transactions(self.started)
 
     def resume(self) -> None:
-        for proc in self.started:
-            proc.resume()
+        processes.resume(self.started)
 
     def stop(self) -> None:
         for proc in reversed(self.started):

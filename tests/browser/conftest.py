@@ -82,7 +82,7 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     # beat and the worker keep polling between tests: frozen between two of their transactions,
     # they cannot deadlock with the flush that empties the database after each test
     web.pause_bus = lambda: processes.pause_between_transactions(started)
-    web.resume_bus = lambda: [proc.resume() for proc in started]
+    web.resume_bus = lambda: processes.resume(started)
     _CLOSE.insert(0, stop)  # stopped after the browser
     yield web
     _close_shared()

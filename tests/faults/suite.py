@@ -49,8 +49,8 @@ IN_FLIGHT = 32
 DRAIN_STALL_SECONDS = 180
 # ...and it stops waiting after this long in all (both waits, before and after the replay), so a
 # run that cannot drain still prints its figures (and fails) instead of running for hours: 20
-# minutes, or 0.25 s per approval if more (each approval is seven deliveries; 10,000 of them on
-# 2 shared cores drain at 40-50 deliveries/s, which is slow but not a fault).
+# minutes, or 0.25 s per approval if more (each approval is eight deliveries here, the suite's
+# two subscribers included; a slow drain on 2 shared cores is not a fault).
 DRAIN_MAX_SECONDS = 1200
 DRAIN_MAX_SECONDS_PER_APPROVAL = 0.25
 # Threads of the slow integration's worker: 100 ms of waiting each, so up to 80 deliveries a second.

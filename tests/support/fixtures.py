@@ -29,9 +29,8 @@ def _flush_again_after_a_deadlock(teardown):
     outlives the test (a module's stack, polling on beat's schedule) may hold a lock on a table the
     TRUNCATE wants while waiting for one it already took: PostgreSQL then cancels one of the two
     (deadlock detected), or it waits out its lock timeout. The flush then ends the other sessions
-    on the test database (the workers
-    replace a broken connection by themselves; what they were doing is emptied anyway) and runs
-    again."""
+    on the test database (the workers replace a broken connection by themselves; what they were
+    doing is emptied anyway) and runs again."""
 
     def flush(self):
         for attempt in range(4):

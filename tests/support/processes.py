@@ -118,6 +118,12 @@ def start_beat(track=None, **env: str) -> CeleryProcess:
     return beat
 
 
+def resume(procs: list[CeleryProcess]) -> None:
+    """Let processes frozen by ``pause_between_transactions`` go on."""
+    for proc in procs:
+        proc.resume()
+
+
 def pause_between_transactions(procs: list[CeleryProcess], timeout: float = 10) -> None:
     """Freeze ``procs`` at a moment when none of them is inside a transaction on the test database
     (stopped, then looked at: if one was mid-transaction, let it go on a moment and try again).
@@ -136,8 +142,7 @@ def pause_between_transactions(procs: list[CeleryProcess], timeout: float = 10) 
             (busy,) = cursor.fetchone()
         if not busy:
             return
-        for proc in procs:
-            proc.resume()
+        resume(procs)
         if time.monotonic() > deadline:  # never left frozen mid-transaction: the flush's retry copes
             return
         time.sleep(0.05)
