@@ -1,0 +1,38 @@
+"""Django's ASGI handler with the middleware chain run in one thread hop (issue 24).
+
+Django's own ``ASGIHandler`` builds the middleware chain in async mode. Every middleware
+written on ``MiddlewareMixin`` (sessions, CSRF, authentication, messages, common, clickjacking,
+security) then runs its ``process_request`` and its ``process_response`` each through its own
+``sync_to_async`` (Django's ``MiddlewareMixin.__acall__``), every sync-only middleware puts an
+``async_to_sync`` around the rest of the chain, and the sync view gets one more hop: about fifteen
+trips between the event loop and the request's thread for one request, each a queue, a wake-up
+and a context copy. Outlay's views and middleware are all synchronous, so this handler builds the
+chain as WSGI would (``load_middleware(is_async=False)``) and runs the whole of it, view included,
+in one ``sync_to_async`` on the request's own thread (``thread_sensitive``, as Django's hops do).
+Reading the body, the disconnect watch and sending the response stay on the event loop, as in
+Django's handler: only ``get_response_async`` changes.
+
+An async view would still work (the sync chain calls it through ``async_to_sync``) but would pay
+two hops; Outlay has none, and ``config/tests/test_asgi_handler.py`` says so.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+
+
+class OneHopASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
+def get_asgi_application() -> OneHopASGIHandler:
+    """``django.core.asgi.get_asgi_application`` with the one-hop handler."""
+    import django
+
+    django.setup(set_prefix=False)
+    return OneHopASGIHandler()

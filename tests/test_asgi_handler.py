@@ -1,0 +1,146 @@
+"""The web server's ASGI application runs Django's middleware chain and the view in one thread
+hop (``config.asgi_handler``), and every middleware still does its work: sessions, CSRF,
+authentication, the security headers, the error pages. Requests go through
+``config.asgi.application``, the object uvicorn serves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+from asgiref import sync
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from config.asgi import application
+from expenses.models import Expense, ExpenseState
+from expenses.tests.factories import make_team
+
+# The request runs on its own thread (Django's ThreadSensitiveContext), which must see the rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Answer:
+    def __init__(self, sent: list[dict]):
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        self.status = start["status"]
+        self.headers = [(k.decode().lower(), v.decode()) for k, v in start["headers"]]
+        self.body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+    def cookies(self) -> dict[str, str]:
+        found = {}
+        for k, v in self.headers:
+            if k == "set-cookie":
+                name, _, rest = v.partition("=")
+                found[name] = rest.split(";", 1)[0]
+        return found
+
+
+def call(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Answer:
+    sent: list[dict] = []
+    given = False
+
+    async def receive():
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # connected until the answer
+
+    async def send(message):
+        sent.append(message)
+
+    raw = [(b"host", b"testserver"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": raw, "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    async_to_sync(application)(scope, receive, send)
+    return Answer(sent)
+
+
+@pytest.fixture
+def hops(monkeypatch):
+    """How many times a request went from the event loop to a thread (``sync_to_async``)."""
+    counted = []
+    original = sync.SyncToAsync.__call__
+
+    async def counting(self, *args, **kwargs):
+        counted.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.SyncToAsync, "__call__", counting)
+    return counted
+
+
+def session_cookie(user) -> str:
+    browser = Client()
+    browser.force_login(user, backend="organizations.authentication.MemberModelBackend")
+    return f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def test_a_page_runs_the_whole_middleware_chain_and_its_view_in_one_hop(hops):
+    team = make_team()
+    expense = team.expense(submit=True)
+    hops.clear()
+
+    page = call("GET", f"/expenses/{expense.pk}/", {"cookie": session_cookie(team.manager.user)})
+
+    assert page.status == 200 and str(expense.pk).encode() in page.body
+    chain = [name for name in hops if "get_response" in name or "process_" in name or "__call__" in name]
+    # Django's own handler: a hop for each middleware's process_request and process_response,
+    # and one for the view; here one for the whole chain.
+    assert chain == ["BaseHandler.get_response"], hops
+    assert len(hops) <= 4, hops  # with the request_started receivers and closing the response
+    # and the middleware did their work: security headers, the CSP, clickjacking, a CSRF cookie
+    assert page.header("x-frame-options") == "DENY"
+    assert page.header("content-security-policy") and page.header("x-content-type-options") == "nosniff"
+    assert "csrftoken" in page.cookies() or settings.CSRF_COOKIE_NAME in page.cookies()
+
+
+def test_csrf_and_authentication_still_guard_a_form_post():
+    team = make_team()
+    expense = team.expense(submit=True)
+    cookie = session_cookie(team.manager.user)
+
+    refused = call("POST", f"/expenses/{expense.pk}/approve/", {"cookie": cookie,
+                                                                 "content-type": "application/x-www-form-urlencoded"})
+    assert refused.status == 403
+    assert Expense.objects.get(pk=expense.pk).state == ExpenseState.SUBMITTED
+
+    page = call("GET", f"/expenses/{expense.pk}/", {"cookie": cookie})
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1).decode()
+    csrf_cookie = page.cookies()[settings.CSRF_COOKIE_NAME]
+    approved = call("POST", f"/expenses/{expense.pk}/approve/",
+                    {"cookie": f"{cookie}; {settings.CSRF_COOKIE_NAME}={csrf_cookie}",
+                     "content-type": "application/x-www-form-urlencoded"},
+                    f"csrfmiddlewaretoken={token}".encode())
+    assert approved.status in (200, 302), approved.body[:300]
+    assert Expense.objects.get(pk=expense.pk).state == ExpenseState.APPROVED
+
+    anonymous = call("GET", f"/expenses/{expense.pk}/")
+    assert anonymous.status == 302 and "login" in anonymous.header("location")
+
+
+def test_the_api_approves_and_refuses_in_its_error_shape_through_the_server_application(hops):
+    team = make_team()
+    expense = team.expense(submit=True)
+    auth = {"authorization": f"Token {Token.objects.create(user=team.manager.user).key}",
+            "content-type": "application/json"}
+    hops.clear()
+
+    approved = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}")
+
+    assert approved.status == 200 and json.loads(approved.body)["state"] == "approved"
+    assert [name for name in hops if "get_response" in name] == ["BaseHandler.get_response"]
+    again = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}")
+    assert again.status == 409 and set(json.loads(again.body)) == {"code", "message", "details"}
+    missing = call("GET", "/api/v1/expenses/00000000-0000-4000-8000-000000000000/", auth)
+    assert missing.status == 404 and json.loads(missing.body)["code"] == "not_found"
