@@ -12,6 +12,13 @@ in one ``sync_to_async`` on the request's own thread (``thread_sensitive``, as D
 Reading the body, the disconnect watch and sending the response stay on the event loop, as in
 Django's handler: only ``get_response_async`` changes.
 
+It also sends what the request committed for the broker and the live hints only once the
+response has gone to the client (``core.after_commit.sends_after_the_response``): the approve
+request's fan-out message is Outlay's work, not the approver's wait. The sends run when Django
+closes the response, before ``request_finished`` gives the database connection back (a broker
+failure still marks its rows due). A client that disconnects before its answer leaves the
+request's sends unsent; their rows wait for the sweeper, as they would after a broker outage.
+
 An async view would still work (the sync chain calls it through ``async_to_sync``) but would pay
 two hops; Outlay has none, and ``config/tests/test_asgi_handler.py`` says so.
 """
@@ -21,10 +28,18 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
+from core.after_commit import sends_after_the_response
+
 
 class OneHopASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
+
+    def get_response(self, request):
+        with sends_after_the_response() as send_held:
+            response = super().get_response(request)
+        response._resource_closers.append(send_held)  # run by response.close(), after the send
+        return response
 
     async def get_response_async(self, request):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)

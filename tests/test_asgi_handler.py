@@ -17,6 +17,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from config.asgi import application
+from events.registry import FANOUT_QUEUE
+from events.sending import broker_queue_length
 from expenses.models import Expense, ExpenseState
 from expenses.tests.factories import make_team
 
@@ -43,7 +45,8 @@ class Answer:
         return found
 
 
-def call(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Answer:
+def call(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
+         on_body=None) -> Answer:
     sent: list[dict] = []
     given = False
 
@@ -56,6 +59,8 @@ def call(method: str, path: str, headers: dict[str, str] | None = None, body: by
 
     async def send(message):
         sent.append(message)
+        if on_body and message["type"] == "http.response.body" and not message.get("more_body"):
+            on_body()
 
     raw = [(b"host", b"testserver"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -97,7 +102,7 @@ def test_a_page_runs_the_whole_middleware_chain_and_its_view_in_one_hop(hops):
     chain = [name for name in hops if "get_response" in name or "process_" in name or "__call__" in name]
     # Django's own handler: a hop for each middleware's process_request and process_response,
     # and one for the view; here one for the whole chain.
-    assert chain == ["BaseHandler.get_response"], hops
+    assert chain == ["OneHopASGIHandler.get_response"], hops
     assert len(hops) <= 4, hops  # with the request_started receivers and closing the response
     # and the middleware did their work: security headers, the CSP, clickjacking, a CSRF cookie
     assert page.header("x-frame-options") == "DENY"
@@ -139,8 +144,37 @@ def test_the_api_approves_and_refuses_in_its_error_shape_through_the_server_appl
     approved = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}")
 
     assert approved.status == 200 and json.loads(approved.body)["state"] == "approved"
-    assert [name for name in hops if "get_response" in name] == ["BaseHandler.get_response"]
+    assert [name for name in hops if "get_response" in name] == ["OneHopASGIHandler.get_response"]
     again = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}")
     assert again.status == 409 and set(json.loads(again.body)) == {"code", "message", "details"}
     missing = call("GET", "/api/v1/expenses/00000000-0000-4000-8000-000000000000/", auth)
     assert missing.status == 404 and json.loads(missing.body)["code"] == "not_found"
+
+
+def test_the_approval_is_announced_to_the_broker_after_its_answer_was_sent(redis_client):
+    team = make_team()
+    expense = team.expense(submit=True)
+    auth = {"authorization": f"Token {Token.objects.create(user=team.manager.user).key}",
+            "content-type": "application/json"}
+    before = broker_queue_length(FANOUT_QUEUE)
+    waiting_when_answered = []
+
+    approved = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}",
+                    on_body=lambda: waiting_when_answered.append(broker_queue_length(FANOUT_QUEUE)))
+
+    assert approved.status == 200
+    assert waiting_when_answered == [before]  # the answer went first
+    assert broker_queue_length(FANOUT_QUEUE) == before + 1  # then the one fan-out message
+
+
+def test_a_refused_approval_through_the_server_sends_nothing_after_its_answer(redis_client):
+    team = make_team(budget="10.00")
+    expense = team.expense(amount="40.00", submit=True)
+    auth = {"authorization": f"Token {Token.objects.create(user=team.manager.user).key}",
+            "content-type": "application/json"}
+    before = broker_queue_length(FANOUT_QUEUE)
+
+    refused = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}")
+
+    assert refused.status == 409 and json.loads(refused.body)["code"] == "insufficient_budget"
+    assert broker_queue_length(FANOUT_QUEUE) == before
