@@ -119,10 +119,16 @@ def _attach_receipt(expense: Expense, receipt) -> None:
 
 # --- loading ------------------------------------------------------------------------------------
 
-def _lock(actor: Membership, expense_id: UUID | str) -> Expense:
-    """The expense, locked for this transaction, only if it belongs to the actor's organisation."""
+def _lock(actor: Membership, expense_id: UUID | str, *, with_cost_center: bool = False) -> Expense:
+    """The expense, locked for this transaction, only if it belongs to the actor's organisation.
+
+    ``with_cost_center`` locks its cost centre in the same statement (an approval's budget check:
+    one round trip instead of two). PostgreSQL locks each joined row in the order FOR UPDATE OF
+    names their tables: the expense first, the cost centre second, the order every approval
+    keeps; and it returns the cost centre as it is once locked, so its budget is read under the
+    lock (and the month's spend, summed by the next statement, sees every commit before it)."""
     try:
-        return (Expense.objects.select_for_update(of=("self",))
+        return (Expense.objects.select_for_update(of=("self", "cost_center") if with_cost_center else ("self",))
                 .select_related("organization", "employee__user", "cost_center", "category")
                 .get(pk=expense_id, organization_id=actor.organization_id))
     except (Expense.DoesNotExist, ValueError, TypeError, DjangoValidationError):  # also a malformed UUID
@@ -376,10 +382,12 @@ def check_approver(actor: Membership, expense: Expense, step: str, done: dict[st
     return on_behalf_of
 
 
-def check_budget(expense: Expense) -> Decimal:
+def check_budget(expense: Expense, *, cost_center_locked: bool = False) -> Decimal:
     """The cost centre can carry the expense this month (write model, under a lock); returns
-    what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount."""
-    left = remaining_budget(expense.cost_center, expense.month, lock=True)
+    what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount.
+    ``cost_center_locked``: the expense was loaded by ``_lock(..., with_cost_center=True)``, so
+    its cost centre row is already locked and current."""
+    left = remaining_budget(expense.cost_center, expense.month, lock=not cost_center_locked)
     if expense.org_amount > left:
         currency = expense.organization.currency
         raise errors.InsufficientBudget(
@@ -389,11 +397,11 @@ def check_budget(expense: Expense) -> Decimal:
     return left
 
 
-def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
+def check_approval(actor: Membership, expense: Expense, *, cost_center_locked: bool = False) -> ApprovalDecision:
     """Everything that must hold before ``actor`` approves the (locked) expense."""
     step, remaining_steps, done = check_approvable(expense)
     on_behalf_of = check_approver(actor, expense, step, done)
-    left = check_budget(expense)
+    left = check_budget(expense, cost_center_locked=cost_center_locked)
     return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,
                             on_behalf_of=on_behalf_of, given=tuple(done.values()))
 
@@ -446,9 +454,9 @@ def expense_approve(*, actor: Membership, expense_id: UUID | str, expected_versi
     (invalid_state), already decided or changed meanwhile (conflict), insufficient budget. The
     expense row is locked, so of concurrent approvers exactly one succeeds; the others find it
     decided and get ``conflict``."""
-    expense = _lock(actor, expense_id)
+    expense = _lock(actor, expense_id, with_cost_center=True)
     _check_version(expense, expected_version)
-    decision = check_approval(actor, expense)
+    decision = check_approval(actor, expense, cost_center_locked=True)
     return do_approve(expense=expense, decision=decision, approver=actor)
 
 
