@@ -20,7 +20,7 @@ failure still marks its rows due). A client that disconnects before its answer l
 request's sends unsent; their rows wait for the sweeper, as they would after a broker outage.
 
 An async view would still work (the sync chain calls it through ``async_to_sync``) but would pay
-two hops; Outlay has none, and ``config/tests/test_asgi_handler.py`` says so.
+two hops; Outlay has none, and ``tests/test_asgi_handler.py`` fails if one is added.
 """
 
 from __future__ import annotations

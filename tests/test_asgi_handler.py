@@ -107,7 +107,23 @@ def test_a_page_runs_the_whole_middleware_chain_and_its_view_in_one_hop(hops):
     # and the middleware did their work: security headers, the CSP, clickjacking, a CSRF cookie
     assert page.header("x-frame-options") == "DENY"
     assert page.header("content-security-policy") and page.header("x-content-type-options") == "nosniff"
-    assert "csrftoken" in page.cookies() or settings.CSRF_COOKIE_NAME in page.cookies()
+    assert settings.CSRF_COOKIE_NAME in page.cookies()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_view_is_synchronous_so_one_hop_serves_it():
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def views(patterns):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from views(entry.url_patterns)
+            elif isinstance(entry, URLPattern):
+                yield entry.callback
+
+    found = list(views(get_resolver().url_patterns))
+    assert len(found) > 50
+    assert [v for v in found if asyncio.iscoroutinefunction(v) or getattr(v, "view_is_async", False)] == []
 
 
 def test_csrf_and_authentication_still_guard_a_form_post():
