@@ -8,7 +8,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from . import replaying
-from .models import Attempt, BackfillRun, Delivery, Event, PrunedDeliveries
+from .models import Attempt, BackfillRun, Delivery, Event, PrunedDeliveries, ReplayRun
+from .queries import run_progress
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,13 +88,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay selected deliveries")
     def replay_selected(self, request, queryset):
-        count = replaying.replay(queryset)
+        count = replaying.replay(queryset, description=f"admin: {request.user} selected deliveries")
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     @admin.action(description="Replay all deliveries matching the current filters")
     def replay_all_matching(self, request, queryset):
         changelist = self.get_changelist_instance(request)
-        count = replaying.replay(changelist.get_queryset(request))
+        count = replaying.replay(changelist.get_queryset(request),
+                                 description=f"admin: {request.user}, every delivery matching the filters")
         self.message_user(request, f"{count} deliveries reset and sent.", messages.SUCCESS)
 
     def changelist_view(self, request, extra_context=None):
@@ -121,6 +123,24 @@ class BackfillRunAdmin(ReadOnlyAdmin):
     def rate(self, run: BackfillRun) -> str:
         seconds = (run.updated_at - run.started_at).total_seconds()
         return f"{run.events_done / seconds:,.0f}" if seconds > 0 else "-"
+
+
+@admin.register(ReplayRun)
+class ReplayRunAdmin(ReadOnlyAdmin):
+    """Mass replays (``manage.py events replay``, the operations page, the API, the actions
+    here): how far each got and how fast, read-only. An unfinished one resumes when the same
+    replay is asked for again."""
+
+    list_display = ["description", "organization_id", "progress", "rate", "started_at", "updated_at", "finished_at"]
+
+    @admin.display(description="deliveries reset")
+    def progress(self, run: ReplayRun) -> str:
+        return f"{run.done:,} / {run.total:,} ({run.fraction:.0%})"
+
+    @admin.display(description="deliveries/s")
+    def rate(self, run: ReplayRun) -> str:
+        rate = run_progress(run).rate
+        return "-" if rate is None else f"{rate:,.0f}"
 
 
 @admin.register(PrunedDeliveries)

@@ -124,7 +124,12 @@ class DeliveryReplayApi(APIView):
         qs = replaying.deliveries_matching(**filters).filter(organization_id=request.membership.organization_id)
         if qs.filter(status=DeliveryStatus.DONE).exists() and delivery_id is not None:
             raise Conflict("A done delivery is never replayed.", code="already_done")
-        return Response({"replayed": replaying.replay(qs)})
+        organization_id = request.membership.organization_id
+        selection = None if delivery_id is not None else {key: str(value) for key, value in filters.items()}
+        return Response({"replayed": replaying.replay(
+            qs, organization_id=organization_id, selection=selection,
+            description=f"delivery {delivery_id}" if delivery_id is not None
+            else "API: " + ", ".join(f"{key}={value}" for key, value in sorted(selection.items())))})
 
 
 class DeliveryReplayOneApi(DeliveryReplayApi):

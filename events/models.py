@@ -153,6 +153,38 @@ class BackfillRun(models.Model):
         return 1.0 if not self.events_total else min(1.0, self.events_done / self.events_total)
 
 
+class ReplayRun(models.Model):
+    """One replay of more deliveries than one batch (``events replay``, the operations page, the
+    admin, the API): which ones, how far it got (a cursor over delivery ids, so that a run killed
+    mid-way resumes where it stopped) and its progress for the operator."""
+
+    organization_id = models.BigIntegerField(null=True, blank=True,
+                                             help_text="Only this organisation's deliveries; empty: all.")
+    selection = models.JSONField(null=True, blank=True,
+                                 help_text="The filter as given; an unfinished run with the same one is resumed. "
+                                           "Empty: not resumable (an admin selection).")
+    description = models.CharField(max_length=300)
+    total = models.BigIntegerField(help_text="Deliveries to replay when the run started.")
+    done = models.BigIntegerField(default=0, help_text="Deliveries reset to pending so far.")
+    cursor_id = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["organization_id", "finished_at"], name="replayrun_org_open_idx")]
+
+    def __str__(self) -> str:
+        return f"replay of {self.description}: {self.done}/{self.total}"
+
+    @property
+    def fraction(self) -> float:
+        if self.finished_at or not self.total:
+            return 1.0
+        return min(1.0, self.done / self.total)
+
+
 class PrunedDeliveries(models.Model):
     """What is left of a subscriber's done deliveries of one event type once they are pruned
     (``events.retention.prune_deliveries``): the span of the log they covered, in the log's order

@@ -1,14 +1,15 @@
-"""Reads over the outbox: an aggregate's timeline, delivery status by subscriber, the catalogue."""
+"""Reads over the outbox: an aggregate's timeline, delivery status by subscriber, the catalogue,
+the progress of backfills and mass replays."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Prefetch, Subquery
+from django.db.models import Count, Min, Prefetch, Q, Subquery
 from django.utils import timezone
 
-from .models import Attempt, Delivery, DeliveryStatus, Event
+from .models import Attempt, BackfillRun, Delivery, DeliveryStatus, Event, ReplayRun
 from .registry import subscribers
 from .types import event_types
 
@@ -109,3 +110,57 @@ def catalogue() -> list[dict]:
                              "timeout": s.timeout} for s in subs.values() if s.wants(name)],
         })
     return result
+
+
+@dataclass
+class RunProgress:
+    """How far a backfill or a mass replay got, for the command's bar and the operations page."""
+
+    kind: str  # "backfill" | "replay"
+    what: str
+    done: int
+    total: int
+    fraction: float
+    rate: float | None  # per second, since the run started
+    seconds_left: float | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    quiet_seconds: float  # since its last chunk (an unfinished run: still going, or stopped)
+    own: bool = False  # a replay of one organisation's deliveries: its counts are that organisation's
+
+    @property
+    def percent(self) -> int:
+        return int(self.fraction * 100)
+
+
+def run_progress(run: BackfillRun | ReplayRun, *, now: datetime | None = None,
+                 organization_id: int | None = None) -> RunProgress:
+    now = now or timezone.now()
+    if isinstance(run, BackfillRun):
+        kind, what, done, total = "backfill", run.subscriber, run.events_done, run.events_total
+    else:
+        kind, what, done, total = "replay", run.description, run.done, run.total
+    elapsed = ((run.finished_at or run.updated_at) - run.started_at).total_seconds()
+    rate = done / elapsed if elapsed > 0 and done else None
+    left = max(0, total - done)
+    return RunProgress(kind=kind, what=what, done=done, total=total, fraction=run.fraction, rate=rate,
+                       seconds_left=None if run.finished_at else (left / rate if rate else None),
+                       started_at=run.started_at, updated_at=run.updated_at, finished_at=run.finished_at,
+                       quiet_seconds=max(0.0, (now - run.updated_at).total_seconds()),
+                       own=kind == "replay" and organization_id is not None and run.organization_id == organization_id)
+
+
+def catch_up_runs(*, organization_id: int, recent: int = 5) -> list[RunProgress]:
+    """Backfills (of every organisation's events: a subscriber catches up from the whole log)
+    and the mass replays of this organisation or of every organisation (the command): the
+    unfinished ones and the last few finished, newest first. Counts of runs over every
+    organisation are the installation's: the page shows them as a share, a rate and a time left
+    (``own`` says which are the organisation's own)."""
+    now = timezone.now()
+    backfills = [*BackfillRun.objects.filter(finished_at__isnull=True),
+                 *BackfillRun.objects.filter(finished_at__isnull=False)[:recent]]
+    replays = ReplayRun.objects.filter(Q(organization_id=organization_id) | Q(organization_id__isnull=True))
+    replays = [*replays.filter(finished_at__isnull=True), *replays.filter(finished_at__isnull=False)[:recent]]
+    runs = [run_progress(run, now=now, organization_id=organization_id) for run in [*backfills, *replays]]
+    return sorted(runs, key=lambda r: (r.finished_at is not None, -r.started_at.timestamp()))

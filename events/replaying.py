@@ -1,8 +1,9 @@
 """Replaying and backfilling: give deliveries another run, or create them for past events.
 
 * ``replay``: dead (or failing) deliveries back to pending with a fresh retry budget, sent after
-  commit (a few: a message each; many: a drain per subscriber works them off in batches). Done
-  deliveries are never touched, so a replay never repeats an effect.
+  commit (a few: a message each; many: set-based chunks with a resumable, throttled run and its
+  progress, a drain per subscriber working them off in batches). Done deliveries are never
+  touched, so a replay never repeats an effect.
 * ``backfill``: deliveries of past events for a subscriber added later, so it catches up from
   the log: set-based, resumable, throttled, with progress; a drain of the subscriber runs them.
 
@@ -23,28 +24,84 @@ from django.utils import timezone
 from core.after_commit import send_on_commit
 
 from . import sql
-from .models import BackfillRun, Delivery, DeliveryStatus
+from .models import BackfillRun, Delivery, DeliveryStatus, ReplayRun
 from .registry import ALL_EVENTS, get_subscriber, subscribers
 from .sending import dispatch_on_commit, drain_rollback_unsafe, start_draining
 
 
-def replay(deliveries) -> int:
+def replay(deliveries, *, organization_id: int | None = None, selection: dict | None = None,
+           description: str = "", batch: int | None = None, max_waiting: int | None = None,
+           progress: Callable[[ReplayRun], None] | None = None) -> int:
     """Reset the given deliveries (dead, or pending/failing) to pending with a fresh retry budget
-    and send them once this commits. Done deliveries are left alone: replay never repeats an effect."""
-    now = timezone.now()
+    and send them once this commits; return how many. Done deliveries are left alone: replay
+    never repeats an effect.
+
+    A few (one delivery batch, ``OUTBOX_BATCH_SIZE``) are reset in one transaction and get a
+    message each. More are a mass replay: set-based chunks of ``batch`` deliveries
+    (``OUTBOX_BACKFILL_BATCH``) in id order, each in its own transaction with its cursor and count
+    saved in a ``ReplayRun`` row (progress for the command's bar and the operations page), a drain
+    per subscriber working them off in batches. ``selection`` names the run: an unfinished run of
+    the same organisation and selection is continued from its cursor, so a replay killed mid-way
+    resumes. ``max_waiting`` throttles (the command: it pauses while that many of a subscriber's
+    deliveries wait, so live deliveries keep their place); a web request passes none and never
+    sleeps. ``deliveries`` must already be scoped to ``organization_id`` by the caller."""
+    replayable = deliveries.filter(status__in=[DeliveryStatus.DEAD, DeliveryStatus.PENDING])
+    run = None
+    if selection is not None:
+        run = (ReplayRun.objects.filter(organization_id=organization_id, selection=selection, finished_at__isnull=True)
+               .order_by("-id").first())
+    if run is None:
+        total = replayable.count()
+        if total <= settings.OUTBOX_BATCH_SIZE:
+            return _replay_few(replayable)
+        now = timezone.now()
+        run = ReplayRun.objects.create(organization_id=organization_id, selection=selection, total=total,
+                                       description=description[:300] or f"{total} deliveries",
+                                       started_at=now, updated_at=now)
+    batch = batch or settings.OUTBOX_BACKFILL_BATCH
+    if progress:
+        progress(run)
+    seen: set[str] = set()
+    while True:
+        for name in sorted(seen) if max_waiting else ():
+            _wait_while_backlogged(name, max_waiting)
+        now = timezone.now()
+        with transaction.atomic():
+            chunk = replayable.filter(pk__gt=run.cursor_id) if run.cursor_id is not None else replayable
+            rows = list(chunk.order_by("pk").select_for_update(skip_locked=True)
+                        .values_list("id", "subscriber")[:batch])
+            _reset([pk for pk, _ in rows], now)
+            if rows:
+                run.done += len(rows)
+                run.cursor_id = rows[-1][0]
+            if len(rows) < batch:
+                run.finished_at = now
+            run.updated_at = now
+            run.save(update_fields=["done", "cursor_id", "finished_at", "updated_at"])
+            names = {name for _, name in rows}
+            if names:
+                # worked off in batches by one drain per subscriber, not a message each
+                send_on_commit(_drain_rollback_unsafe, sorted(names))
+        seen |= names
+        if progress:
+            progress(run)
+        if run.finished_at:
+            return run.done
+
+
+def _replay_few(replayable) -> int:
     with transaction.atomic():
-        rows = list(deliveries.select_for_update(skip_locked=True)
-                    .filter(status__in=[DeliveryStatus.DEAD, DeliveryStatus.PENDING])
-                    .values_list("id", "subscriber"))
-        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        rows = list(replayable.select_for_update(skip_locked=True).values_list("id", "subscriber"))
+        _reset([pk for pk, _ in rows], timezone.now())
+        dispatch_on_commit(rows)
+    return len(rows)
+
+
+def _reset(ids: list[int], now: datetime) -> None:
+    if ids:
+        Delivery.objects.filter(pk__in=ids).update(
             status=DeliveryStatus.PENDING, attempts=0,
             next_attempt_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
-        if len(rows) > settings.OUTBOX_BATCH_SIZE:
-            # A mass replay is worked off in batches by one drain per subscriber, not a message each.
-            send_on_commit(_drain_rollback_unsafe, sorted({name for _, name in rows}))
-        else:
-            dispatch_on_commit(rows)
-    return len(rows)
 
 
 def _drain_rollback_unsafe(subscriber_names: list[str]) -> None:

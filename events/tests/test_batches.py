@@ -1,8 +1,8 @@
 """Batches and backfills against a real Redis broker and real Celery workers (issue 21): one claim
 takes a backlog, one failing handler fails alone (also when its subscriber takes the batch in one
 call), a worker killed mid-batch loses nothing and doubles nothing, a backfill killed mid-way
-resumes without duplicates and delivers nothing twice after a prune, and live deliveries are not
-starved while a large backfill runs."""
+resumes without duplicates and delivers nothing twice after a prune, so does a mass replay, and
+live deliveries are not starved while a large backfill runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 
 from events import replaying, retention
-from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus
+from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus, ReplayRun
 from events.publishing import publish
 from events.registry import unregister
 from tests.support import late_subscriber
@@ -185,6 +185,39 @@ def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(eff
         assert _late_effects_per_event() == dict.fromkeys(history, 1)
     finally:
         unregister(late_subscriber.NAME)
+
+
+def test_a_mass_replay_killed_mid_way_resumes_and_runs_each_dead_letter_once(effects, celery_processes):
+    # given 200 dead letters of one subscriber (their effect never landed)
+    events = _publish(200)
+    Delivery.objects.filter(subscriber="test.record").update(status=DeliveryStatus.DEAD, attempts=5)
+    replay = [sys.executable, "manage.py", "events", "replay", "--subscriber", "test.record", "--batch", "20",
+              "--max-waiting", "40", "--no-progress"]
+    # and a replay of them, throttled (40 waiting at most) while no worker runs them, killed mid-way
+    stopped = subprocess.Popen(replay, cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: ReplayRun.objects.filter(done__gte=40).exists(), timeout=30,
+                   message="the replay to reset its first chunks")
+    finally:
+        stopped.kill()  # SIGKILL mid-way
+        stopped.wait(10)
+    (run,) = ReplayRun.objects.all()
+    assert run.finished_at is None and 40 <= run.done < 200
+    assert run.done == Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.PENDING).count()
+
+    # when workers run and the same replay is started again
+    celery_processes.worker(ready_timeout=SLOW_START)
+    celery_processes.beat()
+    resumed = subprocess.run(replay, cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "replayed 200 deliveries" in resumed.stdout
+
+    # then it went on from its cursor in the same run, and each effect landed exactly once
+    (again,) = ReplayRun.objects.all()
+    assert again.pk == run.pk and again.finished_at is not None and again.done == 200
+    wait_until(lambda: _all_done("test.record"), timeout=60, message="every replayed delivery done")
+    assert all(effects("test.record", e.id) == 1 for e in events)
 
 
 def test_live_effects_land_within_seconds_while_a_large_backfill_runs(effects, redis_client, celery_processes):

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from events import replaying
 from events.models import DeliveryStatus
-from events.queries import catalogue, dead_letters, status_counts
+from events.queries import catalogue, catch_up_runs, dead_letters, status_counts
 from observability.queries import DAY, HOUR, outbox_history
 from organizations.models import Role
 from webhooks.queries import endpoint_health
@@ -54,6 +54,7 @@ def _operations_page(request, membership, *, status: int = 200):
         "rows": status_counts(organization_id=membership.organization_id),
         "dead": dead_letters(organization_id=membership.organization_id)[:100],
         "charts": charts, "dead_over_time": dead_over_time,
+        "runs": catch_up_runs(organization_id=membership.organization_id),
         "webhooks": endpoint_health(membership.organization_id)}, status=status)
 
 
@@ -72,7 +73,10 @@ def replay(request, membership):
     ids = form.cleaned_data["delivery"]
     scope = replaying.deliveries_matching(ids=ids or None, status=DeliveryStatus.DEAD).filter(
         organization_id=membership.organization_id)
-    count = replaying.replay(scope)
+    # "all": a mass replay a stopped request resumes; a selection is what it is
+    count = replaying.replay(scope, organization_id=membership.organization_id,
+                             selection=None if ids else {"status": DeliveryStatus.DEAD.value},
+                             description=f"{len(ids)} selected dead letters" if ids else "every dead letter")
     messages.success(request, f"{count} deliveries replayed.")
     return redirect("operations")
 

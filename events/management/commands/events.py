@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from events import replaying, retention, sending
-from events.models import BackfillRun, DeliveryStatus
-from events.queries import catalogue, status_counts
+from events.models import BackfillRun, DeliveryStatus, ReplayRun
+from events.queries import catalogue, run_progress, status_counts
 
 
 def _when(value: str | None):
@@ -40,6 +41,10 @@ class Command(BaseCommand):
         replay.add_argument("--status", default=DeliveryStatus.DEAD, choices=["dead", "pending"])
         replay.add_argument("--since")
         replay.add_argument("--until")
+        replay.add_argument("--batch", type=int, help="deliveries per statement (OUTBOX_BACKFILL_BATCH)")
+        replay.add_argument("--max-waiting", type=int,
+                            help="pause while this many of a subscriber's wait (OUTBOX_BACKFILL_MAX_WAITING)")
+        replay.add_argument("--no-progress", action="store_true", help="no progress bar, one line at the end")
         backfill = sub.add_parser("backfill", help="deliver past events to a subscriber added later")
         backfill.add_argument("subscriber")
         backfill.add_argument("--since")
@@ -72,6 +77,9 @@ class Command(BaseCommand):
         for run in BackfillRun.objects.filter(finished_at__isnull=True):
             self.stdout.write(f"backfill of {run.subscriber} unfinished: {run.events_done:,} of {run.events_total:,} "
                               f"events ({run.fraction:.0%}); run it again to resume")
+        for run in ReplayRun.objects.filter(finished_at__isnull=True):
+            self.stdout.write(f"replay of {run.description} unfinished: {run.done:,} of {run.total:,} "
+                              f"({run.fraction:.0%}); the same replay command resumes it")
 
     def do_catalogue(self, json=False, **_):
         entries = catalogue()
@@ -86,25 +94,27 @@ class Command(BaseCommand):
             names = ", ".join(s["name"] for s in entry["subscribers"]) or "none"
             self.stdout.write(f"  subscribers: {names}")
 
-    def do_replay(self, ids=None, subscriber=None, event_type=None, status="dead", since=None, until=None, **_):
+    def do_replay(self, ids=None, subscriber=None, event_type=None, status="dead", since=None, until=None,
+                  batch=None, max_waiting=None, no_progress=False, **_):
+        """A mass replay can be stopped at any time too: the same command resumes at its cursor."""
+        selection = {"ids": sorted(ids) if ids else None, "subscriber": subscriber, "event_type": event_type,
+                     "status": status, "since": since, "until": until}
         qs = replaying.deliveries_matching(ids=ids, subscriber=subscriber, event_type=event_type, status=status,
-                                              since=_when(since), until=_when(until))
-        count = replaying.replay(qs)
+                                           since=_when(since), until=_when(until))
+        described = ", ".join(f"{key}={value}" for key, value in selection.items() if value and key != "ids")
+        with contextlib.ExitStack() as stack:
+            report = None if no_progress else _progress_bar(stack, "replay")
+            count = replaying.replay(qs, selection={k: v for k, v in selection.items() if v is not None},
+                                     description=f"{status} deliveries" + (f" ({described})" if described else "")
+                                     + (f", {len(ids)} ids" if ids else ""),
+                                     batch=batch, max_waiting=max_waiting or settings.OUTBOX_BACKFILL_MAX_WAITING,
+                                     progress=report)
         self.stdout.write(f"replayed {count} deliveries")
 
     def do_backfill(self, subscriber, since=None, batch=None, max_waiting=None, no_progress=False, **_):
         """Stop it at any time (Ctrl-C, or a kill): the same command resumes where it stopped."""
         with contextlib.ExitStack() as stack:
-            report = None
-            if not no_progress:
-                bar = stack.enter_context(Progress(
-                    TextColumn(f"backfill {subscriber}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                    TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(), console=Console(stderr=True)))
-                task = bar.add_task("backfill", total=None, rate="-")
-
-                def report(run):
-                    rate = run.events_done / max(1e-3, (run.updated_at - run.started_at).total_seconds())
-                    bar.update(task, total=run.events_total, completed=run.events_done, rate=f"{rate:,.0f}")
+            report = None if no_progress else _progress_bar(stack, f"backfill {subscriber}")
             try:
                 count = replaying.backfill(subscriber, since=_when(since), batch=batch, max_waiting=max_waiting,
                                            progress=report)
@@ -130,6 +140,21 @@ class Command(BaseCommand):
 
     def do_sweep(self, **_):
         self.stdout.write(f"sent {sending.sweep()} deliveries")
+
+
+def _progress_bar(stack: contextlib.ExitStack, label: str):
+    """A progress bar on stderr (done of total, share, rate, time left) and the callback that
+    moves it from a run row (``BackfillRun`` or ``ReplayRun``)."""
+    bar = stack.enter_context(Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(), console=Console(stderr=True)))
+    task = bar.add_task(label, total=None, rate="-")
+
+    def report(run):
+        progress = run_progress(run)
+        bar.update(task, total=progress.total, completed=progress.done,
+                   rate="-" if progress.rate is None else f"{progress.rate:,.0f}")
+    return report
 
 
 def _dumps(value) -> str:
