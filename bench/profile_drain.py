@@ -61,7 +61,7 @@ def main() -> None:
                        [args.events, args.events, org.pk, org.slug, org.slug, args.events])
         cursor.execute("ANALYZE events_event")
     # No broker here: the drains the backfill would start in a worker are run below instead.
-    replaying.drain_rollback_unsafe = sending.drain_rollback_unsafe = lambda name: True
+    sending.drain_rollback_unsafe = lambda name: True
 
     started = time.perf_counter()
     created = replaying.backfill(CATCH_UP, max_waiting=10**9)

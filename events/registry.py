@@ -51,6 +51,10 @@ class Subscriber:
     label: str = ""  # what the effect is called on screens ("Ledger posted"); default: the description
     # The batch form (``subscriber_batch``): takes [(event, envelope), ...] of several deliveries.
     batch_handler: Callable | None = field(default=None, compare=False)
+    # Drains of a backlog that run at once (``events.running.drain``). One for a subscriber whose
+    # time is its own work (a batch amortises it); more for one that waits on a remote system,
+    # deployed on a worker of threads: a single drain would run its backlog one wait at a time.
+    drains: int = 1
 
     def wants(self, event_type: str) -> bool:
         return ALL_EVENTS in self.event_types or event_type in self.event_types
@@ -68,10 +72,13 @@ _SUBSCRIBERS: dict[str, Subscriber] = {}
 
 
 def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str = DEFAULT_QUEUE,
-               timeout: int = 30, label: str = "") -> Callable[[Callable], Callable]:
-    """Register the decorated function as subscriber ``name`` (stable: stored in Delivery rows)."""
+               timeout: int = 30, label: str = "", drains: int = 1) -> Callable[[Callable], Callable]:
+    """Register the decorated function as subscriber ``name`` (stable: stored in Delivery rows).
+    ``drains``: how many drains work off its backlog at once (see ``Subscriber.drains``)."""
     if not event_types:
         raise ValueError("a subscriber needs at least one event type")
+    if isinstance(drains, bool) or not isinstance(drains, int) or drains < 1:
+        raise ValueError("drains is a whole number of at least 1")
 
     def register(handler: Callable) -> Callable:
         existing = _SUBSCRIBERS.get(name)
@@ -81,7 +88,7 @@ def subscriber(*event_types: str, name: str, max_attempts: int = 10, queue: str 
         batch_handler = existing.batch_handler if existing is not None else None
         _SUBSCRIBERS[name] = Subscriber(name=name, event_types=tuple(event_types), handler=handler,
                                         max_attempts=max_attempts, queue=queue, timeout=timeout, label=label,
-                                        batch_handler=batch_handler)
+                                        batch_handler=batch_handler, drains=drains)
         return handler
 
     return register

@@ -26,7 +26,7 @@ from core.after_commit import send_on_commit
 from . import sql
 from .models import BackfillRun, Delivery, DeliveryStatus, ReplayRun
 from .registry import ALL_EVENTS, get_subscriber, subscribers
-from .sending import dispatch_on_commit, drain_rollback_unsafe, start_draining
+from .sending import dispatch_on_commit, start_drains
 
 
 def replay(deliveries, *, organization_id: int | None = None, selection: dict | None = None,
@@ -106,8 +106,7 @@ def _reset(ids: list[int], now: datetime) -> None:
 
 def _drain_rollback_unsafe(subscriber_names: list[str]) -> None:
     for name in subscriber_names:
-        if start_draining(name):  # else a drain runs already, and it claims these as well
-            drain_rollback_unsafe(name)
+        start_drains(name)  # unless a drain runs already: it claims these as well
 
 
 def backfill(subscriber_name: str, *, since: datetime | None = None, batch: int | None = None,
@@ -152,8 +151,8 @@ def backfill(subscriber_name: str, *, since: datetime | None = None, batch: int 
             run.updated_at = now
             run.save(update_fields=["events_done", "created", "cursor_occurred_at", "cursor_event_id",
                                     "finished_at", "updated_at"])
-        if created and start_draining(sub.name):
-            drain_rollback_unsafe(sub.name)
+        if created:
+            start_drains(sub.name)
         if progress:
             progress(run)
         if run.finished_at:
@@ -177,8 +176,7 @@ def _wait_while_backlogged(subscriber: str, max_waiting: int) -> None:
             (waiting,) = cursor.fetchone()
         if waiting < max_waiting:
             return
-        if start_draining(subscriber):  # nobody drains it (a worker died with its drain): start one
-            drain_rollback_unsafe(subscriber)
+        start_drains(subscriber)  # if nobody drains it (a worker died with its drain)
         time.sleep(settings.OUTBOX_BACKFILL_PAUSE_SECONDS)
 
 

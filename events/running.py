@@ -112,8 +112,8 @@ def run_delivery(delivery_id: int, *, batch: int = 1, worker: str | None = None)
     subscriber starts (``drain``), unless one runs already."""
     claimed, token, now = _claim(delivery_id=delivery_id, subscriber=None, more=batch - 1, worker=worker)
     outcomes = _run(claimed, token, time.monotonic() + settings.OUTBOX_DRAIN_SECONDS) if claimed else {}
-    if batch > 1 and len(claimed) >= batch and claimed[0].subscriber and sending.start_draining(claimed[0].subscriber):
-        sending.drain_rollback_unsafe(claimed[0].subscriber)
+    if batch > 1 and len(claimed) >= batch and claimed[0].subscriber:
+        sending.start_drains(claimed[0].subscriber)
     return outcomes.get(delivery_id) or _why_not_claimed(delivery_id, now)
 
 

@@ -99,6 +99,16 @@ def fan_out_rollback_unsafe(deliveries: list[tuple[int, str]]) -> int:
     return dispatch_rollback_unsafe([(pk, name) for pk, name in deliveries if name not in draining])
 
 
+def start_drains(subscriber: str) -> bool:
+    """Set the drain flag if nobody holds it and send the subscriber's drains
+    (``Subscriber.drains``: one, or several for a subscriber that waits on a remote system);
+    True if they went out. They share the flag: the last to find the backlog gone clears it."""
+    if not start_draining(subscriber):
+        return False
+    sub = get_subscriber(subscriber)
+    return all(drain_rollback_unsafe(subscriber) for _ in range(sub.drains if sub else 1))
+
+
 def drain_rollback_unsafe(subscriber: str) -> bool:
     """Send one drain task for ``subscriber`` to its queue now. Never raises: if the broker is
     down the flag is dropped, and the fan-out and the sweeper send the deliveries as usual."""

@@ -16,9 +16,10 @@ from events import replaying, retention
 from events.models import Attempt, BackfillRun, Delivery, DeliveryStatus, ReplayRun
 from events.publishing import publish
 from events.registry import unregister
+from events.sending import broker_queue_length
 from tests.support import late_subscriber
 from tests.support.processes import ROOT, process_env, wait_until
-from tests.support.subscribers import Pinged, Tallied
+from tests.support.subscribers import Pinged, Tallied, Waited
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -218,6 +219,37 @@ def test_a_mass_replay_killed_mid_way_resumes_and_runs_each_dead_letter_once(eff
     assert again.pk == run.pk and again.finished_at is not None and again.done == 200
     wait_until(lambda: _all_done("test.record"), timeout=60, message="every replayed delivery done")
     assert all(effects("test.record", e.id) == 1 for e in events)
+
+
+def test_a_waiting_subscribers_backlog_is_worked_off_by_its_drains_at_once(effects, celery_processes, settings):
+    # given 80 deliveries of a subscriber that waits 50 ms on a remote system (drains=4), dead, and
+    # a worker of threads that has consumed their fan-out messages (their claims find them dead)
+    settings.OUTBOX_BATCH_SIZE = 10
+    with transaction.atomic():
+        events = [publish(Waited(key=f"w{i}"), organization_id=1) for i in range(80)]
+    waiting = Delivery.objects.filter(subscriber="test.waits")
+    waiting.update(status=DeliveryStatus.DEAD, attempts=5)
+    celery_processes.worker(pool="threads", concurrency=4, ready_timeout=SLOW_START, OUTBOX_BATCH_SIZE="10")
+    wait_until(lambda: all(broker_queue_length(q) == 0 for q in ("fanout", "events")), timeout=30,
+               message="the fan-out and its messages consumed")
+
+    # when they are replayed: a backlog, worked off by drains only (no message per delivery)
+    assert replaying.replay(waiting) == 80
+    wait_until(lambda: _all_done("test.waits"), timeout=60, message="the replayed backlog done")
+
+    # then several batches ran at the same time (one drain would run them one after another)
+    # and each effect landed once
+    spans = list(Attempt.objects.filter(delivery__subscriber="test.waits", outcome="ok")
+                 .values_list("started_at", "finished_at"))
+    assert len(spans) == 80
+    batches = sorted(set(spans))  # a batch's attempts share its claim and its "done"
+    assert len(batches) >= 4
+    ended, overlapping = batches[0][1], 0
+    for started, finished in batches[1:]:
+        overlapping += started < ended
+        ended = max(ended, finished)
+    assert overlapping >= 2, f"the batches ran one after another: {batches}"
+    assert all(effects("test.waits", e.id) == 1 for e in events)
 
 
 def test_live_effects_land_within_seconds_while_a_large_backfill_runs(effects, redis_client, celery_processes):

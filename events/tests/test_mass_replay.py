@@ -86,3 +86,11 @@ def test_the_replay_command_draws_a_progress_bar_with_its_rate(capsys):
     assert "replayed 60 deliveries" in out.getvalue()
     bar = capsys.readouterr().err
     assert "replay" in bar and "60/60" in bar and "/s" in bar
+
+
+@pytest.mark.parametrize("drains", [0, -1, 1.5, True, "2"])
+def test_a_subscriber_declares_at_least_one_drain(drains):
+    from events.registry import subscriber
+
+    with pytest.raises(ValueError, match="drains is a whole number of at least 1"):
+        subscriber("test.pinged", name="test.bad-drains", drains=drains)

@@ -17,7 +17,9 @@ def flaky(event, envelope) -> None:
         raise ConnectionError("downstream system unavailable (fault injected)")
 
 
-@subscriber("expense.approved", name="faults.slow", queue="slow", timeout=10)
+# Eight drains at once, one per thread of its worker (suite.SLOW_THREADS): with one, a backlog
+# would be worked off one 100 ms wait at a time.
+@subscriber("expense.approved", name="faults.slow", queue="slow", timeout=10, drains=8)
 def slow(event, envelope) -> None:
     """A slow integration on its own queue: it lags, the other subscribers do not."""
     time.sleep(0.1)

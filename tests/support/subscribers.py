@@ -48,6 +48,17 @@ class Tallied(DomainEvent):
     key: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Waited(DomainEvent):
+    """A test event for a subscriber that waits on a remote system (``test.waits``)."""
+
+    type: ClassVar[str] = "test.waited"
+    aggregate_type: ClassVar[str] = "test"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+
+
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
@@ -83,6 +94,13 @@ def flaky(event: Pinged, envelope) -> None:
 
 def _record_attempt_time(envelope) -> None:
     _redis().rpush(f"test:attempt_times:{envelope.event_id}", repr(time.time()))
+
+
+@subscriber("test.waited", name="test.waits", timeout=5, max_attempts=5, drains=4)
+def waits(event: Waited, envelope) -> None:
+    """Waits 50 ms (a remote call), then records the effect; four drains work off its backlog at once."""
+    time.sleep(0.05)
+    _record(envelope, "test.waits")
 
 
 @subscriber("test.tallied", name="test.tally", timeout=3, max_attempts=5)
