@@ -156,9 +156,29 @@ class ReceiptIn(serializers.Serializer):
 
 
 def _valid(serializer_class, request, **kwargs):
+    if serializer_class is VersionIn and not kwargs:
+        plain = _plain_version(request.data)
+        if plain is not None:
+            return plain
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def _plain_version(data) -> dict | None:
+    """What ``VersionIn`` validates ``data`` to, when that is plain: no body, or a JSON whole
+    number in range. Anything else (a string, a bool, out of range, another key) is left to the
+    serializer, which gives the one error shape. The approve request's most common body is
+    empty; a serializer for it cost a third of a millisecond (``bench/profile_approve.py``)."""
+    if not isinstance(data, dict):  # a list or a scalar: the serializer refuses it
+        return None
+    if not data:
+        return {}
+    if data.keys() == {"version"}:
+        version = data["version"]
+        if type(version) is int and 1 <= version <= 2**31:
+            return {"version": version}
+    return None
 
 
 # --- views --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ automatic policy) can reuse the same checks, writes and events.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.currencies import exponent
@@ -153,6 +154,41 @@ def _own(actor: Membership, expense: Expense) -> None:
 def _bump(expense: Expense, *fields: str) -> None:
     expense.version += 1
     expense.save(update_fields=[*fields, "version", "updated_at"])
+
+
+_APPROVAL_COLUMNS = ("expense", "step", "approver", "actor_label", "on_behalf_of", "decided_at")
+
+
+@functools.cache
+def _decision_sql(fields: tuple[str, ...]) -> str:
+    """One statement: insert the approval, update the expense's ``fields`` with its version and
+    ``updated_at``, return the approval's id. Names from the models' metadata."""
+    q = connection.ops.quote_name
+    a, e = Approval._meta, Expense._meta
+    columns = ", ".join(q(a.get_field(name).column) for name in _APPROVAL_COLUMNS)
+    sets = ", ".join(f"{q(e.get_field(name).column)} = %s" for name in (*fields, "version", "updated_at"))
+    return (f"WITH a AS (INSERT INTO {q(a.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(_APPROVAL_COLUMNS))})"
+            f" RETURNING {q(a.pk.column)}), e AS (UPDATE {q(e.db_table)} SET {sets} WHERE {q(e.pk.column)} = %s)"
+            f" SELECT {q(a.pk.column)} FROM a")
+
+
+def _save_decision(expense: Expense, approval: Approval, *fields: str) -> None:
+    """``approval.save()`` and ``_bump(expense, *fields)`` in one round trip: every approval is
+    both, inside the transaction that locked the expense (``bench/profile_approve.py``: the two
+    ORM writes cost twice the statement's time). No signal listens to either model."""
+    expense.version += 1
+    expense.updated_at = timezone.now()
+    a, e = Approval._meta, Expense._meta
+    params = [a.get_field(name).get_db_prep_save(getattr(approval, a.get_field(name).attname), connection)
+              for name in _APPROVAL_COLUMNS]
+    params += [e.get_field(name).get_db_prep_save(getattr(expense, name), connection)
+               for name in (*fields, "version", "updated_at")]
+    params.append(expense.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_decision_sql(fields), params)
+        (approval.pk,) = cursor.fetchone()
+    approval._state.adding = False
+    approval._state.db = connection.alias
 
 
 # --- create / update / submit / withdraw --------------------------------------------------------
@@ -416,21 +452,21 @@ def do_approve(*, expense: Expense, decision: ApprovalDecision, approver: Member
     now = timezone.now()
     delegator = decision.on_behalf_of
     given = list(decision.given)
-    approval = Approval.objects.create(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
-                                       on_behalf_of=delegator, decided_at=now)
+    approval = Approval(expense=expense, step=decision.step, approver=approver, actor_label=actor_label,
+                        on_behalf_of=delegator, decided_at=now)
     who = dict(approver_user_id=approver.user_id if approver else None,
                approver_name=approver.display_name if approver else actor_label,
                on_behalf_of_user_id=delegator.user_id if delegator else None,
                on_behalf_of_name=delegator.display_name if delegator else "")
     actor = dict(organization_id=expense.organization_id, actor_id=who["approver_user_id"], actor_label=actor_label)
     if not decision.is_final:
-        _bump(expense)
+        _save_decision(expense, approval)
         event = publish(ExpenseApprovalRecorded(**_facts(expense), **who, step=decision.step,
                                                 remaining_steps=decision.remaining_steps), **actor)
         return _answered(expense, [*given, approval], event)
     expense.state = ExpenseState.APPROVED
     expense.decided_at = now
-    _bump(expense, "state", "decided_at")
+    _save_decision(expense, approval, "state", "decided_at")
     event = publish(ExpenseApproved(**_facts(expense), **who, approved_at=now), **actor)
     return _answered(expense, [*given, approval], event)
 
