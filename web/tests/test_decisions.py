@@ -178,3 +178,21 @@ def test_another_organisations_expense_cannot_be_decided(client):
 
     assert response.status_code == 404
     assert Expense.objects.get(pk=foreign.pk).state == "submitted"
+
+
+def test_the_status_box_after_the_manager_step_offers_the_finance_step_only_to_finance(client):
+    # given an expense above the threshold whose manager approval is given (finance decides next)
+    team = make_team(threshold="100.00")
+    expense = team.expense(amount="500.00", submit=True)
+    _approve(_client_for(client, team.manager), expense, **HTMX)
+    run_deliveries()
+    assert Approval.objects.filter(expense=expense).count() == 1
+    url = reverse("expense-status", kwargs={"expense_id": expense.pk})
+
+    # then the box, read with its approvals but without their approvers' names, shows the
+    # manager no buttons and "waiting for finance", and offers finance the second approval
+    manager_html = client.get(url).content.decode()
+    assert 'data-awaiting="finance"' in manager_html and 'id="approve-button"' not in manager_html
+    finance = _client_for(client.__class__(), team.finance)
+    finance_html = finance.get(url).content.decode()
+    assert 'data-awaiting="finance"' in finance_html and 'id="approve-button"' in finance_html

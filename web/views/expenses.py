@@ -32,9 +32,9 @@ DECISION_EVENTS = (ExpenseApproved.type, ExpenseApprovalRecorded.type, ExpenseRe
 UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)
 
 
-def _detail(membership, expense_id):
+def _detail(membership, expense_id, *, approver_names: bool = True):
     try:
-        return queries.expense_detail(membership, expense_id)
+        return queries.expense_detail(membership, expense_id, approver_names=approver_names)
     except NotFound:
         raise Http404("No such expense.") from None
 
@@ -205,7 +205,7 @@ def _flags(membership, expense) -> list[dict]:
 @require_GET
 @member_required()
 def expense_status(request, membership, expense_id):
-    expense = _detail(membership, expense_id)
+    expense = _detail(membership, expense_id, approver_names=False)  # the box shows no names
     return render(request, "expenses/_status.html", status_context(membership, expense))
 
 
