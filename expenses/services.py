@@ -44,7 +44,7 @@ from .policy import (
     sampled,
     settings_for,
 )
-from .queries import approved_spend_in_month, month_bounds
+from .queries import approvals_given, approved_spend_total, month_bounds
 from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
@@ -364,9 +364,7 @@ def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False)
     budget = cost_center.monthly_budget
     if lock:
         budget = CostCenter.objects.select_for_update().values_list("monthly_budget", flat=True).get(pk=cost_center.pk)
-    # list(), not .first(): ordering by pk would split the one grouped row into one per expense
-    spent = list(approved_spend_in_month(cost_center.pk, *month_bounds(month)))
-    return budget - (spent[0]["total"] if spent else Decimal("0"))
+    return budget - approved_spend_total(cost_center.pk, *month_bounds(month))
 
 
 def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:
@@ -379,8 +377,10 @@ def _decided_conflict(expense: Expense) -> errors.DomainError:
     return errors.ConcurrentChange(f"This expense was already {expense.state}.", details={"state": expense.state})
 
 
-def check_approvable(expense: Expense) -> tuple[str, list[str], dict[str, Approval]]:
+def check_approvable(expense: Expense,
+                     given: list[Approval] | None = None) -> tuple[str, list[str], dict[str, Approval]]:
     """The expense waits for an approval: returns (next step, steps after it, approvals given).
+    ``given``: its approvals, already read (else ``expense.approvals``, prefetched or not).
 
     An already decided expense is a ``conflict`` (someone else won the race); a draft is
     ``invalid_state``. Holds for every kind of approver, a person or a policy."""
@@ -388,7 +388,7 @@ def check_approvable(expense: Expense) -> tuple[str, list[str], dict[str, Approv
         raise _decided_conflict(expense)
     if expense.state != ExpenseState.SUBMITTED:
         raise errors.InvalidState(f"Only a submitted expense can be decided (this one is {expense.state}).")
-    done = {a.step: a for a in expense.approvals.all()}
+    done = {a.step: a for a in (expense.approvals.all() if given is None else given)}
     pending = [s for s in required_steps(expense) if s not in done]
     return pending[0], pending[1:], done
 
@@ -434,8 +434,9 @@ def check_budget(expense: Expense, *, cost_center_locked: bool = False) -> Decim
 
 
 def check_approval(actor: Membership, expense: Expense, *, cost_center_locked: bool = False) -> ApprovalDecision:
-    """Everything that must hold before ``actor`` approves the (locked) expense."""
-    step, remaining_steps, done = check_approvable(expense)
+    """Everything that must hold before ``actor`` approves the (locked) expense. The command's
+    path (``cost_center_locked``) reads its approvals with one plain statement."""
+    step, remaining_steps, done = check_approvable(expense, approvals_given(expense.pk) if cost_center_locked else None)
     on_behalf_of = check_approver(actor, expense, step, done)
     left = check_budget(expense, cost_center_locked=cost_center_locked)
     return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,

@@ -1,0 +1,69 @@
+"""The approve command's plain statements answer what the ORM would: the budget check's total
+(``approved_spend_total``) agrees with the rule every other reader uses (``approved_spend_in_month``,
+also a subquery of the approval queue), and the approvals read under the lock
+(``approvals_given``) are ``expense.approvals`` in decision order, field for field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from expenses import services
+from expenses.models import Approval, ExpenseState
+from expenses.queries import approvals_given, approved_spend_in_month, approved_spend_total, month_bounds
+from expenses.tests.factories import ExpenseFactory, make_team
+from organizations.tests.factories import CostCenterFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _orm_total(cost_center_id: int, month: str) -> Decimal:
+    rows = list(approved_spend_in_month(cost_center_id, *month_bounds(month)))
+    return rows[0]["total"] if rows else Decimal("0")
+
+
+def test_the_statement_and_the_rule_agree_on_every_month_and_cost_centre():
+    org = OrganizationFactory()
+    ours, other = CostCenterFactory(organization=org), CostCenterFactory(organization=org)
+    rows = [  # (cost centre, state, day, amount): the month's edges, other states, the other centre
+        (ours, ExpenseState.APPROVED, dt.date(2026, 2, 28), "1.00"),
+        (ours, ExpenseState.APPROVED, dt.date(2026, 3, 1), "10.00"),
+        (ours, ExpenseState.APPROVED, dt.date(2026, 3, 31), "100.25"),
+        (ours, ExpenseState.APPROVED, dt.date(2026, 4, 1), "1000.00"),
+        (ours, ExpenseState.SUBMITTED, dt.date(2026, 3, 15), "7.00"),
+        (ours, ExpenseState.REJECTED, dt.date(2026, 3, 15), "7.00"),
+        (other, ExpenseState.APPROVED, dt.date(2026, 3, 15), "50.00"),
+        (other, ExpenseState.APPROVED, dt.date(2025, 12, 31), "3.50"),
+    ]
+    for cost_center, state, day, amount in rows:
+        ExpenseFactory(organization=org, cost_center=cost_center, state=state, incurred_on=day,
+                       amount=Decimal(amount), org_amount=Decimal(amount))
+
+    for cost_center in (ours, other):
+        for month in ("2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05"):
+            assert approved_spend_total(cost_center.pk, *month_bounds(month)) == _orm_total(cost_center.pk, month)
+    assert approved_spend_total(ours.pk, *month_bounds("2026-03")) == Decimal("110.25")
+    assert approved_spend_total(ours.pk, *month_bounds("2026-05")) == Decimal("0")
+
+
+def _fields(approval: Approval) -> dict:
+    return {field.attname: getattr(approval, field.attname) for field in Approval._meta.concrete_fields}
+
+
+def test_the_approvals_read_under_the_lock_are_the_expenses_approvals_field_for_field():
+    team = make_team(threshold="100.00")
+    two_step = team.expense(amount="500.00", submit=True)
+    assert approvals_given(two_step.pk) == []
+    services.expense_approve(actor=team.manager, expense_id=two_step.pk)
+    services.expense_approve(actor=team.finance, expense_id=two_step.pk)
+    other = team.expense(amount="20.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=other.pk)
+
+    for expense in (two_step, other):
+        given = approvals_given(expense.pk)
+        expected = list(Approval.objects.filter(expense_id=expense.pk).order_by("decided_at", "pk"))
+        assert [_fields(a) for a in given] == [_fields(a) for a in expected]
+        assert all(not a._state.adding for a in given)
+    assert [a.step for a in approvals_given(two_step.pk)] == ["manager", "finance"]
