@@ -1,12 +1,15 @@
 """Profile the approve request in one process: where does ``POST /api/v1/expenses/{id}/approve/`` spend its time?
 
-    python -m config.embedded --ephemeral -- python bench/profile_approve.py [approvals]
+    python -m config.embedded --ephemeral -- python bench/profile_approve.py [approvals] [--phases]
 
 Sends the requests through Django's full middleware and DRF stack (the test client: no HTTP
 server, no ASGI thread hop) with token authentication, the real after-commit fan-out message
 to the embedded Redis, and prints wall time and SQL statements per request, then the top
 functions by cumulative and own time under cProfile. The server side of the same request is
 measured by scenario 1 of ``bench/run.py``.
+
+``--phases`` instead times the approve command's own steps (the service alone, no HTTP): the
+lock, the approvals and budget reads, the writes and the publish, per approval, no profiler.
 """
 
 from __future__ import annotations
@@ -25,16 +28,57 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
+def phases(count: int) -> None:
+    """Per approval: the whole command (its commit and the after-commit send included) and each
+    step of it, timed around the service's own functions."""
+    from collections import defaultdict
+
+    from bench.profile_data import profile_org
+    from expenses import services
+
+    took: dict[str, float] = defaultdict(float)
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                took[name] += time.perf_counter() - started
+        return wrapper
+
+    for module, name in [(services, "_lock"), (services, "approvals_given"), (services, "check_approvable"),
+                         (services, "check_budget"), (services, "_save_decision"), (services, "publish")]:
+        if hasattr(module, name):  # an older checkout may not have every step
+            setattr(module, name, timed(name, getattr(module, name)))
+    data = profile_org("profile-phases")
+    rows = data.submitted_expenses(count + 20)
+    for row in rows[:20]:
+        services.expense_approve(actor=data.admin, expense_id=row.pk)
+    took.clear()
+    started = time.perf_counter()
+    for row in rows[20:]:
+        services.expense_approve(actor=data.admin, expense_id=row.pk)
+    total = time.perf_counter() - started
+    print(f"{count} approvals: {total / count * 1000:.3f} ms each (the command alone, commit and send included)")
+    for name, seconds in took.items():
+        print(f"    {name:18} {seconds / count * 1000:.3f} ms")
+
+
 def main() -> None:
     from bench.profile_data import profile_org, ready_database
 
     ready_database()
+    if "--phases" in sys.argv:
+        count = int(next((a for a in sys.argv[1:] if not a.startswith("--")), "300"))
+        phases(count)
+        return
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from rest_framework.authtoken.models import Token
 
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    count = int(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else 300
     data = profile_org("profile-approve")
     rows = data.submitted_expenses(count)
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=data.admin.user).key}")

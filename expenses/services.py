@@ -129,11 +129,15 @@ def _lock(actor: Membership, expense_id: UUID | str, *, with_cost_center: bool =
     keeps; and it returns the cost centre as it is once locked, so its budget is read under the
     lock (and the month's spend, summed by the next statement, sees every commit before it)."""
     try:
-        return (Expense.objects.select_for_update(of=("self", "cost_center") if with_cost_center else ("self",))
-                .select_related("organization", "employee__user", "cost_center", "category")
-                .get(pk=expense_id, organization_id=actor.organization_id))
+        expense = (Expense.objects.select_for_update(of=("self", "cost_center") if with_cost_center else ("self",))
+                   .select_related("employee__user", "cost_center", "category")
+                   .get(pk=expense_id, organization_id=actor.organization_id))
     except (Expense.DoesNotExist, ValueError, TypeError, DjangoValidationError):  # also a malformed UUID
         raise errors.ExpenseNotFound("No such expense.") from None
+    # The same organisation as the actor's (the filter says so), whose row the request read with
+    # the membership: one join fewer in the lock's statement (its widest row, and planning time).
+    expense.organization = actor.organization
+    return expense
 
 
 def _check_version(expense: Expense, expected_version: int | None) -> None:
