@@ -179,16 +179,40 @@ def approvals_with_names() -> Prefetch:
 
 
 def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_names: bool = True) -> Expense:
-    """One expense with its approvals; NotFound for another organisation's or an invisible one.
-    ``approver_names=False``: the approvals without their approvers' and delegators' rows, for a
-    reader that needs only who decided which step by id (the status fragment, polled every 1.5 s
-    while processing: the names' joins were a seventh of its time, ``bench/profile_reads.py``)."""
-    approvals = approvals_with_names() if approver_names else Prefetch(
-        "approvals", queryset=Approval.objects.order_by("decided_at", "pk"))
+    """One expense with its approvals (``expense.approvals.all()`` reads nothing more); NotFound
+    for another organisation's or an invisible one. The approvals are one plain statement
+    (``approvals_given``) and their approvers' and delegators' names one more, only if there is
+    an approval and ``approver_names``: a submitted expense, what a manager opens to decide,
+    costs no join (Django's prefetch with the names' joins cost more than the expense's own read,
+    ``bench/profile_reads.py``). ``approver_names=False``: who decided which step, by id only
+    (the status fragment, polled every 1.5 s while processing)."""
     try:
-        return visible_expenses(membership).prefetch_related(approvals).get(pk=expense_id)
+        expense = visible_expenses(membership).get(pk=expense_id)
     except (Expense.DoesNotExist, ValueError, DjangoValidationError):
         raise ExpenseNotFound("No such expense.") from None
+    approvals = approvals_given(expense.pk)
+    people = set()
+    if approver_names:
+        people = {pk for a in approvals for pk in (a.approver_id, a.on_behalf_of_id) if pk is not None}
+    members = Membership.objects.select_related("user").in_bulk(people) if people else {}
+    for approval in approvals:
+        approval.expense = expense
+        if approval.approver_id in members:
+            approval.approver = members[approval.approver_id]
+        if approval.on_behalf_of_id in members:
+            approval.on_behalf_of = members[approval.on_behalf_of_id]
+    _as_prefetched(expense, "approvals", approvals)
+    return expense
+
+
+def _as_prefetched(instance, name: str, rows: list) -> None:
+    """Leave ``rows`` on ``instance`` as ``prefetch_related(name)`` does, so that
+    ``instance.<name>.all()`` answers them without a query (Django 5.2's own mechanism:
+    ``prefetch_one_level``; ``expenses/tests/test_command_reads.py`` fails if it changes)."""
+    queryset = getattr(instance, name).all()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    instance._prefetched_objects_cache = {**getattr(instance, "_prefetched_objects_cache", {}), name: queryset}
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,30 @@ def test_the_approvals_read_under_the_lock_are_the_expenses_approvals_field_for_
         assert [_fields(a) for a in given] == [_fields(a) for a in expected]
         assert all(not a._state.adding for a in given)
     assert [a.step for a in approvals_given(two_step.pk)] == ["manager", "finance"]
+
+
+def test_the_detail_read_leaves_its_approvals_with_their_names_and_reads_nothing_more(django_assert_num_queries):
+    from expenses.queries import expense_detail
+
+    team = make_team(threshold="100.00")
+    decided = team.expense(amount="500.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=decided.pk)
+    services.expense_approve(actor=team.finance, expense_id=decided.pk)
+    waiting = team.expense(amount="20.00", submit=True)
+
+    with django_assert_num_queries(3):  # the expense, its approvals, their approvers with their users
+        expense = expense_detail(team.admin, decided.pk)
+    with django_assert_num_queries(0):  # what prefetch_related("approvals") would leave
+        given = list(expense.approvals.all())
+        names = [a.approver_name for a in given]
+        assert all(a.expense is expense for a in given)
+    assert [a.step for a in given] == ["manager", "finance"]
+    assert names == [team.manager.display_name, team.finance.display_name]
+    assert [_fields(a) for a in given] == [_fields(a) for a in Approval.objects.filter(expense=decided)
+                                           .order_by("decided_at", "pk")]
+
+    with django_assert_num_queries(2):  # nothing decided yet: no names to read
+        assert list(expense_detail(team.admin, waiting.pk).approvals.all()) == []
+    with django_assert_num_queries(2):  # the status fragment's read: ids only
+        plain = expense_detail(team.admin, decided.pk, approver_names=False)
+    assert [a.approver_id for a in plain.approvals.all()] == [team.manager.pk, team.finance.pk]
