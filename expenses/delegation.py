@@ -22,11 +22,16 @@ MAX_DAYS = 366
 
 
 def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[Delegation]:
-    """The delegations ``delegate`` holds today (or ``on``), with their delegators."""
+    """The delegations ``delegate`` holds today (or ``on``), with their delegators.
+
+    Asked on every approval page and queue read, and nearly always none: a plain probe of the
+    delegation table answers that, and the delegators are read (three joins) only if it finds
+    one (``bench/profile_reads.py``: the joined read cost a manager's queue a millisecond)."""
     on = on or delegate.organization.today()
-    return list(Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on,
-                                          ends_on__gte=on, delegator__is_active=True)
-                .select_related("delegator__user", "delegator__organization"))
+    running = Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on, ends_on__gte=on)
+    if not running.values_list("pk").exists():
+        return []
+    return list(running.filter(delegator__is_active=True).select_related("delegator__user", "delegator__organization"))
 
 
 def active_delegators(delegate: Membership, on: dt.date | None = None) -> list[Membership]:
