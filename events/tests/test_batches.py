@@ -57,6 +57,17 @@ def _outcomes(delivery) -> list[str]:
     return list(delivery.attempt_log.order_by("number").values_list("outcome", flat=True))
 
 
+def _kill_mid_way(command: list[str], under_way, message: str, **env: str) -> None:
+    """Run ``manage.py events <command>`` until ``under_way()``, then SIGKILL it."""
+    proc = subprocess.Popen([sys.executable, "manage.py", "events", *command], cwd=ROOT, env=process_env(**env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_until(under_way, timeout=30, message=message)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def _late_effects_per_event() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT event_id, count(*) FROM test_effects WHERE subscriber = %s GROUP BY event_id",
@@ -148,16 +159,9 @@ def test_a_backfill_killed_mid_way_resumes_and_delivers_each_past_event_once(eff
     late_subscriber.register()
     try:
         # given a backfill that is throttled (40 waiting at most) while no worker runs them
-        backfill = subprocess.Popen(
-            [sys.executable, "manage.py", "events", "backfill", late_subscriber.NAME, "--batch", "20",
-             "--max-waiting", "40", "--no-progress"],
-            cwd=ROOT, env=process_env(**LATE_TOO), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: BackfillRun.objects.filter(created__gte=40).exists(), timeout=30,
-                       message="the backfill to create its first chunks")
-        finally:
-            backfill.kill()  # SIGKILL mid-way
-            backfill.wait(10)
+        _kill_mid_way(["backfill", late_subscriber.NAME, "--batch", "20", "--max-waiting", "40", "--no-progress"],
+                      lambda: BackfillRun.objects.filter(created__gte=40).exists(),
+                      "the backfill to create its first chunks", **LATE_TOO)
         (run,) = BackfillRun.objects.all()
         assert run.finished_at is None
         assert run.created == Delivery.objects.filter(subscriber=late_subscriber.NAME).count()
@@ -195,14 +199,8 @@ def test_a_mass_replay_killed_mid_way_resumes_and_runs_each_dead_letter_once(eff
     replay = [sys.executable, "manage.py", "events", "replay", "--subscriber", "test.record", "--batch", "20",
               "--max-waiting", "40", "--no-progress"]
     # and a replay of them, throttled (40 waiting at most) while no worker runs them, killed mid-way
-    stopped = subprocess.Popen(replay, cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: ReplayRun.objects.filter(done__gte=40).exists(), timeout=30,
-                   message="the replay to reset its first chunks")
-    finally:
-        stopped.kill()  # SIGKILL mid-way
-        stopped.wait(10)
+    _kill_mid_way(replay[3:], lambda: ReplayRun.objects.filter(done__gte=40).exists(),
+                  "the replay to reset its first chunks")
     (run,) = ReplayRun.objects.all()
     assert run.finished_at is None and 40 <= run.done < 200
     assert run.done == Delivery.objects.filter(subscriber="test.record", status=DeliveryStatus.PENDING).count()
