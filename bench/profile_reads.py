@@ -39,17 +39,23 @@ def main() -> None:
     count = int(args[0]) if args else 200
     profile = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
     data = profile_org("profile-reads")
-    queue = data.submitted_expenses(20)
+    queue = data.submitted_expenses(21)
+    extra = queue.pop()  # approved below; the queue stays 20
     manager = data.admin  # the employee reports to the admin: the admin's queue is these 20
     page = Client()
     page.force_login(manager.user, backend="organizations.authentication.MemberModelBackend")
     api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager.user).key}")
     one = queue[0].pk
+    # an expense just approved, its six effects still pending: the fragment as it is polled
+    from expenses import services
+
+    decided = services.expense_approve(actor=manager, expense_id=extra.pk).pk
     reads = {
         "approval queue (page)": lambda: page.get("/approvals/"),
         "approval queue (API)": lambda: api.get("/api/v1/expenses/awaiting-approval/"),
         "expense page": lambda: page.get(f"/expenses/{one}/"),
         "status fragment (page)": lambda: page.get(f"/expenses/{one}/status/"),
+        "status fragment, processing (page)": lambda: page.get(f"/expenses/{decided}/status/"),
         "GET expense (API)": lambda: api.get(f"/api/v1/expenses/{one}/"),
     }
     for name, read in reads.items():

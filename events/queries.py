@@ -36,14 +36,19 @@ class TimelineEntry:
         return all(line.status == DeliveryStatus.DONE for line in self.deliveries)
 
 
-def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str) -> list[TimelineEntry]:
+def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str,
+             attempts: bool = True) -> list[TimelineEntry]:
     """An aggregate's events in order, each with every subscriber's delivery, attempts, last error
-    and latency (event recorded -> delivery done). Scoped to the caller's organisation."""
+    and latency (event recorded -> delivery done). Scoped to the caller's organisation.
+    ``attempts=False``: each delivery's attempt log left empty (one statement fewer, for a reader
+    that shows statuses only: the status box, polled while its effects land)."""
+    deliveries = Delivery.objects.order_by("subscriber")
+    if attempts:
+        deliveries = deliveries.prefetch_related("attempt_log")
     events = (Event.objects.filter(organization_id=organization_id, aggregate_type=aggregate_type,
                                    aggregate_id=str(aggregate_id))
               .order_by("sequence")
-              .prefetch_related(Prefetch("deliveries", queryset=Delivery.objects.order_by("subscriber")
-                                         .prefetch_related("attempt_log"))))
+              .prefetch_related(Prefetch("deliveries", queryset=deliveries)))
     entries = []
     for event in events:
         lines = []
@@ -51,7 +56,7 @@ def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str) ->
             latency = (d.done_at - event.occurred_at).total_seconds() * 1000 if d.done_at else None
             lines.append(DeliveryLine(id=d.pk, subscriber=d.subscriber, status=d.status, attempts=d.attempts,
                                       last_error=d.last_error, done_at=d.done_at, latency_ms=latency,
-                                      attempt_log=list(d.attempt_log.all())))
+                                      attempt_log=list(d.attempt_log.all()) if attempts else []))
         entries.append(TimelineEntry(event=event, deliveries=lines))
     return entries
 

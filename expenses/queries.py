@@ -152,11 +152,13 @@ def _next_step_for(membership: Membership) -> Q | None:
     return None
 
 
-def awaiting_my_approval(membership: Membership, *, delegators: list[Membership] | None = None) -> QuerySet[Expense]:
+def awaiting_my_approval(membership: Membership, *, delegators: list[Membership] | None = None,
+                         with_budget: bool = True) -> QuerySet[Expense]:
     """Submitted expenses the caller can act on next, oldest first, each annotated with its cost
     centre's remaining budget for the expense's month (``remaining_budget``), in one query.
     ``delegators``: the managers the caller stands in for today; their queues are included
-    (never the caller's own expenses, nor the delegator's own)."""
+    (never the caller's own expenses, nor the delegator's own). ``with_budget=False``: without
+    the remaining budget (a reader that only picks one of them, the status box's "next in queue")."""
     qs = Expense.objects.filter(organization_id=membership.organization_id, state=ExpenseState.SUBMITTED)
     qs = qs.exclude(employee=membership).select_related(*_BASE)
     if delegators is None:
@@ -166,6 +168,8 @@ def awaiting_my_approval(membership: Membership, *, delegators: list[Membership]
     if not conditions:
         return qs.none()
     qs = qs.filter(reduce(operator.or_, conditions))
+    if not with_budget:
+        return qs.order_by("submitted_at")
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
     return qs.annotate(
         remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_expense_month(), zero),

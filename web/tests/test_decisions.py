@@ -196,3 +196,19 @@ def test_the_status_box_after_the_manager_step_offers_the_finance_step_only_to_f
     finance = _client_for(client.__class__(), team.finance)
     finance_html = finance.get(url).content.decode()
     assert 'data-awaiting="finance"' in finance_html and 'id="approve-button"' in finance_html
+
+
+def test_next_in_queue_is_the_next_submitted_after_the_decided_one_else_the_oldest(client):
+    team = make_team()
+    first, second, third = (team.expense(amount=amount, submit=True, merchant=name)
+                            for amount, name in (("11.00", "First"), ("12.00", "Second"), ("13.00", "Third")))
+    manager = _client_for(client, team.manager)
+
+    def next_after(expense) -> str:
+        _approve(manager, expense, **HTMX)
+        return manager.get(reverse("expense-status", kwargs={"expense_id": expense.pk})).content.decode()
+
+    assert "Next in queue: Third" in next_after(second)  # the one submitted after it
+    assert "Next in queue: First" in next_after(third)   # none after it: the oldest left
+    html = next_after(first)
+    assert "Next in queue" not in html and 'id="queue-empty"' in html

@@ -4,6 +4,7 @@ and the approval queue (the dashboard is in dashboard.py)."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Case, Value, When
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -107,7 +108,7 @@ def status_context(membership, expense, error=None, entries=None) -> dict:
     the state reads "processing" until none is pending or in flight; then the expense's state
     (a dead effect is shown as failed, for an admin to replay, and no longer holds the page)."""
     if entries is None:
-        entries = _timeline(expense)
+        entries = _timeline(expense, attempts=False)  # the box shows statuses, not the attempts
     in_progress = any(line.status in UNSETTLED for entry in entries for line in entry.deliveries)
     decision = next((e for e in reversed(entries) if e.event.type in DECISION_EVENTS), None)
     effects = []
@@ -130,12 +131,12 @@ def next_in_queue(membership, expense):
     first: the next submitted after this one, else the oldest left); None when nothing waits."""
     if not may_approve(membership):
         return None
-    waiting = queries.awaiting_my_approval(membership).exclude(pk=expense.pk)
-    if expense.submitted_at is not None:
-        later = waiting.filter(submitted_at__gt=expense.submitted_at).first()
-        if later is not None:
-            return later
-    return waiting.first()
+    waiting = queries.awaiting_my_approval(membership, with_budget=False).exclude(pk=expense.pk)
+    if expense.submitted_at is None:
+        return waiting.first()
+    # one statement: the first submitted after this one, else the oldest (polled with the box)
+    later_first = Case(When(submitted_at__gt=expense.submitted_at, then=Value(0)), default=Value(1))
+    return waiting.alias(wrapped=later_first).order_by("wrapped", "submitted_at").first()
 
 
 def _effect_label(name: str) -> str:
@@ -143,8 +144,9 @@ def _effect_label(name: str) -> str:
     return registered.effect_label if registered else name
 
 
-def _timeline(expense):
-    return timeline(organization_id=expense.organization_id, aggregate_type="expense", aggregate_id=str(expense.pk))
+def _timeline(expense, *, attempts: bool = True):
+    return timeline(organization_id=expense.organization_id, aggregate_type="expense", aggregate_id=str(expense.pk),
+                    attempts=attempts)
 
 
 def _can_decide(membership, expense) -> bool:
