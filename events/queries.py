@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Prefetch, Q, Subquery
+from django.db import connection
+from django.db.models import Count, Min, Prefetch, Q
 from django.utils import timezone
 
+from . import sql
 from .models import Attempt, BackfillRun, Delivery, DeliveryStatus, Event, ReplayRun
 from .registry import subscribers
 from .types import event_types
@@ -64,10 +66,10 @@ def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str,
 def latest_effects(*, organization_id: int, aggregate_type: str, aggregate_id: str) -> dict[str, str]:
     """Each subscriber's delivery status for the aggregate's latest event, in one query (the
     answer to "did the effects of what I just did land?"). Scoped to the caller's organisation."""
-    latest = (Event.objects.filter(organization_id=organization_id, aggregate_type=aggregate_type,
-                                   aggregate_id=str(aggregate_id)).order_by("-sequence").values("id")[:1])
-    return dict(Delivery.objects.filter(event_id=Subquery(latest)).order_by("subscriber")
-                .values_list("subscriber", "status"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.LATEST_EFFECTS, {"org": organization_id, "agg_type": aggregate_type,
+                                            "agg_id": str(aggregate_id)})
+        return dict(cursor.fetchall())
 
 
 def status_counts(*, organization_id: int | None = None) -> list[dict]:

@@ -49,6 +49,18 @@ WITH ev AS (
 SELECT ev.sequence, d.id, d.subscriber FROM ev LEFT JOIN d ON TRUE
 """
 
+# queries: each subscriber's delivery status for an aggregate's latest event (the effects a
+# command's answer and the expense over the API show), one statement: the ORM's subquery form
+# cost twice the statement (``bench/profile_reads.py``).
+LATEST_EFFECTS = """
+SELECT d.subscriber, d.status FROM events_delivery d
+WHERE d.event_id = (SELECT e.id FROM events_event e
+                    WHERE e.organization_id = %(org)s AND e.aggregate_type = %(agg_type)s
+                      AND e.aggregate_id = %(agg_id)s
+                    ORDER BY e.sequence DESC LIMIT 1)
+ORDER BY d.subscriber
+"""
+
 # running: the claim, one statement in autocommit, for one delivery or a batch of one
 # subscriber's. Lock the named delivery if it is claimable and nobody holds it (SKIP LOCKED: a
 # live handler holds it), and up to %(more)s more of the same subscriber: first those whose

@@ -11,8 +11,9 @@ import pytest
 from django.db import transaction
 
 from events.errors import InvalidEvent, NotInTransaction, UnknownEventType
-from events.models import Delivery, Event
+from events.models import Delivery, DeliveryStatus, Event
 from events.publishing import publish
+from events.queries import latest_effects
 from events.types import DomainEvent, event_type
 from tests.support.subscribers import Pinged
 
@@ -100,3 +101,19 @@ def test_events_are_immutable_in_the_database():
         Event.objects.filter(pk=row.id).update(type="tampered")
     with pytest.raises(IntegrityError), transaction.atomic():
         Event.objects.filter(pk=row.id).delete()
+
+
+def test_latest_effects_are_the_latest_events_deliveries_of_that_aggregate_and_organisation(effects):
+    with transaction.atomic():
+        publish(Pinged(key="a"), organization_id=1)
+        latest = publish(Pinged(key="a", note="second"), organization_id=1)
+        publish(Pinged(key="b"), organization_id=1)  # another aggregate
+        publish(Pinged(key="a"), organization_id=2)  # the same key in another organisation
+    Delivery.objects.filter(event_id=latest.id, subscriber="test.record").update(status=DeliveryStatus.DONE,
+                                                                               done_at=latest.occurred_at)
+
+    assert latest_effects(organization_id=1, aggregate_type="test", aggregate_id="a") == {
+        "audit.record": "pending", "test.flaky": "pending", "test.record": "done"}
+    assert list(latest_effects(organization_id=1, aggregate_type="test", aggregate_id="a")) == sorted(
+        ["audit.record", "test.flaky", "test.record"])
+    assert latest_effects(organization_id=3, aggregate_type="test", aggregate_id="a") == {}
