@@ -121,8 +121,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="events/s")
     def rate(self, run: BackfillRun) -> str:
-        seconds = (run.updated_at - run.started_at).total_seconds()
-        return f"{run.events_done / seconds:,.0f}" if seconds > 0 else "-"
+        return _rate(run)
 
 
 @admin.register(ReplayRun)
@@ -139,8 +138,12 @@ class ReplayRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="deliveries/s")
     def rate(self, run: ReplayRun) -> str:
-        rate = run_progress(run).rate
-        return "-" if rate is None else f"{rate:,.0f}"
+        return _rate(run)
+
+
+def _rate(run: BackfillRun | ReplayRun) -> str:
+    rate = run_progress(run).rate  # the same figure as the command's bar and the operations page
+    return "-" if rate is None else f"{rate:,.0f}"
 
 
 @admin.register(PrunedDeliveries)

@@ -127,7 +127,7 @@ def _lock(actor: Membership, expense_id: UUID | str, *, with_cost_center: bool =
     one round trip instead of two). PostgreSQL locks each joined row in the order FOR UPDATE OF
     names their tables: the expense first, the cost centre second, the order every approval
     keeps; and it returns the cost centre as it is once locked, so its budget is read under the
-    lock (and the month's spend, summed by the next statement, sees every commit before it)."""
+    lock (and the month's spend, summed by a later statement, sees every commit before it)."""
     try:
         expense = (Expense.objects.select_for_update(of=("self", "cost_center") if with_cost_center else ("self",))
                    .select_related("employee__user", "cost_center", "category")
@@ -437,12 +437,13 @@ def check_budget(expense: Expense, *, cost_center_locked: bool = False) -> Decim
     return left
 
 
-def check_approval(actor: Membership, expense: Expense, *, cost_center_locked: bool = False) -> ApprovalDecision:
-    """Everything that must hold before ``actor`` approves the (locked) expense. The command's
-    path (``cost_center_locked``) reads its approvals with one plain statement."""
-    step, remaining_steps, done = check_approvable(expense, approvals_given(expense.pk) if cost_center_locked else None)
+def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
+    """Everything that must hold before ``actor`` approves the expense, loaded by
+    ``_lock(..., with_cost_center=True)``: its approvals and the month's spend are read under
+    that lock, one plain statement each."""
+    step, remaining_steps, done = check_approvable(expense, approvals_given(expense.pk))
     on_behalf_of = check_approver(actor, expense, step, done)
-    left = check_budget(expense, cost_center_locked=cost_center_locked)
+    left = check_budget(expense, cost_center_locked=True)
     return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,
                             on_behalf_of=on_behalf_of, given=tuple(done.values()))
 
@@ -497,7 +498,7 @@ def expense_approve(*, actor: Membership, expense_id: UUID | str, expected_versi
     decided and get ``conflict``."""
     expense = _lock(actor, expense_id, with_cost_center=True)
     _check_version(expense, expected_version)
-    decision = check_approval(actor, expense, cost_center_locked=True)
+    decision = check_approval(actor, expense)
     return do_approve(expense=expense, decision=decision, approver=actor)
 
 
