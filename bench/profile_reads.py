@@ -76,7 +76,7 @@ def main() -> None:
             reads[profile]()
         profiler.disable()
         stats = pstats.Stats(profiler)
-        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(40)
         stats.sort_stats("cumulative").print_stats("^" + re.escape(str(ROOT)) + r"/(?!\.venv)", 30)
 
 

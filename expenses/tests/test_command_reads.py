@@ -94,3 +94,45 @@ def test_the_detail_read_leaves_its_approvals_with_their_names_and_reads_nothing
     with django_assert_num_queries(2):  # the status fragment's read: ids only
         plain = expense_detail(team.admin, decided.pk, approver_names=False)
     assert [a.approver_id for a in plain.approvals.all()] == [team.manager.pk, team.finance.pk]
+
+
+def _all_fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+def test_the_lock_reads_what_select_related_would_field_for_field_and_nothing_more(django_assert_num_queries):
+    """``_lock``'s statement, built once (``core.rows.JoinedRead``), gives the instances the
+    ORM's ``select_related`` read gives: every column converted by its field (decimals, dates,
+    JSON, files), the related rows cached, in one statement, and only the actor's organisation's
+    expense."""
+    from django.db import transaction
+
+    from expenses.models import Expense
+
+    team = make_team()
+    expense = team.expense(amount="42.50", submit=True)
+    stranger = make_team()
+    for with_cost_center in (False, True):
+        with transaction.atomic(), django_assert_num_queries(1):
+            locked = services._lock(team.manager, expense.pk, with_cost_center=with_cost_center)
+            employee, user = locked.employee, locked.employee.user
+            cost_center, category = locked.cost_center, locked.category
+        orm = Expense.objects.select_related("employee__user", "cost_center", "category").get(pk=expense.pk)
+        assert _all_fields(locked) == _all_fields(orm)
+        assert _all_fields(employee) == _all_fields(orm.employee)
+        assert _all_fields(user) == _all_fields(orm.employee.user)
+        assert _all_fields(cost_center) == _all_fields(orm.cost_center)
+        assert _all_fields(category) == _all_fields(orm.category)
+        assert not locked._state.adding and locked._state.db == "default"
+        assert locked.organization is team.manager.organization
+        for actor, wanted in ((stranger.manager, expense.pk), (team.manager, "not-a-uuid"),
+                              (team.manager, "00000000-0000-0000-0000-000000000000")):
+            with transaction.atomic(), pytest.raises(services.errors.ExpenseNotFound):
+                services._lock(actor, wanted, with_cost_center=with_cost_center)
+
+
+def test_a_joined_read_refuses_a_nullable_foreign_key():
+    from core.rows import JoinedRead
+
+    with pytest.raises(ValueError, match="outer join"):
+        JoinedRead(Approval, ("approver",), where=("pk",)).get(1)
