@@ -41,7 +41,15 @@ def main() -> None:
     data = profile_org("profile-reads")
     queue = data.submitted_expenses(21)
     extra = queue.pop()  # approved below; the queue stays 20
-    manager = data.admin  # the employee reports to the admin: the admin's queue is these 20
+    # The reader is a manager, as in ``bench/run.py``'s scenario 0: the employee reports to them,
+    # so their queue is these 20 and what they may see is their reporting line.
+    from django.contrib.auth import get_user_model
+
+    from organizations.models import Membership, Role
+
+    manager = Membership.objects.create(user=get_user_model().objects.create_user("profile-reads-manager"),
+                                        organization=data.org, role=Role.MANAGER, reports_to=data.admin)
+    Membership.objects.filter(pk=data.employee.pk).update(reports_to=manager)
     page = Client()
     page.force_login(manager.user, backend="organizations.authentication.MemberModelBackend")
     api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager.user).key}")
@@ -50,7 +58,14 @@ def main() -> None:
     from expenses import services
 
     decided = services.expense_approve(actor=manager, expense_id=extra.pk).pk
+    from django.urls import clear_url_caches
+
+    from bench.floor import mount
+
+    mount()  # the bare endpoint, the reference of make bench's multiples
+    clear_url_caches()
     reads = {
+        "floor (bench.floor)": lambda: api.get(f"/bench/floor/{one}/"),
         "approval queue (page)": lambda: page.get("/approvals/"),
         "approval queue (API)": lambda: api.get("/api/v1/expenses/awaiting-approval/"),
         "expense page": lambda: page.get(f"/expenses/{one}/"),

@@ -312,6 +312,7 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 # password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
 # MemberModelBackend is ModelBackend whose get_user also reads the membership (one statement a
 # page instead of three). Sessions made under ModelBackend's name log in again once.
+SESSION_ENGINE = "core.sessions"  # database sessions, read with one plain statement on every page
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "organizations.authentication.MemberModelBackend",

@@ -22,25 +22,29 @@ from django.db.models import Model
 @dataclass(frozen=True)
 class _Part:
     model: type[Model]
-    parent: int | None  # index of the part whose foreign key names this row
-    field: Any  # that foreign key (None for the base model)
+    parent: int | None  # index of the part whose relation names this row
+    field: Any  # that relation: a foreign key or one-to-one field, or a reverse one-to-one (None for the base)
+    outer: bool  # joined with LEFT JOIN: the row may be absent (a nullable key, a reverse one-to-one)
     alias: str
     start: int  # its first column in the row
     names: tuple[str, ...]
-    converters: tuple[tuple[int, tuple], ...]  # (column within the part, its converters)
+    converters: tuple[tuple[int, tuple], ...]  # (column within the part, (its expression, its converters))
 
 
 class JoinedRead:
     """``model.objects.select_related(*paths).filter(<where> = %s, ...)``, optionally
-    ``select_for_update(of=lock_of)``, as one prepared statement. ``paths`` are
-    ``select_related`` paths of non-null foreign keys (``"employee__user"`` also joins
-    ``"employee"``); ``where`` the base model's field names, compared for equality in order;
-    ``lock_of`` the paths whose rows are locked (``"self"`` for the base row), in the order
-    PostgreSQL takes the locks."""
+    ``select_for_update(of=lock_of)``, as one statement built once. ``paths`` are
+    ``select_related`` paths (``"employee__user"`` also joins ``"employee"``): foreign keys and
+    one-to-one fields either way; a nullable key or a reverse one-to-one is an outer join, and
+    an absent row is None, cached as ``select_related`` caches it. ``where``: the base model's
+    field names (``"pk"`` too), compared for equality in order; ``lock_of``: the paths whose
+    rows are locked (``"self"`` for the base row), in the order PostgreSQL takes the locks;
+    ``extra``: ``(attribute, SQL expression)`` pairs, each set on the base instance as an
+    ``annotate`` would (``t0`` names the base table; their ``%s`` come first in ``get``)."""
 
     def __init__(self, model: type[Model], paths: tuple[str, ...], *, where: tuple[str, ...],
-                 lock_of: tuple[str, ...] = ()) -> None:
-        self.model, self.paths, self.where, self.lock_of = model, paths, where, lock_of
+                 lock_of: tuple[str, ...] = (), extra: tuple[tuple[str, str], ...] = ()) -> None:
+        self.model, self.paths, self.where, self.lock_of, self.extra = model, paths, where, lock_of, extra
         self._built: tuple[str, tuple[_Part, ...]] | None = None
 
     def _build(self) -> tuple[str, tuple[_Part, ...]]:
@@ -59,15 +63,20 @@ class JoinedRead:
                 found = tuple(connection.ops.get_db_converters(column) + column.get_db_converters(connection))
                 if found:
                     converters.append((i, (column, found)))
-            parts.append(_Part(model, parent, field, alias, start, tuple(f.attname for f in concrete),
+            outer = False
+            if field is not None:
+                up = parts[parent]
+                if field.concrete:  # a foreign key or one-to-one field of the parent
+                    outer = up.outer or field.null
+                    condition = (f"{alias}.{q(field.target_field.column)} = {up.alias}.{q(field.column)}")
+                else:  # a reverse one-to-one: the child's key names the parent
+                    outer = True
+                    condition = (f"{alias}.{q(field.field.column)} = "
+                                 f"{up.alias}.{q(field.field.target_field.column)}")
+                joins.append(f"{'LEFT JOIN' if outer else 'JOIN'} {q(model._meta.db_table)} {alias} ON {condition}")
+            parts.append(_Part(model, parent, field, outer, alias, start, tuple(f.attname for f in concrete),
                                tuple(converters)))
             by_path[path] = len(parts) - 1
-            if field is not None:
-                if field.null:
-                    raise ValueError(f"{path}: a nullable foreign key needs an outer join, not made here")
-                target = model._meta.get_field(field.target_field.name).column
-                joins.append(f"JOIN {q(model._meta.db_table)} {alias} ON {alias}.{q(target)} = "
-                             f"{parts[parent].alias}.{q(field.column)}")
 
         add(self.model, None, None, "self")
         for path in self.paths:
@@ -78,8 +87,11 @@ class JoinedRead:
                     continue
                 parent = by_path["__".join(names[:depth - 1]) or "self"]
                 field = parts[parent].model._meta.get_field(names[depth - 1])
+                if not (field.many_to_one or field.one_to_one):
+                    raise ValueError(f"{sub}: only single-valued relations can be joined")
                 add(field.related_model, parent, field, sub)
-        columns = ", ".join(f"{p.alias}.{q(f.column)}" for p in parts for f in p.model._meta.concrete_fields)
+        columns = ", ".join([f"{p.alias}.{q(f.column)}" for p in parts for f in p.model._meta.concrete_fields]
+                            + [f"({expression})" for _, expression in self.extra])
         meta = self.model._meta
         where = " AND ".join(f"t0.{q((meta.pk if name == 'pk' else meta.get_field(name)).column)} = %s"
                              for name in self.where)
@@ -101,14 +113,25 @@ class JoinedRead:
             row = cursor.fetchone()
         if row is None:
             return None
-        instances: list[Model] = []
+        instances: list[Model | None] = []
         for part in parts:
+            parent = instances[part.parent] if part.parent is not None else None
             values_of = list(row[part.start:part.start + len(part.names)])
-            for i, (column, converters) in part.converters:
-                for converter in converters:
-                    values_of[i] = converter(values_of[i], column, connection)
-            instance = part.model.from_db(connection.alias, part.names, values_of)
-            if part.field is not None:
-                part.field.set_cached_value(instances[part.parent], instance)
+            pk_index = part.names.index(part.model._meta.pk.attname)
+            if part.outer and values_of[pk_index] is None:
+                instance = None  # no such row (and no row below it)
+            else:
+                for i, (column, converters) in part.converters:
+                    for converter in converters:
+                        values_of[i] = converter(values_of[i], column, connection)
+                instance = part.model.from_db(connection.alias, part.names, values_of)
+            if part.field is not None and parent is not None:
+                part.field.set_cached_value(parent, instance)  # what select_related caches, None too
+                if instance is not None and part.field.one_to_one:  # and the other side of a one-to-one
+                    (part.field.field if not part.field.concrete else part.field.remote_field).set_cached_value(
+                        instance, parent)
             instances.append(instance)
-        return instances[0]
+        base = instances[0]
+        for (name, _), value in zip(self.extra, row[len(row) - len(self.extra):], strict=True):
+            setattr(base, name, value)
+        return base

@@ -28,6 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from core.rows import JoinedRead
 from organizations.models import Membership, Role
 from organizations.queries import cost_centers_for, reports_of
 
@@ -190,10 +191,7 @@ def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_n
     costs no join (Django's prefetch with the names' joins cost more than the expense's own read,
     ``bench/profile_reads.py``). ``approver_names=False``: who decided which step, by id only
     (the status fragment, polled every 1.5 s while processing)."""
-    try:
-        expense = visible_expenses(membership).get(pk=expense_id)
-    except (Expense.DoesNotExist, ValueError, DjangoValidationError):
-        raise ExpenseNotFound("No such expense.") from None
+    expense = _visible_one(membership, expense_id)
     approvals = approvals_given(expense.pk)
     people = set()
     if approver_names:
@@ -207,6 +205,55 @@ def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_n
             approval.on_behalf_of = members[approval.on_behalf_of_id]
     _as_prefetched(expense, "approvals", approvals)
     return expense
+
+
+def _line_sql() -> str:
+    line = reports_of(0)  # the reporting line's subquery, its one parameter the manager
+    return f"t0.{connection.ops.quote_name(Expense._meta.get_field('employee').column)} IN ({line.sql})"
+
+
+_ONE = JoinedRead(Expense, _BASE, where=("pk", "organization"))
+_ONE_IN_LINE = JoinedRead(Expense, _BASE, where=("pk", "organization"), extra=(("in_viewers_line", _line_sql()),))
+
+
+def _visible_one(membership: Membership, expense_id: UUID | str) -> Expense:
+    """``visible_expenses(membership).get(pk=expense_id)``, its rule asked of the one row: the
+    expense read by id in the caller's organisation (one statement built once; for a manager
+    it also answers whether the employee is in their reporting line), then the rule in order
+    of cost, so a manager opening their report's expense asks nothing more (no delegation
+    probe). The ORM's filtered read cost 2.7 ms of the status fragment's 8, polled every 1.5 s
+    (``bench/profile_reads.py``); ``expenses/tests/test_visibility_rule.py`` proves the two
+    agree on every role, state, reporting line and delegation. The line's answer is kept for
+    the decision buttons' check (``services._may_decide``): one question, asked once."""
+    try:
+        pk = Expense._meta.pk.to_python(expense_id)
+    except DjangoValidationError:
+        raise ExpenseNotFound("No such expense.") from None
+    manager = membership.role == Role.MANAGER
+    expense = (_ONE_IN_LINE.get(membership.pk, pk, membership.organization_id) if manager
+               else _ONE.get(pk, membership.organization_id))
+    if expense is None or not _may_see(membership, expense):
+        raise ExpenseNotFound("No such expense.")
+    if manager:
+        expense.reporting_line_of = {membership.pk: expense.in_viewers_line and expense.employee_id != membership.pk}
+    return expense
+
+
+def _may_see(membership: Membership, expense: Expense) -> bool:
+    """``visible_expenses``' rule for one expense of the caller's organisation."""
+    if membership.role == Role.ADMIN or expense.employee_id == membership.pk:
+        return True
+    if expense.state == ExpenseState.DRAFT:
+        return False
+    if membership.role == Role.FINANCE or (membership.role == Role.MANAGER and expense.in_viewers_line):
+        return True
+    for delegator in active_delegators(membership):
+        if delegator.role in (Role.FINANCE, Role.ADMIN):
+            return True
+        if delegator.role == Role.MANAGER and Membership.objects.filter(
+                pk=expense.employee_id).filter(pk__in=reports_of(delegator)).exists():
+            return True
+    return False
 
 
 def _as_prefetched(instance, name: str, rows: list) -> None:

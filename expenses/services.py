@@ -385,7 +385,12 @@ def remaining_budget(cost_center: CostCenter, month: str, *, lock: bool = False)
 def _may_decide(actor: Membership, expense: Expense, step: str) -> bool:
     if step == ApprovalStep.FINANCE:
         return actor.role in (Role.FINANCE, Role.ADMIN)
-    return actor.role == Role.ADMIN or (actor.role == Role.MANAGER and is_in_reporting_line(actor, expense.employee))
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role != Role.MANAGER:
+        return False
+    known = getattr(expense, "reporting_line_of", {}).get(actor.pk)  # read with the expense (queries._visible_one)
+    return known if known is not None else is_in_reporting_line(actor, expense.employee)
 
 
 def _decided_conflict(expense: Expense) -> errors.DomainError:
@@ -418,13 +423,13 @@ def check_approver(actor: Membership, expense: Expense, step: str, done: dict[st
     if expense.employee_id == actor.pk:
         raise errors.OwnExpense("You cannot decide on your own expense.")
     on_behalf_of = None
-    if not _may_decide(actor, expense, step):
+    if not _may_decide(actor, expense, step):  # asked once: a manager's is a reporting-line query
         on_behalf_of = next((d for d in active_delegators(actor) if d.pk != expense.employee_id
                              and _may_decide(d, expense, step)), None)
-    if not _may_decide(actor, expense, step) and on_behalf_of is None:
-        if done and _may_decide(actor, expense, ApprovalStep.MANAGER):
-            raise errors.ConcurrentChange("The manager approval was already given; finance approves next.")
-        raise errors.NotAnApprover("You are not an approver of this expense.")
+        if on_behalf_of is None:
+            if done and _may_decide(actor, expense, ApprovalStep.MANAGER):
+                raise errors.ConcurrentChange("The manager approval was already given; finance approves next.")
+            raise errors.NotAnApprover("You are not an approver of this expense.")
     manager_approval = done.get(ApprovalStep.MANAGER)
     if step == ApprovalStep.FINANCE and manager_approval:
         first = {manager_approval.approver_id, manager_approval.on_behalf_of_id} - {None}

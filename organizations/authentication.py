@@ -15,6 +15,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from core.rows import JoinedRead
+
 
 class MemberTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
@@ -27,13 +29,16 @@ class MemberTokenAuthentication(TokenAuthentication):
         return token.user, token
 
 
+_USER_WITH_MEMBERSHIP = JoinedRead(get_user_model(), ("membership__organization",), where=("pk",))
+
+
 class MemberModelBackend(ModelBackend):
     """Django's ModelBackend, whose per-request ``get_user`` (every page: the session's user) also
-    reads the membership and organisation every page then needs: one statement instead of three."""
+    reads the membership and organisation every page then needs: one statement instead of three,
+    built once (``core.rows.JoinedRead``; the ORM's building of this select_related read cost
+    more than running it, ``bench/profile_reads.py``). A user without a membership (a superuser
+    of the admin site) reads as ``select_related`` leaves them: ``user.membership`` raises."""
 
     def get_user(self, user_id):
-        try:
-            user = get_user_model()._default_manager.select_related("membership__organization").get(pk=user_id)
-        except get_user_model().DoesNotExist:
-            return None
-        return user if self.user_can_authenticate(user) else None
+        user = _USER_WITH_MEMBERSHIP.get(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None

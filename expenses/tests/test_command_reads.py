@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from expenses import services
-from expenses.models import Approval, ExpenseState
+from expenses.models import Approval, Expense, ExpenseState
 from expenses.queries import approvals_given, approved_spend_in_month, approved_spend_total, month_bounds
 from expenses.tests.factories import ExpenseFactory, make_team
 from organizations.tests.factories import CostCenterFactory, OrganizationFactory
@@ -107,8 +107,6 @@ def test_the_lock_reads_what_select_related_would_field_for_field_and_nothing_mo
     expense."""
     from django.db import transaction
 
-    from expenses.models import Expense
-
     team = make_team()
     expense = team.expense(amount="42.50", submit=True)
     stranger = make_team()
@@ -131,8 +129,44 @@ def test_the_lock_reads_what_select_related_would_field_for_field_and_nothing_mo
                 services._lock(actor, wanted, with_cost_center=with_cost_center)
 
 
-def test_a_joined_read_refuses_a_nullable_foreign_key():
-    from core.rows import JoinedRead
+def test_a_joined_read_outer_joins_what_may_be_absent_as_select_related_does(django_assert_num_queries):
+    """A nullable key and a reverse one-to-one are outer joins: a present row is the ORM's,
+    field for field, and an absent one is cached as None (the session's user without a
+    membership, a policy's approval without an approver)."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ObjectDoesNotExist
 
-    with pytest.raises(ValueError, match="outer join"):
-        JoinedRead(Approval, ("approver",), where=("pk",)).get(1)
+    from core.rows import JoinedRead
+    from expenses.tests.factories import ApprovalFactory
+
+    team = make_team()
+    expense = team.expense(amount="20.00", submit=True)
+    by_manager = ApprovalFactory(expense=expense, approver=team.manager)
+    by_policy = ApprovalFactory(expense=expense, step="finance", approver=None, actor_label="policy")
+    read = JoinedRead(Approval, ("approver__user", "expense"), where=("pk",))
+    for approval in (by_manager, by_policy):
+        with django_assert_num_queries(1):
+            got = read.get(approval.pk)
+            approver = got.approver
+            user = approver.user if approver is not None else None
+            assert got.expense.pk == expense.pk
+        orm = Approval.objects.select_related("approver__user", "expense").get(pk=approval.pk)
+        assert _all_fields(got) == _all_fields(orm)
+        assert (approver is None) is (orm.approver is None)
+        if approver is not None:
+            assert _all_fields(approver) == _all_fields(orm.approver)
+            assert _all_fields(user) == _all_fields(orm.approver.user)
+
+    users = JoinedRead(get_user_model(), ("membership__organization",), where=("pk",))
+    loner = get_user_model().objects.create_user("no-membership")
+    with django_assert_num_queries(1):
+        member = users.get(team.manager.user_id)
+        assert member.membership.organization.pk == team.org.pk
+        assert member.membership.user is member  # both sides of the one-to-one, as the ORM leaves them
+    with django_assert_num_queries(1):
+        alone = users.get(loner.pk)
+        with pytest.raises(ObjectDoesNotExist):
+            alone.membership  # select_related's cached absence raises, reading nothing
+    assert users.get(10**9) is None
+    with pytest.raises(ValueError, match="single-valued"):
+        JoinedRead(Expense, ("approvals",), where=("pk",)).get(expense.pk)
