@@ -47,7 +47,8 @@ def phases(count: int) -> None:
                 took[name] += time.perf_counter() - started
         return wrapper
 
-    for module, name in [(services, "_lock"), (services, "approvals_given"), (services, "check_approvable"),
+    for module, name in [(services, "_lock"), (services, "approvals_given"), (services, "approvals_and_spend"),
+                         (services, "check_approvable"),
                          (services, "check_budget"), (services, "_save_decision"), (services, "publish")]:
         if hasattr(module, name):  # an older checkout may not have every step
             setattr(module, name, timed(name, getattr(module, name)))

@@ -112,6 +112,30 @@ def approvals_given(expense_id: UUID | str) -> list[Approval]:
         return [Approval.from_db(connection.alias, names, row) for row in cursor.fetchall()]
 
 
+def approvals_and_spend(expense_id: UUID, cost_center_id: int, first: dt.date,
+                        after: dt.date) -> tuple[list[Approval], Decimal]:
+    """``approvals_given(expense_id)`` and ``approved_spend_total(cost_center_id, first, after)``
+    in one statement: the approve command asks both under its lock, and a round trip less is a
+    quarter of a millisecond of every approval (``bench/profile_approve.py --phases``).
+    ``expenses/tests/test_command_reads.py`` proves it answers what the two answer."""
+    names = [field.attname for field in Approval._meta.concrete_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_approvals_and_spend_sql(),
+                       [cost_center_id, ExpenseState.APPROVED.value, first, after, expense_id])
+        rows = cursor.fetchall()
+    total = rows[0][0]  # one row at least: the total's, with no approval beside it if none was given
+    return [Approval.from_db(connection.alias, names, row[1:]) for row in rows if row[1] is not None], total
+
+
+@functools.cache
+def _approvals_and_spend_sql() -> str:
+    q, meta = connection.ops.quote_name, Approval._meta
+    columns = ", ".join(f"a.{q(field.column)}" for field in meta.concrete_fields)
+    return (f"SELECT s.total, {columns} FROM ({_spend_total_sql()}) s(total) "
+            f"LEFT JOIN {q(meta.db_table)} a ON a.{q(meta.get_field('expense').column)} = %s "
+            f"ORDER BY a.{q(meta.get_field('decided_at').column)}, a.{q(meta.pk.column)}")
+
+
 @functools.cache
 def _approvals_sql() -> str:
     q, meta = connection.ops.quote_name, Approval._meta

@@ -45,7 +45,7 @@ from .policy import (
     sampled,
     settings_for,
 )
-from .queries import approvals_given, approved_spend_total, month_bounds
+from .queries import approvals_and_spend, approved_spend_total, month_bounds
 from .receipts import inspect_receipt, remove_receipt_file_after_commit
 from .validation import clean_amount, clean_incurred_on, clean_text
 
@@ -438,12 +438,16 @@ def check_approver(actor: Membership, expense: Expense, step: str, done: dict[st
     return on_behalf_of
 
 
-def check_budget(expense: Expense, *, cost_center_locked: bool = False) -> Decimal:
+def check_budget(expense: Expense, *, cost_center_locked: bool = False, spent: Decimal | None = None) -> Decimal:
     """The cost centre can carry the expense this month (write model, under a lock); returns
     what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount.
     ``cost_center_locked``: the expense was loaded by ``_lock(..., with_cost_center=True)``, so
-    its cost centre row is already locked and current."""
-    left = remaining_budget(expense.cost_center, expense.month, lock=not cost_center_locked)
+    its cost centre row is already locked and current; ``spent``: the month's approved spend,
+    summed under that lock (``check_approval``)."""
+    if cost_center_locked and spent is not None:
+        left = expense.cost_center.monthly_budget - spent
+    else:
+        left = remaining_budget(expense.cost_center, expense.month, lock=not cost_center_locked)
     if expense.org_amount > left:
         currency = expense.organization.currency
         raise errors.InsufficientBudget(
@@ -456,10 +460,11 @@ def check_budget(expense: Expense, *, cost_center_locked: bool = False) -> Decim
 def check_approval(actor: Membership, expense: Expense) -> ApprovalDecision:
     """Everything that must hold before ``actor`` approves the expense, loaded by
     ``_lock(..., with_cost_center=True)``: its approvals and the month's spend are read under
-    that lock, one plain statement each."""
-    step, remaining_steps, done = check_approvable(expense, approvals_given(expense.pk))
+    that lock, in one plain statement (``queries.approvals_and_spend``)."""
+    given, spent = approvals_and_spend(expense.pk, expense.cost_center_id, *month_bounds(expense.month))
+    step, remaining_steps, done = check_approvable(expense, given)
     on_behalf_of = check_approver(actor, expense, step, done)
-    left = check_budget(expense, cost_center_locked=True)
+    left = check_budget(expense, cost_center_locked=True, spent=spent)
     return ApprovalDecision(step=step, remaining_steps=remaining_steps, remaining_budget=left,
                             on_behalf_of=on_behalf_of, given=tuple(done.values()))
 

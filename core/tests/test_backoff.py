@@ -12,5 +12,8 @@ def test_each_delay_lies_in_the_upper_half_of_its_ceiling_and_the_ceiling_caps_i
 
 
 def test_every_gap_is_longer_than_the_one_before_until_the_cap():
-    for attempts in range(1, 8):
+    # Up to the last uncapped ceiling (30 * 2**6 = 1920 s): each delay's lower bound is then the
+    # one before's ceiling. The next ceiling, capped at 3600 s, starts at 1800 s, below 1920 s,
+    # so a comparison across the cap held only by chance (it failed once in a full run).
+    for attempts in range(1, 7):
         assert backoff_seconds(attempts + 1, base=30, cap=3600) >= backoff_seconds(attempts, base=30, cap=3600)

@@ -170,3 +170,29 @@ def test_a_joined_read_outer_joins_what_may_be_absent_as_select_related_does(dja
     assert users.get(10**9) is None
     with pytest.raises(ValueError, match="single-valued"):
         JoinedRead(Expense, ("approvals",), where=("pk",)).get(expense.pk)
+
+
+def test_the_approvals_and_the_spend_in_one_statement_answer_what_the_two_reads_answer():
+    """``approvals_and_spend`` (the approve command's one read under its lock) against
+    ``approvals_given`` and ``approved_spend_total``: no approval yet, one, two; a month with
+    spend, one without."""
+    from expenses.queries import approvals_and_spend
+
+    team = make_team(threshold="100.00")
+    today = team.org.today()
+    month = f"{today:%Y-%m}"
+    fresh = team.expense(amount="30.00", submit=True)
+    one = team.expense(amount="500.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=one.pk)
+    two = team.expense(amount="500.00", submit=True)
+    services.expense_approve(actor=team.manager, expense_id=two.pk)
+    services.expense_approve(actor=team.finance, expense_id=two.pk)
+    months = [month, "1999-01"]
+    for expense in (fresh, one, two):
+        for wanted in months:
+            given, spent = approvals_and_spend(expense.pk, team.cost_center.pk, *month_bounds(wanted))
+            assert [_fields(a) for a in given] == [_fields(a) for a in approvals_given(expense.pk)]
+            assert all(not a._state.adding for a in given)
+            assert spent == approved_spend_total(team.cost_center.pk, *month_bounds(wanted))
+    assert len(approvals_and_spend(two.pk, team.cost_center.pk, *month_bounds(month))[0]) == 2
+    assert approvals_and_spend(fresh.pk, team.cost_center.pk, *month_bounds(month)) == ([], Decimal("500.00"))

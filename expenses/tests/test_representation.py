@@ -133,7 +133,9 @@ def test_a_decisions_answer_reads_nothing_back_and_equals_a_fresh_read():
     read_back = [q["sql"] for q in statements.captured_queries if "events_delivery" in q["sql"]
                  and q["sql"].lstrip().startswith("SELECT")]
     assert read_back == [], "the answer read the deliveries back"
-    assert sum('FROM "expenses_approval"' in q["sql"] for q in statements.captured_queries) == 1  # the command's
+    reads_of_approvals = [q["sql"] for q in statements.captured_queries
+                          if '"expenses_approval"' in q["sql"] and q["sql"].lstrip().startswith("SELECT")]
+    assert len(reads_of_approvals) == 1  # the command's, under its lock (with the month's spend)
     approved = _answer_equals_a_fresh_read(response)
     assert approved["state"] == "approved" and set(approved["effects"].values()) == {"pending"}
     assert [a["step"] for a in approved["approvals"]] == ["manager"]
