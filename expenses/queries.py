@@ -44,7 +44,8 @@ def visible_expenses(membership: Membership) -> QuerySet[Expense]:
     reporting line and their own, employees their own; and, while they stand in for a manager
     (a delegation running today), what that manager sees. A draft is its employee's private
     business until submitted: only they and the organisation's admins see it (detail, lists,
-    receipt). Always one query."""
+    receipt). Always one query. One expense opened by id asks the same rule of its row
+    (``_may_see``): change both, ``expenses/tests/test_visibility_rule.py`` keeps them equal."""
     qs = Expense.objects.filter(organization_id=membership.organization_id).select_related(*_BASE)
     if membership.role == Role.ADMIN:
         return qs
