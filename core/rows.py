@@ -28,6 +28,7 @@ class _Part:
     alias: str
     start: int  # its first column in the row
     names: tuple[str, ...]
+    pk_index: int  # the primary key's column within the part (None there: an absent outer row)
     converters: tuple[tuple[int, tuple], ...]  # (column within the part, (its expression, its converters))
 
 
@@ -74,8 +75,9 @@ class JoinedRead:
                     condition = (f"{alias}.{q(field.field.column)} = "
                                  f"{up.alias}.{q(field.field.target_field.column)}")
                 joins.append(f"{'LEFT JOIN' if outer else 'JOIN'} {q(model._meta.db_table)} {alias} ON {condition}")
-            parts.append(_Part(model, parent, field, outer, alias, start, tuple(f.attname for f in concrete),
-                               tuple(converters)))
+            names = tuple(f.attname for f in concrete)
+            parts.append(_Part(model, parent, field, outer, alias, start, names,
+                               names.index(model._meta.pk.attname), tuple(converters)))
             by_path[path] = len(parts) - 1
 
         add(self.model, None, None, "self")
@@ -117,8 +119,7 @@ class JoinedRead:
         for part in parts:
             parent = instances[part.parent] if part.parent is not None else None
             values_of = list(row[part.start:part.start + len(part.names)])
-            pk_index = part.names.index(part.model._meta.pk.attname)
-            if part.outer and values_of[pk_index] is None:
+            if part.outer and values_of[part.pk_index] is None:
                 instance = None  # no such row (and no row below it)
             else:
                 for i, (column, converters) in part.converters:

@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce
 
 from core.rows import JoinedRead
 from organizations.models import Membership, Role
-from organizations.queries import cost_centers_for, reports_of
+from organizations.queries import cost_centers_for, in_reports_of, reports_of
 
 from .delegation import active_delegators
 from .errors import ExpenseNotFound
@@ -275,8 +275,7 @@ def _may_see(membership: Membership, expense: Expense) -> bool:
     for delegator in active_delegators(membership):
         if delegator.role in (Role.FINANCE, Role.ADMIN):
             return True
-        if delegator.role == Role.MANAGER and Membership.objects.filter(
-                pk=expense.employee_id).filter(pk__in=reports_of(delegator)).exists():
+        if delegator.role == Role.MANAGER and in_reports_of(delegator, expense.employee_id):
             return True
     return False
 

@@ -443,11 +443,11 @@ def check_budget(expense: Expense, *, cost_center_locked: bool = False, spent: D
     what is left before it. Refuses ``insufficient_budget`` (409) with the remaining amount.
     ``cost_center_locked``: the expense was loaded by ``_lock(..., with_cost_center=True)``, so
     its cost centre row is already locked and current; ``spent``: the month's approved spend,
-    summed under that lock (``check_approval``)."""
-    if cost_center_locked and spent is not None:
-        left = expense.cost_center.monthly_budget - spent
-    else:
-        left = remaining_budget(expense.cost_center, expense.month, lock=not cost_center_locked)
+    already summed under that lock (``check_approval``), else it is summed here."""
+    if spent is not None and not cost_center_locked:
+        raise ValueError("spent is only current under the cost centre's lock")
+    left = (expense.cost_center.monthly_budget - spent if spent is not None
+            else remaining_budget(expense.cost_center, expense.month, lock=not cost_center_locked))
     if expense.org_amount > left:
         currency = expense.organization.currency
         raise errors.InsufficientBudget(

@@ -80,7 +80,12 @@ def is_in_reporting_line(approver: Membership, employee: Membership) -> bool:
     """``approver`` is one of ``employee``'s managers, at any depth (the same rule as the lists)."""
     if approver.pk == employee.pk:
         return False
-    return Membership.objects.filter(pk=employee.pk).filter(pk__in=reports_of(approver)).exists()
+    return in_reports_of(approver, employee.pk)
+
+
+def in_reports_of(manager: Membership | int, employee_id: int) -> bool:
+    """The member is in ``reports_of(manager)``: the lists' filter asked of one member."""
+    return Membership.objects.filter(pk=employee_id).filter(pk__in=reports_of(manager)).exists()
 
 
 def members_with_role(organization_id: int, *roles: str) -> QuerySet[Membership]:
