@@ -41,11 +41,16 @@ class JoinedRead:
     field names (``"pk"`` too), compared for equality in order; ``lock_of``: the paths whose
     rows are locked (``"self"`` for the base row), in the order PostgreSQL takes the locks;
     ``extra``: ``(attribute, SQL expression)`` pairs, each set on the base instance as an
-    ``annotate`` would (``t0`` names the base table; their ``%s`` come first in ``get``)."""
+    ``annotate`` would (``t0`` names the base table; their ``%s`` come first in ``get``);
+    ``condition``: more SQL ANDed to the equalities (its ``%s`` come after theirs); ``order_by``:
+    the SQL of an ORDER BY, for ``all``. Each part's alias is ``t<n>`` in ``paths`` order (``t0``
+    the base, then each path's rows as they are first named)."""
 
     def __init__(self, model: type[Model], paths: tuple[str, ...], *, where: tuple[str, ...],
-                 lock_of: tuple[str, ...] = (), extra: tuple[tuple[str, str], ...] = ()) -> None:
+                 lock_of: tuple[str, ...] = (), extra: tuple[tuple[str, str], ...] = (),
+                 condition: str = "", order_by: str = "") -> None:
         self.model, self.paths, self.where, self.lock_of, self.extra = model, paths, where, lock_of, extra
+        self.condition, self.order_by = condition, order_by
         self._built: tuple[str, tuple[_Part, ...]] | None = None
 
     def _build(self) -> tuple[str, tuple[_Part, ...]]:
@@ -97,7 +102,11 @@ class JoinedRead:
         meta = self.model._meta
         where = " AND ".join(f"t0.{q((meta.pk if name == 'pk' else meta.get_field(name)).column)} = %s"
                              for name in self.where)
+        if self.condition:
+            where = f"{where} AND ({self.condition})"
         sql = f"SELECT {columns} FROM {q(self.model._meta.db_table)} t0 {' '.join(joins)} WHERE {where}"
+        if self.order_by:
+            sql += f" ORDER BY {self.order_by}"
         if self.lock_of:
             sql += " FOR UPDATE OF " + ", ".join(parts[by_path[path]].alias for path in self.lock_of)
         return sql, tuple(parts)
@@ -107,14 +116,26 @@ class JoinedRead:
         nothing more), or None when no row matches. ``values`` in ``where``'s order, already of
         the columns' types (a malformed UUID must be refused before: the database would abort
         the transaction)."""
-        if self._built is None:
-            self._built = self._build()
-        sql, parts = self._built
+        sql, parts = self._statement()
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instances(parts, row)
+
+    def all(self, *values: Any) -> list[Model]:
+        """Every matching row as ``get`` gives one, in ``order_by``'s order."""
+        sql, parts = self._statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            rows = cursor.fetchall()
+        return [self._instances(parts, row) for row in rows]
+
+    def _statement(self) -> tuple[str, tuple[_Part, ...]]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def _instances(self, parts: tuple[_Part, ...], row: tuple) -> Model:
         instances: list[Model | None] = []
         for part in parts:
             parent = instances[part.parent] if part.parent is not None else None

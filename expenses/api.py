@@ -237,8 +237,11 @@ class AwaitingApprovalApi(ListAPIView):
         return queries.awaiting_my_approval(self.request.membership).prefetch_related("approvals")
 
     def list(self, request, *args, **kwargs):
+        """Unfiltered, the queue is one statement (``queries.approval_queue``); a filter, the queryset."""
+        expenses = (queries.approval_queue(request.membership) if not request.query_params
+                    else self.filter_queryset(self.get_queryset()))
         return Response([{**expense_data(expense), "remaining_budget": decimal_data(expense.remaining_budget)}
-                         for expense in self.filter_queryset(self.get_queryset())])
+                         for expense in expenses])
 
 
 class ExpenseDetailApi(APIView):

@@ -20,7 +20,7 @@ SORTS = {
     "date": ("incurred_on", "created_at"), "-date": ("-incurred_on", "-created_at"),
     "amount": ("org_amount", "created_at"), "-amount": ("-org_amount", "-created_at"),
     "merchant": ("merchant", "created_at"), "-merchant": ("-merchant", "-created_at"),
-    "submitted": ("submitted_at",), "-submitted": ("-submitted_at",),
+    "submitted": ("submitted_at", "pk"), "-submitted": ("-submitted_at", "-pk"),
 }
 SORT_LABELS = {"-date": "Date, newest first", "date": "Date, oldest first", "-amount": "Amount, largest first",
                "amount": "Amount, smallest first", "merchant": "Merchant A-Z", "-merchant": "Merchant Z-A",

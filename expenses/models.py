@@ -112,11 +112,14 @@ class Expense(models.Model):
     @property
     def awaiting(self) -> str:
         """The approval step a submitted expense waits for (``manager`` or ``finance``), else "".
-        Reads the approvals: prefetch them for a list."""
+        Reads the approvals: prefetch them for a list, or read ``manager_approved`` with the row
+        (``queries.approval_queue``)."""
         if self.state != ExpenseState.SUBMITTED:
             return ""
-        given = {approval.step for approval in self.approvals.all()}
-        return ApprovalStep.FINANCE if ApprovalStep.MANAGER in given else ApprovalStep.MANAGER
+        manager_approved = self.__dict__.get("manager_approved")
+        if manager_approved is None:
+            manager_approved = any(approval.step == ApprovalStep.MANAGER for approval in self.approvals.all())
+        return ApprovalStep.FINANCE if manager_approved else ApprovalStep.MANAGER
 
     @property
     def state_label(self) -> str:

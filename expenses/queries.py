@@ -29,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from core.rows import JoinedRead
-from organizations.models import Membership, Role
+from organizations.models import CostCenter, Membership, Role
 from organizations.queries import cost_centers_for, in_reports_of, reports_of
 
 from .delegation import active_delegators
@@ -184,7 +184,8 @@ def awaiting_my_approval(membership: Membership, *, delegators: list[Membership]
     centre's remaining budget for the expense's month (``remaining_budget``), in one query.
     ``delegators``: the managers the caller stands in for today; their queues are included
     (never the caller's own expenses, nor the delegator's own). ``with_budget=False``: without
-    the remaining budget (a reader that only picks one of them, the status box's "next in queue")."""
+    the remaining budget (a reader that only picks one of them, the status box's "next in queue").
+    The unfiltered queue is read by ``approval_queue``, the same rule in one statement: change both."""
     qs = Expense.objects.filter(organization_id=membership.organization_id, state=ExpenseState.SUBMITTED)
     qs = qs.exclude(employee=membership).select_related(*_BASE)
     if delegators is None:
@@ -195,11 +196,85 @@ def awaiting_my_approval(membership: Membership, *, delegators: list[Membership]
         return qs.none()
     qs = qs.filter(reduce(operator.or_, conditions))
     if not with_budget:
-        return qs.order_by("submitted_at")
+        return qs.order_by("submitted_at", "pk")
     zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=2))
     return qs.annotate(
         remaining_budget=Coalesce("cost_center__monthly_budget", zero) - Coalesce(_approved_in_expense_month(), zero),
-    ).order_by("submitted_at")
+    ).order_by("submitted_at", "pk")
+
+
+def approval_queue(membership: Membership, *, delegators: list[Membership] | None = None) -> list[Expense]:
+    """Every row of ``awaiting_my_approval(membership, delegators=delegators)``, oldest first
+    (then by id), each with ``remaining_budget`` and ``manager_approved`` (so ``awaiting`` and
+    ``state_label`` read nothing more), its employee and their user, cost centre and category
+    loaded, its organisation the caller's: the queue as the page and the API open it, unfiltered.
+
+    The queryset's rule written as the one statement of its shape (the caller's role and their
+    delegators' roles), built once per shape (``core.rows.JoinedRead``): the ORM compiled the
+    queryset in 2.5 ms and built its hundred instances in 1.3 ms more, against 2.6 ms for running
+    it (scratch script, in process), and ``awaiting`` cost a query of the approvals. A filtered
+    or re-sorted list still goes through the queryset. ``expenses/tests/test_approval_queue.py``
+    proves the two agree for every role, delegation, reporting line and approval already given:
+    change both."""
+    if delegators is None:
+        delegators = active_delegators(membership)
+    shape, params = [], []
+    for who in (membership, *delegators):
+        if who.role not in _NEXT_STEP_SQL:
+            continue
+        delegator = who is not membership  # a delegate never decides the delegator's own expenses
+        shape.append((who.role, delegator))
+        params += [who.pk] * _NEXT_STEP_SQL[who.role].count("%s") + ([who.pk] if delegator else [])
+    if not shape:
+        return []
+    rows = _queue_read(tuple(shape)).all(membership.organization_id, ExpenseState.SUBMITTED.value, membership.pk,
+                                         *params)
+    for row in rows:
+        row.organization = membership.organization
+    return rows
+
+
+def _column(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _approval_exists(condition: str) -> str:
+    """An approval of the expense ``t0`` that meets ``condition`` (on ``a``)."""
+    return (f"EXISTS (SELECT 1 FROM {connection.ops.quote_name(Approval._meta.db_table)} a "
+            f"WHERE a.{_column(Approval, 'expense')} = t0.{_column(Expense, 'id')} AND {condition})")
+
+
+_MANAGER_DONE = _approval_exists(f"a.{_column(Approval, 'step')} = '{ApprovalStep.MANAGER.value}'")
+_FINANCE_DONE = _approval_exists(f"a.{_column(Approval, 'step')} = '{ApprovalStep.FINANCE.value}'")
+# ``_next_step_for``'s rule per role, on the expense ``t0``; each ``%s`` is the member.
+_NEXT_STEP_SQL = {
+    Role.MANAGER: f"t0.{_column(Expense, 'employee')} IN ({reports_of(0).sql}) AND NOT {_MANAGER_DONE}",
+    Role.FINANCE: f"{_MANAGER_DONE} AND NOT {_FINANCE_DONE}",
+    Role.ADMIN: "NOT " + _approval_exists(f"(a.{_column(Approval, 'approver')} = %s "
+                                          f"OR a.{_column(Approval, 'on_behalf_of')} = %s)"),
+}
+
+
+@functools.cache
+def _queue_read(shape: tuple[tuple[str, bool], ...]) -> JoinedRead:
+    """The queue's statement for ``shape``: (role, is a delegator) of the caller, then of each delegator."""
+    employee = f"t0.{_column(Expense, 'employee')}"
+    conditions = [f"({_NEXT_STEP_SQL[role]}){f' AND {employee} <> %s' if delegator else ''}"
+                  for role, delegator in shape]
+    incurred, expenses = f"t0.{_column(Expense, 'incurred_on')}", connection.ops.quote_name(Expense._meta.db_table)
+    # ``_approved_in_expense_month``: the approved spend of the row's cost centre in its month
+    spent = (f"SELECT SUM(s.{_column(Expense, 'org_amount')}) FROM {expenses} s "
+             f"WHERE s.{_column(Expense, 'cost_center')} = t0.{_column(Expense, 'cost_center')} "
+             f"AND s.{_column(Expense, 'state')} = '{ExpenseState.APPROVED.value}' "
+             f"AND s.{_column(Expense, 'incurred_on')} >= date_trunc('month', {incurred})::date "
+             f"AND s.{_column(Expense, 'incurred_on')} < (date_trunc('month', {incurred}) + interval '1 month')::date")
+    return JoinedRead(
+        Expense, ("cost_center", "employee__user", "category"), where=("organization", "state"),
+        condition=f"{employee} <> %s AND ({' OR '.join(conditions)})",
+        extra=(("remaining_budget",
+                f"COALESCE(t1.{_column(CostCenter, 'monthly_budget')}, 0) - COALESCE(({spent}), 0)"),
+               ("manager_approved", _MANAGER_DONE)),
+        order_by=f"t0.{_column(Expense, 'submitted_at')}, t0.{_column(Expense, 'id')}")
 
 
 def approvals_with_names() -> Prefetch:

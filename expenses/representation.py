@@ -66,9 +66,7 @@ def _awaiting(expense: Expense, approvals: list[Approval]) -> str:
 def expense_data(expense: Expense, approvals: list[Approval] | None = None) -> dict:
     """``ExpenseOut(expense).data``. Needs ``employee__user``, ``cost_center`` and ``category``
     loaded; ``approvals`` (all of the expense's) saves reading them again."""
-    if approvals is None:
-        approvals = list(expense.approvals.all())
-    awaiting = _awaiting(expense, approvals)
+    awaiting = expense.awaiting if approvals is None else _awaiting(expense, approvals)
     return {
         "id": str(expense.pk),
         "state": expense.state,

@@ -34,8 +34,11 @@ def _queue_page(request, membership, *, outcome=None, error=None, status=200):
     delegators = active_delegators(membership)
     waiting = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
     context = filter_expenses(request, membership, waiting, default_sort="submitted", people=True)
+    # as a manager opens it, unfiltered and oldest first: one statement (queries.approval_queue)
+    unfiltered = not context["filtered"] and context["sort"] == "submitted"
+    expenses = queries.approval_queue(membership, delegators=delegators) if unfiltered else context["items"]
     return render(request, "expenses/queue.html", {
-        **context, "expenses": context["items"], "delegators": delegators, "outcome": outcome, "bulk_error": error,
+        **context, "expenses": expenses, "delegators": delegators, "outcome": outcome, "bulk_error": error,
         "reason": request.POST.get("reason", "") if error else ""}, status=status)
 
 
