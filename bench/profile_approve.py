@@ -87,15 +87,16 @@ def main() -> None:
     for row in warm:
         assert client.post(f"/api/v1/expenses/{row.pk}/approve/").status_code == 200
 
+    started = time.perf_counter()
+    for row in measured[:-1]:
+        client.post(f"/api/v1/expenses/{row.pk}/approve/")
+    seconds = time.perf_counter() - started  # timed without the query log: it costs per statement
     with CaptureQueriesContext(connection) as queries:
-        started = time.perf_counter()
-        for row in measured:
-            client.post(f"/api/v1/expenses/{row.pk}/approve/")
-        seconds = time.perf_counter() - started
-    print(f"{len(measured)} approve requests: {seconds / len(measured) * 1000:.2f} ms and "
-          f"{len(queries) / len(measured):.1f} SQL statements per request (no profiler)")
-    for query in queries.captured_queries[: len(queries) // len(measured)]:
-        print("   ", query["sql"][:150])
+        client.post(f"/api/v1/expenses/{measured[-1].pk}/approve/")
+    print(f"{len(measured) - 1} approve requests: {seconds / (len(measured) - 1) * 1000:.2f} ms and "
+          f"{len(queries)} SQL statements per request (no profiler)")
+    for query in queries.captured_queries:
+        print("   ", (query["sql"] or "")[:150])
 
     more = data.submitted_expenses(len(measured))
     profiler = cProfile.Profile()

@@ -152,6 +152,11 @@ _db_options.update({
     "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
     "tcp_user_timeout": DATABASE_TCP_USER_TIMEOUT_MS,
 })
+# Outlay's own fixed statements are prepared once per connection (core.prepared); the ORM's
+# queries never are (Django binds their values client-side). 0: prepared on their first run.
+DATABASE_PREPARED_STATEMENTS = os.environ.get("DATABASE_PREPARED_STATEMENTS", "1") == "1"
+if DATABASE_PREPARED_STATEMENTS:
+    _db_options["prepare_threshold"] = 0
 _db_options["options"] = " ".join(filter(None, [
     _db_options.get("options", ""),
     f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",

@@ -24,11 +24,12 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.response import Response
 
+from . import prepared
 from .errors import Conflict, DomainError, ValidationFailed
 from .models import IdempotencyKey
 
@@ -74,7 +75,7 @@ def request_fingerprint(request) -> str:
 
 def _lock(user, key: str) -> bool:
     """This user's key, locked for the rest of the transaction; False if another request holds it."""
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"idempotency:{user.pk}:{key}"])
         return cursor.fetchone()[0]
 

@@ -18,6 +18,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
+from . import prepared
+
 
 @dataclass(frozen=True)
 class _Part:
@@ -117,7 +119,7 @@ class JoinedRead:
         the columns' types (a malformed UUID must be refused before: the database would abort
         the transaction)."""
         sql, parts = self._statement()
-        with connection.cursor() as cursor:
+        with prepared.cursor() as cursor:
             cursor.execute(sql, values)
             row = cursor.fetchone()
         return None if row is None else self._instances(parts, row)
@@ -125,7 +127,7 @@ class JoinedRead:
     def all(self, *values: Any) -> list[Model]:
         """Every matching row as ``get`` gives one, in ``order_by``'s order."""
         sql, parts = self._statement()
-        with connection.cursor() as cursor:
+        with prepared.cursor() as cursor:
             cursor.execute(sql, values)
             rows = cursor.fetchall()
         return [self._instances(parts, row) for row in rows]

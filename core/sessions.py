@@ -14,11 +14,13 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db import connections, router
 from django.utils import timezone
 
+from . import prepared
+
 
 class SessionStore(DatabaseSessionStore):
     def load(self):
-        model = self.model
-        with connections[router.db_for_read(model)].cursor() as cursor:
+        model = self.model  # the default database's table (core.prepared's connection)
+        with prepared.cursor() as cursor:
             cursor.execute(_read_sql(model), [self.session_key, timezone.now()])
             row = cursor.fetchone()
         if row is None:  # unknown or expired: as Django's, a new key will be made on save

@@ -25,6 +25,8 @@ from django.db import connection
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from core import prepared
+
 from . import spans, sql
 from .context import current
 from .errors import InvalidEvent, NotInTransaction
@@ -73,7 +75,7 @@ def publish(event: DomainEvent, *, organization_id: int, actor_id: int | None = 
         "due": now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
         "subscribers": [sub.name for sub in subs],
     }
-    with spans.publish_span(event.type), connection.cursor() as cursor:
+    with spans.publish_span(event.type), prepared.cursor() as cursor:
         cursor.execute(sql.INSERT_EVENT_AND_DELIVERIES, sql.with_statuses(params))
         rows = cursor.fetchall()
     sequence = rows[0][0]

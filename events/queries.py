@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Min, Prefetch, Q
 from django.utils import timezone
+
+from core import prepared
 
 from . import sql
 from .models import Attempt, BackfillRun, Delivery, DeliveryStatus, Event, ReplayRun
@@ -66,7 +67,7 @@ def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str,
 def latest_effects(*, organization_id: int, aggregate_type: str, aggregate_id: str) -> dict[str, str]:
     """Each subscriber's delivery status for the aggregate's latest event, in one query (the
     answer to "did the effects of what I just did land?"). Scoped to the caller's organisation."""
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(sql.LATEST_EFFECTS, {"org": organization_id, "agg_type": aggregate_type,
                                             "agg_id": str(aggregate_id)})
         return dict(cursor.fetchall())

@@ -48,6 +48,7 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
+from core import prepared
 from core.after_commit import send_on_commit
 from core.backoff import backoff_seconds
 
@@ -182,7 +183,7 @@ def _claim(*, delivery_id: int | None, subscriber: str | None, more: int,
         "id": delivery_id, "subscriber": subscriber, "more": max(0, more), "now": now, "token": token,
         "worker": (worker or worker_name())[:200], "names": list(leases), "secs": list(leases.values()),
         "default_secs": lease_for(None).total_seconds()})
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(sql.CLAIM, params)
         rows = cursor.fetchall()
     return [Claimed(attempt_id=attempt_id, delivery_id=claimed_id, subscriber=name, row=_event_row(columns))
@@ -217,7 +218,7 @@ def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dic
     unstarted: list[Claimed] = []
     try:
         with transaction.atomic():
-            with connection.cursor() as cursor:
+            with prepared.cursor() as cursor:
                 cursor.execute(sql.LOCK_OWN_LEASES, {"ids": [c.delivery_id for c in claimed], "token": token})
                 ours = {delivery_id for (delivery_id,) in cursor.fetchall()}
             runnable = []
@@ -258,7 +259,7 @@ def _run_batch(claimed: list[Claimed], token: uuid.UUID, deadline: float) -> dic
                         raise
                     failures.append((item, exc, traceback.format_exc()))
             if done:
-                with connection.cursor() as cursor:
+                with prepared.cursor() as cursor:
                     cursor.execute(sql.MARK_DONE, sql.with_statuses({
                         "ids": [c.delivery_id for c in done], "attempts": [c.attempt_id for c in done],
                         "now": timezone.now()}))

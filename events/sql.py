@@ -34,15 +34,18 @@ WITH ev AS (
     INSERT INTO events_event (id, type, version, occurred_at, organization_id, aggregate_type,
                               aggregate_id, sequence, actor_id, actor_label, correlation_id,
                               causation_id, payload, origin)
-    SELECT %(id)s, %(type)s, %(version)s, %(now)s, %(org)s, %(agg_type)s, %(agg_id)s,
+    SELECT %(id)s::uuid, %(type)s::varchar, %(version)s::smallint, %(now)s::timestamptz, %(org)s::bigint,
+           %(agg_type)s::varchar, %(agg_id)s::varchar,
            COALESCE((SELECT MAX(sequence) FROM events_event
-                     WHERE aggregate_type = %(agg_type)s AND aggregate_id = %(agg_id)s), 0) + 1,
-           %(actor)s, %(actor_label)s, %(correlation)s, %(causation)s, %(payload)s::jsonb, %(origin)s::jsonb
+                     WHERE aggregate_type = %(agg_type)s::varchar AND aggregate_id = %(agg_id)s::varchar), 0) + 1,
+           %(actor)s::integer, %(actor_label)s::varchar, %(correlation)s::varchar, %(causation)s::uuid,
+           %(payload)s::jsonb, %(origin)s::jsonb
     RETURNING id, sequence
 ), d AS (
     INSERT INTO events_delivery (event_id, subscriber, event_type, organization_id, status, attempts,
                                  next_attempt_at, created_at, last_error)
-    SELECT ev.id, s.name, %(type)s, %(org)s, %(pending)s, 0, %(due)s, %(now)s, ''
+    SELECT ev.id, s.name, %(type)s::varchar, %(org)s::bigint, %(pending)s::varchar, 0, %(due)s::timestamptz,
+           %(now)s::timestamptz, ''
     FROM ev, unnest(%(subscribers)s::text[]) AS s(name)
     RETURNING id, subscriber
 )
@@ -84,7 +87,7 @@ WITH named AS (
     WHERE subscriber = (SELECT name FROM sub)
       AND status = %(in_flight)s AND leased_until <= %(now)s AND id IS DISTINCT FROM %(id)s::bigint
     ORDER BY leased_until
-    LIMIT %(more)s
+    LIMIT %(more)s::bigint
     FOR UPDATE SKIP LOCKED
 ), more AS (
     SELECT id, status FROM events_delivery
@@ -92,26 +95,26 @@ WITH named AS (
       AND status = %(pending)s AND id IS DISTINCT FROM %(id)s::bigint
       AND (attempts = 0 OR next_attempt_at <= %(now)s)
     ORDER BY id
-    LIMIT GREATEST(%(more)s - (SELECT count(*) FROM expired), 0)
+    LIMIT GREATEST(%(more)s::bigint - (SELECT count(*) FROM expired), 0)
     FOR UPDATE SKIP LOCKED
 ), c AS (
     SELECT id, status FROM named UNION ALL SELECT id, status FROM expired UNION ALL SELECT id, status FROM more
 ), lost AS (
     UPDATE events_attempt SET outcome = %(lost)s, finished_at = %(now)s, error = 'worker lost or lease expired'
-    WHERE delivery_id IN (SELECT id FROM c WHERE status = %(in_flight)s) AND outcome = %(running)s
+    WHERE delivery_id IN (SELECT id FROM c WHERE status = %(in_flight)s) AND outcome = %(running)s::varchar
 ), d AS (
     UPDATE events_delivery
     SET status = %(in_flight)s, attempts = events_delivery.attempts + 1, leased_at = %(now)s,
         leased_until = %(now)s + make_interval(secs => COALESCE(
             (SELECT s.secs FROM unnest(%(names)s::text[], %(secs)s::float8[]) AS s(name, secs)
-             WHERE s.name = events_delivery.subscriber), %(default_secs)s)),
+             WHERE s.name = events_delivery.subscriber), %(default_secs)s::float8)),
         lease_token = %(token)s
     FROM c WHERE events_delivery.id = c.id
     RETURNING events_delivery.id, events_delivery.subscriber, events_delivery.event_id
 ), a AS (
     INSERT INTO events_attempt (delivery_id, number, started_at, outcome, error, traceback, worker)
-    SELECT d.id, (SELECT count(*) FROM events_attempt x WHERE x.delivery_id = d.id) + 1, %(now)s, %(running)s,
-           '', '', %(worker)s
+    SELECT d.id, (SELECT count(*) FROM events_attempt x WHERE x.delivery_id = d.id) + 1, %(now)s,
+           %(running)s::varchar, '', '', %(worker)s::varchar
     FROM d
     RETURNING id, delivery_id
 )

@@ -28,6 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from core import prepared
 from core.rows import JoinedRead
 from organizations.models import CostCenter, Membership, Role
 from organizations.queries import cost_centers_for, in_reports_of, reports_of
@@ -97,7 +98,7 @@ def approved_spend_total(cost_center_id: int, first: dt.date, after: dt.date) ->
     spent), as one plain statement: the budget check of every approval, under its lock. The ORM's
     grouped aggregate cost four times the statement itself (0.8 against 0.2 ms a call, in
     process); ``expenses/tests/test_command_reads.py`` proves the two agree."""
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(_spend_total_sql(), [cost_center_id, ExpenseState.APPROVED.value, first, after])
         (total,) = cursor.fetchone()
     return total
@@ -108,7 +109,7 @@ def approvals_given(expense_id: UUID | str) -> list[Approval]:
     "pk")`` would give them (no related rows), in one plain statement: the approve command reads
     them under its lock (0.6 against 0.2 ms, in process; ``expenses/tests/test_command_reads.py``)."""
     names = [field.attname for field in Approval._meta.concrete_fields]
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(_approvals_sql(), [expense_id])
         return [Approval.from_db(connection.alias, names, row) for row in cursor.fetchall()]
 
@@ -120,7 +121,7 @@ def approvals_and_spend(expense_id: UUID, cost_center_id: int, first: dt.date,
     quarter of a millisecond of every approval (``bench/profile_approve.py --phases``).
     ``expenses/tests/test_command_reads.py`` proves it answers what the two answer."""
     names = [field.attname for field in Approval._meta.concrete_fields]
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(_approvals_and_spend_sql(),
                        [cost_center_id, ExpenseState.APPROVED.value, first, after, expense_id])
         rows = cursor.fetchall()

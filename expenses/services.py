@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import prepared
 from core.currencies import exponent
 from core.rows import JoinedRead
 from events.publishing import publish
@@ -199,7 +200,7 @@ def _save_decision(expense: Expense, approval: Approval, *fields: str) -> None:
     params += [e.get_field(name).get_db_prep_save(getattr(expense, name), connection)
                for name in (*fields, "version", "updated_at")]
     params.append(expense.pk)
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:
         cursor.execute(_decision_sql(fields), params)
         (approval.pk,) = cursor.fetchone()
     approval._state.adding = False
