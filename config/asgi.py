@@ -37,3 +37,7 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+from config.memory import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()  # the start-up objects leave the collector's full passes (config/memory.py)
