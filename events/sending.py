@@ -18,6 +18,7 @@ Messages are sent by task name (``DELIVER_TASK``, ``FAN_OUT_TASK``): the tasks t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -60,7 +61,11 @@ def announce_rollback_unsafe(deliveries: list[tuple[int, str]]) -> bool:
 
 
 def announce_on_commit(deliveries: list[tuple[int, str]]) -> None:
-    """``announce_rollback_unsafe`` once the current transaction commits (what ``publish`` does)."""
+    """``announce_rollback_unsafe`` once the current transaction commits (what ``publish`` does;
+    in a web request, once its response is sent: ``core.after_commit``)."""
+    if _before_the_response:  # the benchmark's synchronous design: at the commit, inside the request
+        transaction.on_commit(functools.partial(_announcer, deliveries))
+        return
     send_on_commit(_announcer, deliveries)
 
 
@@ -191,14 +196,18 @@ def dispatch_on_commit(deliveries: list[tuple[int, str]]) -> None:
 # --- how committed deliveries leave the request: an extension point for measurement ----------
 
 _announcer = announce_rollback_unsafe
+_before_the_response = False
 
 
-def route_committed_deliveries(announcer=None) -> None:
+def route_committed_deliveries(announcer=None, *, before_the_response: bool = False) -> None:
     """Replace what runs after commit for a published event's deliveries (``None``: the
     product's fan-out message again). Only the benchmark uses it, to measure the naive design
-    that runs every subscriber inside the request (``bench/hooks.py``)."""
-    global _announcer
+    that runs every subscriber inside the request (``bench/hooks.py``): ``before_the_response``
+    runs it at the commit, so the caller waits for it, instead of after the response as the
+    product's sends go (``core.after_commit.sends_after_the_response``)."""
+    global _announcer, _before_the_response
     _announcer = announcer or announce_rollback_unsafe
+    _before_the_response = before_the_response and announcer is not None
 
 
 def _mark_due_now(delivery_ids: list[int]) -> None:

@@ -194,3 +194,36 @@ def test_a_refused_approval_through_the_server_sends_nothing_after_its_answer(re
 
     assert refused.status == 409 and json.loads(refused.body)["code"] == "insufficient_budget"
     assert broker_queue_length(FANOUT_QUEUE) == before
+
+
+def test_the_benchmarks_synchronous_design_runs_every_delivery_before_its_answer(redis_client):
+    """``make bench``'s baseline (``BENCH_SYNC_DELIVERY``, ``bench/hooks.py``) is the design the
+    outbox is compared with: every subscriber inside the request. Its caller must wait for them,
+    so they run at the commit, not after the response as the product's own sends do."""
+    from bench.hooks import _run_in_request
+    from events.models import Delivery, DeliveryStatus
+    from events.sending import route_committed_deliveries
+
+    team = make_team()
+    expense = team.expense(submit=True)
+    auth = {"authorization": f"Token {Token.objects.create(user=team.manager.user).key}",
+            "content-type": "application/json"}
+    before = broker_queue_length(FANOUT_QUEUE)
+    order = []
+
+    def run_and_note(deliveries):
+        _run_in_request(deliveries)
+        order.append("delivered")
+
+    route_committed_deliveries(run_and_note, before_the_response=True)
+    try:
+        approved = call("POST", f"/api/v1/expenses/{expense.pk}/approve/", auth, b"{}",
+                        on_body=lambda: order.append("answered"))
+    finally:
+        route_committed_deliveries(None)
+    assert approved.status == 200
+    assert order == ["delivered", "answered"]  # the caller waited for every subscriber
+    statuses = set(Delivery.objects.filter(event__aggregate_id=str(expense.pk), event__type="expense.approved")
+                   .values_list("status", flat=True))
+    assert statuses == {DeliveryStatus.DONE}  # every subscriber of the approval ran
+    assert broker_queue_length(FANOUT_QUEUE) == before  # and no message for a worker
