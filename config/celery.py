@@ -8,7 +8,7 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import beat_init, task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -23,14 +23,6 @@ app.autodiscover_tasks()
 # count is made endless and each task starts and ends with Django's own rule, as a request does:
 # close the connection if it errored or is older than CONN_MAX_AGE, and health-check it on reuse.
 app.conf.update({"CELERY_DB_REUSE_MAX": 2**62})
-
-
-@worker_process_init.connect
-def _freeze_startup_objects(**_kwargs) -> None:
-    """In each pool process once it is ready (config/memory.py)."""
-    from config.memory import freeze_startup_objects
-
-    freeze_startup_objects()
 
 
 @task_prerun.connect
