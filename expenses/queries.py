@@ -147,12 +147,14 @@ def _approvals_sql() -> str:
 
 
 @functools.cache
-def _spend_total_sql() -> str:
+def _spend_total_sql(cost_center: str = "%s", state: str = "%s", first: str = "%s", after: str = "%s") -> str:
+    """``approved_spend_in_month``'s total as SQL (0 when nothing was spent): by default each of
+    its terms a ``%s``; the approval queue gives SQL expressions of its outer row instead."""
     q, meta = connection.ops.quote_name, Expense._meta
     column = {name: q(meta.get_field(name).column) for name in ("org_amount", "cost_center", "state", "incurred_on")}
-    return (f"SELECT COALESCE(SUM({column['org_amount']}), 0) FROM {q(meta.db_table)} "
-            f"WHERE {column['cost_center']} = %s AND {column['state']} = %s "
-            f"AND {column['incurred_on']} >= %s AND {column['incurred_on']} < %s")
+    return (f"SELECT COALESCE(SUM(s.{column['org_amount']}), 0) FROM {q(meta.db_table)} s "
+            f"WHERE s.{column['cost_center']} = {cost_center} AND s.{column['state']} = {state} "
+            f"AND s.{column['incurred_on']} >= {first} AND s.{column['incurred_on']} < {after}")
 
 
 def _approved_in_expense_month() -> Subquery:
@@ -262,18 +264,16 @@ def _queue_read(shape: tuple[tuple[str, bool], ...]) -> JoinedRead:
     employee = f"t0.{_column(Expense, 'employee')}"
     conditions = [f"({_NEXT_STEP_SQL[role]}){f' AND {employee} <> %s' if delegator else ''}"
                   for role, delegator in shape]
-    incurred, expenses = f"t0.{_column(Expense, 'incurred_on')}", connection.ops.quote_name(Expense._meta.db_table)
+    incurred = f"t0.{_column(Expense, 'incurred_on')}"
     # ``_approved_in_expense_month``: the approved spend of the row's cost centre in its month
-    spent = (f"SELECT SUM(s.{_column(Expense, 'org_amount')}) FROM {expenses} s "
-             f"WHERE s.{_column(Expense, 'cost_center')} = t0.{_column(Expense, 'cost_center')} "
-             f"AND s.{_column(Expense, 'state')} = '{ExpenseState.APPROVED.value}' "
-             f"AND s.{_column(Expense, 'incurred_on')} >= date_trunc('month', {incurred})::date "
-             f"AND s.{_column(Expense, 'incurred_on')} < (date_trunc('month', {incurred}) + interval '1 month')::date")
+    spent = _spend_total_sql(f"t0.{_column(Expense, 'cost_center')}", f"'{ExpenseState.APPROVED.value}'",
+                             f"date_trunc('month', {incurred})::date",
+                             f"(date_trunc('month', {incurred}) + interval '1 month')::date")
     return JoinedRead(
         Expense, ("cost_center", "employee__user", "category"), where=("organization", "state"),
         condition=f"{employee} <> %s AND ({' OR '.join(conditions)})",
         extra=(("remaining_budget",
-                f"COALESCE(t1.{_column(CostCenter, 'monthly_budget')}, 0) - COALESCE(({spent}), 0)"),
+                f"COALESCE(t1.{_column(CostCenter, 'monthly_budget')}, 0) - ({spent})"),
                ("manager_approved", _MANAGER_DONE)),
         order_by=f"t0.{_column(Expense, 'submitted_at')}, t0.{_column(Expense, 'id')}")
 
