@@ -8,7 +8,7 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init, task_postrun, task_prerun, worker_ready
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -23,16 +23,6 @@ app.autodiscover_tasks()
 # count is made endless and each task starts and ends with Django's own rule, as a request does:
 # close the connection if it errored or is older than CONN_MAX_AGE, and health-check it on reuse.
 app.conf.update({"CELERY_DB_REUSE_MAX": 2**62})
-
-
-@celeryd_init.connect
-def _below_the_web(**_kwargs) -> None:
-    """The worker's main process lowers its CPU priority by ``WORKER_NICE`` before its pool
-    forks, so every pool process inherits it (see settings)."""
-    from django.conf import settings
-
-    if settings.WORKER_NICE > 0:
-        os.nice(settings.WORKER_NICE)
 
 
 @task_prerun.connect

@@ -192,11 +192,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # 8.6 approvals/s: last effect p50 360 ms with 4, 88 ms with 1; throughput the same).
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("CELERY_PREFETCH", "1"))
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# A worker runs below the web's CPU priority (nice 10 by default): where both share a host, as
-# under `make run`, an approval's request is answered first and its side effects, which leave the
-# request to be asynchronous, take the cycles the requests leave. A host that runs workers only
-# is unaffected (nothing competes). 0 turns it off.
-WORKER_NICE = int(os.environ.get("WORKER_NICE", "10"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request must never hang on a dead broker: connect and publish time out fast, and the outbox
 # sweeper re-sends whatever did not reach the broker.
