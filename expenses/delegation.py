@@ -5,12 +5,14 @@ and the audit trail), never on their own expenses, and only while the delegation
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import prepared
 from events.publishing import publish
 from organizations.models import Membership, Role
 
@@ -25,13 +27,25 @@ def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[
     """The delegations ``delegate`` holds today (or ``on``), with their delegators.
 
     Asked on every approval page and queue read, and nearly always none: a plain probe of the
-    delegation table answers that, and the delegators are read (three joins) only if it finds
-    one (``bench/profile_reads.py``: the joined read cost a manager's queue a millisecond)."""
+    delegation table answers that, a fixed statement prepared once (``core.prepared``; as an ORM
+    query it cost the queue API 0.35 ms more, ``bench/profile_reads.py``), and the delegators are
+    read (three joins) only if it finds one (the joined read cost a manager's queue a millisecond)."""
     on = on or delegate.organization.today()
+    with prepared.cursor() as cursor:  # the probe: a fixed statement, prepared once
+        cursor.execute(_running_probe(), [delegate.pk, on, on])
+        if cursor.fetchone() is None:
+            return []
     running = Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on, ends_on__gte=on)
-    if not running.values_list("pk").exists():
-        return []
     return list(running.filter(delegator__is_active=True).select_related("delegator__user", "delegator__organization"))
+
+
+@functools.cache
+def _running_probe() -> str:
+    """Whether a delegation of the delegate (``%s``) runs on a day (``%s``, twice)."""
+    q, meta = connection.ops.quote_name, Delegation._meta
+    column = {name: q(meta.get_field(name).column) for name in ("delegate", "ended_at", "starts_on", "ends_on")}
+    return (f"SELECT 1 FROM {q(meta.db_table)} WHERE {column['delegate']} = %s AND {column['ended_at']} IS NULL "
+            f"AND {column['starts_on']} <= %s AND {column['ends_on']} >= %s LIMIT 1")
 
 
 def active_delegators(delegate: Membership, on: dt.date | None = None) -> list[Membership]:
