@@ -245,7 +245,9 @@ class Bench:
         }
 
     def scenario_approve_latency(self) -> None:
-        sizes = {1: n(40, 10), 8: n(80, 16), 32: n(96, 32)}
+        # 200 requests or more a run: a p99 of 40 (the sizes until session 12) was the run's
+        # slowest request, one hiccup of the box, so the ratio of two p99s swung 0.3 to 0.9
+        sizes = {1: n(200, 10), 8: n(200, 16), 32: n(320, 32)}
         result = {}
         for mode, sync in (("events", "0"), ("synchronous baseline", "1")):
             env = {"BENCH_SYNC_DELIVERY": sync, "BENCH_SUBSCRIBER_IO_MS": IO_MS}
