@@ -17,13 +17,18 @@ from rest_framework.authtoken.models import Token
 
 from core.rows import JoinedRead
 
+_TOKEN_WITH_MEMBERSHIP = JoinedRead(Token, ("user__membership__organization",), where=("key",))
+
 
 class MemberTokenAuthentication(TokenAuthentication):
+    """The token, its user, their membership and organisation: one statement built once and
+    prepared (``core.rows.JoinedRead``), as the session's ``get_user`` below; through the ORM,
+    building the query cost more than running it (``bench/profile_approve.py``)."""
+
     def authenticate_credentials(self, key):
-        try:
-            token = Token.objects.select_related("user__membership__organization").get(key=key)
-        except Token.DoesNotExist:
-            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        token = _TOKEN_WITH_MEMBERSHIP.get(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return token.user, token

@@ -99,3 +99,28 @@ def test_a_session_reads_but_needs_csrf_to_write(redis_client):
     assert "CSRF" in refused.json()["message"]
     expense.refresh_from_db()
     assert expense.state == "submitted"
+
+
+@pytest.mark.django_db
+def test_a_token_reads_its_user_membership_and_organisation_in_one_statement(redis_client, django_assert_num_queries):
+    from organizations.authentication import MemberTokenAuthentication
+
+    member = MembershipFactory()
+    key = Token.objects.create(user=member.user).key
+    with django_assert_num_queries(1):
+        user, token = MemberTokenAuthentication().authenticate_credentials(key)
+        assert (token.key, user.pk, user.membership.pk) == (key, member.user.pk, member.pk)
+        assert user.membership.organization.name == member.organization.name
+
+
+@pytest.mark.django_db
+def test_an_unknown_token_or_an_inactive_user_is_401_in_the_one_error_shape(redis_client):
+    member = MembershipFactory()
+    key = Token.objects.create(user=member.user).key
+    for bad in ("0" * 40, "x" * 41, "' OR 1=1 --"):
+        response = with_token(bad).get("/api/v1/expenses/")
+        assert response.status_code == 401 and set(response.json()) == ERROR_KEYS, bad
+    member.user.is_active = False
+    member.user.save(update_fields=["is_active"])
+    response = with_token(key).get("/api/v1/expenses/")
+    assert response.status_code == 401 and set(response.json()) == ERROR_KEYS
