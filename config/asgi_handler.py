@@ -19,19 +19,41 @@ closes the response, before ``request_finished`` gives the database connection b
 failure still marks its rows due). A client that disconnects before its answer leaves the
 request's sends unsent; their rows wait for the sweeper, as they would after a broker outage.
 
+A web process runs at most ``WEB_REQUEST_CONCURRENCY`` requests at a time (default 4); the rest
+wait on the event loop, first come first served, holding no thread and no database connection.
+Django's handler alone starts every request on a thread at once, and on a loaded box they share
+the GIL: at concurrency 32 sixteen requests a process each advanced a little at a time, every
+one of them slow, and the cost centre's row lock (each approval holds it to its commit) was held
+across all that switching. Gated, the requests admitted run nearly at full speed and the wait is
+a queue in front of them (``make bench``, issue 24: the approve p99 at concurrency 32 went from
+0.97 of the synchronous baseline to 0.42-0.54 in three runs, limits 2 and 4). A request whose
+client disconnects keeps its place until its thread has finished (Django cancels the request;
+its thread cannot be stopped).
+
 An async view would still work (the sync chain calls it through ``async_to_sync``) but would pay
 two hops; Outlay has none, and ``tests/test_asgi_handler.py`` fails if one is added.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
 from core.after_commit import sends_after_the_response
 
 
 class OneHopASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.admission_limit = int(getattr(settings, "WEB_REQUEST_CONCURRENCY", 0))
+        # One gate per event loop (a semaphore binds to the loop it first waits on; a test's
+        # async_to_sync runs each call on a loop of its own). uvicorn has one loop per process.
+        self._gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
@@ -42,7 +64,22 @@ class OneHopASGIHandler(ASGIHandler):
         return response
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        run = sync_to_async(self.get_response, thread_sensitive=True)
+        if self.admission_limit <= 0:
+            return await run(request)
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.admission_limit)
+        async with gate:  # first come, first admitted: asyncio's semaphore wakes waiters in order
+            work = asyncio.ensure_future(run(request))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The client went away (Django cancels the request on its disconnect), but the
+                # request's thread runs on to its end: its slot stays taken until it has.
+                await asyncio.wait([work])
+                raise
 
 
 def get_asgi_application() -> OneHopASGIHandler:

@@ -174,6 +174,11 @@ if DATABASE_POOL:
         "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "10")),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How many requests one web process runs at a time (config/asgi_handler.py); the rest wait on the
+# event loop, first come first served, holding no thread and no database connection. Django's
+# ASGI handler alone gives every request a thread at once: under load they all share one GIL and
+# every one of them is slow (issue 24). 0: no limit.
+WEB_REQUEST_CONCURRENCY = int(os.environ.get("WEB_REQUEST_CONCURRENCY", "4"))
 
 # --- Redis: Celery broker and channel layer ---------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

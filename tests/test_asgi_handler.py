@@ -227,3 +227,87 @@ def test_the_benchmarks_synchronous_design_runs_every_delivery_before_its_answer
                    .values_list("status", flat=True))
     assert statuses == {DeliveryStatus.DONE}  # every subscriber of the approval ran
     assert broker_queue_length(FANOUT_QUEUE) == before  # and no message for a worker
+
+
+def run_side_by_side(limit: int, requests: int, first_leaves: bool = False) -> tuple[int, list[int | None]]:
+    """``requests`` concurrent requests through a handler admitting ``limit`` at a time, each
+    request's chain taking 50 ms in its thread: how many ran at once at most, and the statuses
+    (None: no answer). ``first_leaves``: the first request's client disconnects 10 ms in."""
+    import threading
+    import time
+
+    from django.http import HttpResponse
+
+    from config.asgi_handler import OneHopASGIHandler
+
+    handler = OneHopASGIHandler()
+    handler.admission_limit = limit
+    running, most, lock = 0, 0, threading.Lock()
+
+    def chain(request):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return HttpResponse("ok")
+
+    handler._middleware_chain = chain
+
+    async def one(leaves: bool) -> int | None:
+        sent = []
+        given = False
+
+        async def receive():
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if leaves:
+                await asyncio.sleep(0.01)
+                return {"type": "http.disconnect"}
+            await asyncio.Event().wait()
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/healthz", "raw_path": b"/healthz", "query_string": b"",
+                 "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000),
+                 "server": ("testserver", 80)}
+        await handler(scope, receive, send)
+        return Answer(sent).status if sent else None
+
+    async def all_of_them():
+        return await asyncio.gather(*(one(first_leaves and i == 0) for i in range(requests)))
+
+    # asyncio.run, as uvicorn runs its loop: under async_to_sync every thread-sensitive call
+    # would go to the one calling thread, and the requests could not overlap at all
+    statuses = asyncio.run(all_of_them())
+    return most, statuses
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_web_process_runs_at_most_its_admission_limit_of_requests_at_once():
+    most, statuses = run_side_by_side(limit=2, requests=6)
+    assert statuses == [200] * 6 and most == 2  # the other four waited, and were all answered
+
+    unlimited, statuses = run_side_by_side(limit=0, requests=6)
+    assert statuses == [200] * 6 and unlimited == 6  # without the gate every request has a thread
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_request_whose_client_left_keeps_its_place_until_its_thread_is_done():
+    # Django cancels a request whose client disconnects, but its thread runs on to the end: the
+    # next request is admitted only then, so the limit holds.
+    most, statuses = run_side_by_side(limit=1, requests=3, first_leaves=True)
+    assert most == 1 and statuses == [None, 200, 200]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_admission_limit_is_a_setting():
+    from config.asgi_handler import OneHopASGIHandler
+
+    assert OneHopASGIHandler().admission_limit == settings.WEB_REQUEST_CONCURRENCY > 0
