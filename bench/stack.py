@@ -24,6 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "bench" / "results" / "logs"
 
 
+def wait_for_listeners(port: int, count: int, timeout: float) -> None:
+    """Until ``count`` sockets listen on ``port``: every web process is up, so the load that
+    follows spreads over all of them."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = [c for c in psutil.net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+        if len(listening) >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"fewer than {count} web processes listen on {port}")
+
+
 class Stack:
     def __init__(self) -> None:
         VAR.mkdir(exist_ok=True)  # a fresh checkout has no var/ yet (`make run` creates it, this may run first)
@@ -74,10 +89,16 @@ class Stack:
         return proc
 
     def start_web(self, workers: int = 1, **env: str) -> None:
-        self.spawn("web", [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                           "--port", str(self.web_port), "--workers", str(workers), "--no-access-log",
+        # BENCH_WEB_SERVER=uvicorn: `uvicorn --workers` even where config.serve exists (to compare)
+        if (self.code / "config" / "serve.py").exists() and os.environ.get("BENCH_WEB_SERVER") != "uvicorn":
+            # a listening socket per process (config/serve.py), so connections spread over them
+            command = ["-m", "config.serve", "--processes", str(workers)]
+        else:  # a checkout from before config.serve (the bench's baseline commit)
+            command = ["-m", "uvicorn", "config.asgi:application", "--workers", str(workers), "--no-access-log"]
+        self.spawn("web", [sys.executable, *command, "--host", "127.0.0.1", "--port", str(self.web_port),
                            "--log-level", "warning"], **env)
         wait_for_port(self.web_port, 120, self.procs["web"])  # a loaded 2-core machine takes > 30 s
+        wait_for_listeners(self.web_port, workers if command[1] == "config.serve" else 1, 120)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

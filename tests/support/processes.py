@@ -163,16 +163,19 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.1, message: s
 class WebProcess:
     """The real ASGI server (uvicorn: HTTP + websockets) against the test database."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, processes: int = 0, **env: str) -> None:
+        """``processes``: served by ``config.serve`` with that many processes; 0, plain uvicorn."""
         from config.embedded import free_port
 
         LOGS.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = LOGS / f"web-{os.getpid()}-{next(_counter)}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115
+        server = (["config.serve", "--processes", str(processes)] if processes
+                  else ["uvicorn", "config.asgi:application"])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", *server, "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"],
             cwd=ROOT, env=process_env(**{"DEBUG": "false", "API_THROTTLE_USER": "100000/minute",
                                          "API_THROTTLE_ANON": "100000/minute", **env}),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
