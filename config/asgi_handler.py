@@ -26,7 +26,7 @@ the GIL: at concurrency 32 sixteen requests a process each advanced a little at 
 one of them slow, and the cost centre's row lock (each approval holds it to its commit) was held
 across all that switching. Gated, the requests admitted run nearly at full speed and the wait is
 a queue in front of them (``make bench``, issue 24: the approve p99 at concurrency 32 went from
-0.97 of the synchronous baseline to 0.42-0.54 in three runs, limits 2 and 4). A request whose
+0.97 of the synchronous baseline to 0.42-0.60 in four runs, limits 2 and 4). A request whose
 client disconnects keeps its place until its thread has finished (Django cancels the request;
 its thread cannot be stopped).
 
@@ -49,7 +49,7 @@ from core.after_commit import sends_after_the_response
 class OneHopASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
-        self.admission_limit = int(getattr(settings, "WEB_REQUEST_CONCURRENCY", 0))
+        self.admission_limit = settings.WEB_REQUEST_CONCURRENCY
         # One gate per event loop (a semaphore binds to the loop it first waits on; a test's
         # async_to_sync runs each call on a loop of its own). uvicorn has one loop per process.
         self._gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -10,7 +10,8 @@ requests queued on the busy one. With a socket per process the kernel hashes eac
 to one of the listening sockets.
 
 One process (the default, and the Procfile's) is plain uvicorn with its own socket and no
-``SO_REUSEPORT``. With more, the supervisor here starts them, restarts one that dies, passes
+``SO_REUSEPORT``. With more, the supervisor here starts them, restarts one that dies (and stops, exit 1, when
+they keep dying as they start), passes
 SIGTERM and SIGINT on (each finishes its requests, as uvicorn does) and exits when all have. A
 port already taken fails the start, before any process is spawned: ``SO_REUSEPORT`` would
 otherwise let this server share the port with whatever else holds it.
@@ -81,16 +82,24 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 class Supervisor:
+    """Starts the processes and keeps them running. A process that exits within ``SETTLE_SECONDS``
+    of its start did not start (the app failed to import, the port, the settings): after
+    ``QUICK_EXITS`` of those in a row the server stops (exit 1) instead of restarting forever."""
+
+    SETTLE_SECONDS = 20.0
+    QUICK_EXITS = 3
+
     def __init__(self, found: argparse.Namespace) -> None:
         self.found = found
         self.context = multiprocessing.get_context("spawn")  # each process imports Django itself
-        self.children: list[multiprocessing.Process] = []
+        self.children: list[tuple[multiprocessing.Process, float]] = []
+        self.quick_exits = 0
         self.stopping = False
 
-    def start_one(self) -> multiprocessing.Process:
+    def start_one(self) -> tuple[multiprocessing.Process, float]:
         child = self.context.Process(target=serve, args=(self.found,), kwargs={"share": True}, daemon=False)
         child.start()
-        return child
+        return child, time.monotonic()
 
     def stop(self, signum, frame) -> None:
         self.stopping = True
@@ -102,19 +111,21 @@ class Supervisor:
         code = 0
         while not self.stopping:
             time.sleep(0.2)
-            for index, child in enumerate(self.children):
+            for index, (child, started) in enumerate(self.children):
                 if child.is_alive() or self.stopping:
                     continue
-                if child.exitcode == STARTUP_FAILURE:
-                    log.error("web process %s could not start; stopping", child.pid)
+                quick = time.monotonic() - started < self.SETTLE_SECONDS
+                self.quick_exits = self.quick_exits + 1 if quick else 0
+                if child.exitcode == STARTUP_FAILURE or self.quick_exits >= self.QUICK_EXITS:
+                    log.error("web process %s could not start (exit %s); stopping", child.pid, child.exitcode)
                     self.stopping, code = True, 1
                     break
                 log.warning("web process %s exited (%s); starting another", child.pid, child.exitcode)
                 self.children[index] = self.start_one()
-        for child in self.children:
+        for child, _ in self.children:
             if child.is_alive():
                 os.kill(child.pid, signal.SIGTERM)
-        for child in self.children:
+        for child, _ in self.children:
             child.join(30)
             if child.is_alive():
                 child.kill()
