@@ -229,10 +229,12 @@ def test_the_benchmarks_synchronous_design_runs_every_delivery_before_its_answer
     assert broker_queue_length(FANOUT_QUEUE) == before  # and no message for a worker
 
 
-def run_side_by_side(limit: int, requests: int, first_leaves: bool = False) -> tuple[int, list[int | None]]:
+def run_side_by_side(limit: int, requests: int, first_leaves: bool = False,
+                     timings: list | None = None) -> tuple[int, list[int | None]]:
     """``requests`` concurrent requests through a handler admitting ``limit`` at a time, each
     request's chain taking 50 ms in its thread: how many ran at once at most, and the statuses
-    (None: no answer). ``first_leaves``: the first request's client disconnects 10 ms in."""
+    (None: no answer). ``first_leaves``: the first request's client disconnects 10 ms in.
+    ``timings`` gets each answer's Server-Timing durations, {"queue": ms, "app": ms}."""
     import threading
     import time
 
@@ -278,6 +280,9 @@ def run_side_by_side(limit: int, requests: int, first_leaves: bool = False) -> t
                  "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000),
                  "server": ("testserver", 80)}
         await handler(scope, receive, send)
+        if sent and timings is not None:
+            header = Answer(sent).header("server-timing") or ""
+            timings.append({name: float(dur) for name, dur in re.findall(r"(\w+);dur=([\d.]+)", header)})
         return Answer(sent).status if sent else None
 
     async def all_of_them():
@@ -296,6 +301,20 @@ def test_a_web_process_runs_at_most_its_admission_limit_of_requests_at_once():
 
     unlimited, statuses = run_side_by_side(limit=0, requests=6)
     assert statuses == [200] * 6 and unlimited == 6  # without the gate every request has a thread
+
+
+@pytest.mark.django_db(transaction=False)
+def test_each_answer_says_how_long_it_waited_at_the_gate_and_how_long_it_took():
+    timings: list[dict] = []
+    _, statuses = run_side_by_side(limit=1, requests=3, timings=timings)
+    assert statuses == [200] * 3 and len(timings) == 3
+    assert all(t["app"] >= 45 for t in timings)  # each chain sleeps 50 ms
+    waits = sorted(t["queue"] for t in timings)
+    assert waits[0] < 20 and waits[1] >= 40 and waits[2] >= 90  # one at a time: the 2nd and 3rd queued
+
+    timings.clear()
+    run_side_by_side(limit=0, requests=2, timings=timings)
+    assert [t["queue"] for t in timings] == [0.0, 0.0] and all(t["app"] >= 45 for t in timings)
 
 
 @pytest.mark.django_db(transaction=False)
