@@ -67,7 +67,7 @@ class OneHopASGIHandler(ASGIHandler):
     async def get_response_async(self, request):
         arrived = time.perf_counter()
         response = await self._admitted(request)
-        # Server-Timing (read by a browser's network panel, and by make bench): how long the
+        # Server-Timing (shown in a browser's network panel, read by any client): how long the
         # request waited at the gate and how long it then took, so a queue is told from slow work.
         took = (time.perf_counter() - arrived) * 1000
         waited = getattr(request, "_gate_wait_ms", 0.0)
