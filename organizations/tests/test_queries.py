@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from organizations import queries
-from organizations.models import CostCenter, Membership, Organization, Role
+from organizations.models import Category, CostCenter, Membership, Organization, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +102,32 @@ def test_the_reporting_line_is_one_query_up_or_down_however_deep(two_orgs, djang
 
     assert chain == list(reversed(line))
     assert not queries.is_in_reporting_line(employee, top) and not queries.is_in_reporting_line(top, top)
+
+
+def test_filter_choices_agree_with_the_querysets_they_replace(two_orgs):
+    """One statement for a list's filter choices: the same rows, labels and order as
+    ``cost_centers_for``, ``categories_for`` and the organisation's active members, and nothing
+    inactive or of another organisation."""
+    acme, globex = two_orgs
+    eve = _member(acme, "eve")
+    ann = _member(acme, "ann")
+    ann.user.first_name, ann.user.last_name = "Ann", "Lee"
+    ann.user.save()
+    _member(globex, "gus")
+    gone = _member(acme, "zed")
+    gone.is_active = False
+    gone.save(update_fields=["is_active"])
+    CostCenter.objects.create(organization=acme, code="ADM", name="Admin", monthly_budget=Decimal("1"), is_active=False)
+    for org, name in ((acme, "Travel"), (acme, "Meals"), (globex, "Books")):
+        Category.objects.create(organization=org, code=name[:3].upper(), name=name)
+
+    choices = queries.filter_choices(eve, people=True)
+
+    assert choices.cost_centers == [(c.pk, f"{c.code} {c.name}") for c in queries.cost_centers_for(eve)]
+    assert [label for _, label in choices.cost_centers] == ["ENG ENG", "OPS OPS"]
+    assert choices.categories == [(c.pk, c.name) for c in queries.categories_for(eve)]
+    assert [label for _, label in choices.categories] == ["Meals", "Travel"]
+    members = Membership.objects.filter(organization=acme, is_active=True).order_by("user__username")
+    assert choices.employees == [(m.pk, m.display_name) for m in members]
+    assert [label for _, label in choices.employees] == ["Ann Lee", "eve"]
+    assert queries.filter_choices(eve, people=False).employees == []

@@ -7,8 +7,7 @@ from __future__ import annotations
 from accounting import filters as finance_filters
 from accounting import queries as accounting_queries
 from expenses import filters as expense_filters
-from organizations.models import Membership
-from organizations.queries import categories_for, cost_centers_for
+from organizations.queries import filter_choices
 
 
 def filter_list(request, membership, filterset_class, queryset, *, sorts: dict, sort_labels: dict,
@@ -21,19 +20,27 @@ def filter_list(request, membership, filterset_class, queryset, *, sorts: dict, 
         filterset.is_valid()  # errors are shown at their fields; valid fields still filter
     sort = request.GET.get("sort") if request.GET.get("sort") in sorts else default_sort
     return {"filter": filterset, "sort": sort, "sorts": sort_labels, "people": people,
-            "items": filterset.qs.order_by(*sorts[sort]),
-            "filtered": any(v for k, v in request.GET.items() if k != "sort")}
+            "items": filterset.qs.order_by(*sorts[sort]), "filtered": is_filtered(request)}
+
+
+def is_filtered(request) -> bool:
+    """A filter was typed (the sort alone is not one)."""
+    return any(v for k, v in request.GET.items() if k != "sort")
+
+
+def as_it_opens(request, *, sorts: dict, default_sort: str) -> bool:
+    """No filter typed and the default order (or a sort the list does not know, which falls back
+    to it): the list as it opens, which a page may read its own faster way."""
+    sort = request.GET.get("sort")
+    return not is_filtered(request) and (sort not in sorts or sort == default_sort)
 
 
 def filter_expenses(request, membership, queryset, *, default_sort: str, people: bool = False) -> dict:
-    employees = ([(m.pk, m.display_name) for m in Membership.objects.filter(
-        organization_id=membership.organization_id, is_active=True).select_related("user").order_by("user__username")]
-        if people else ())
+    choices = filter_choices(membership, people=people)
     return filter_list(request, membership, expense_filters.ExpenseFilter, queryset, sorts=expense_filters.SORTS,
                        sort_labels=expense_filters.SORT_LABELS, default_sort=default_sort, people=people,
-                       employees=employees,
-                       cost_centers=[(c.pk, f"{c.code} {c.name}") for c in cost_centers_for(membership)],
-                       categories=[(c.pk, c.name) for c in categories_for(membership)])
+                       employees=choices.employees, cost_centers=choices.cost_centers,
+                       categories=choices.categories)
 
 
 def filter_reimbursements(request, membership, queryset) -> dict:

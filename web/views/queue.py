@@ -8,15 +8,20 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from expenses import bulk, queries
 from expenses.delegation import active_delegators, may_approve
+from expenses.filters import SORTS
 from expenses.models import Expense
+from organizations.formats import format_amount
+from web.templatetags.formats import DEFAULT_LOCALE
 
 from .base import member_required
-from .filtering import filter_expenses
+from .filtering import as_it_opens, filter_expenses
 
 
 def approver_required(view):
@@ -32,14 +37,40 @@ def approver_required(view):
 
 def _queue_page(request, membership, *, outcome=None, error=None, status=200):
     delegators = active_delegators(membership)
-    waiting = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
-    context = filter_expenses(request, membership, waiting, default_sort="submitted", people=True)
-    # as a manager opens it, unfiltered and oldest first: one statement (queries.approval_queue)
-    unfiltered = not context["filtered"] and context["sort"] == "submitted"
-    expenses = queries.approval_queue(membership, delegators=delegators) if unfiltered else context["items"]
+    if as_it_opens(request, sorts=SORTS, default_sort="submitted"):
+        # as a manager opens it, unfiltered and oldest first: one statement (queries.approval_queue),
+        # and the filter set only draws the form (building the queryset it would filter cost 2 ms)
+        context = filter_expenses(request, membership, Expense.objects.none(), default_sort="submitted", people=True)
+        expenses = queries.approval_queue(membership, delegators=delegators)
+    else:
+        waiting = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
+        context = filter_expenses(request, membership, waiting, default_sort="submitted", people=True)
+        expenses = context["items"]
     return render(request, "expenses/queue.html", {
-        **context, "expenses": expenses, "delegators": delegators, "outcome": outcome, "bulk_error": error,
+        **context, "expenses": expenses, "rows": queue_rows(expenses, membership.organization),
+        "delegators": delegators, "outcome": outcome, "bulk_error": error,
         "reason": request.POST.get("reason", "") if error else ""}, status=status)
+
+
+def queue_rows(expenses, organization) -> list[dict]:
+    """The queue's rows as the table shows them, every value already written out: the template
+    then only reads dictionaries, where each model attribute it followed cost it a failed item
+    lookup first (the 20-row table rendered in 9 ms; bench/profile_reads.py)."""
+    locale, currency = organization.locale or DEFAULT_LOCALE, organization.currency
+    rows = []
+    for e in expenses:
+        amount = format_amount(e.amount, e.currency, locale)
+        rows.append({
+            "pk": e.pk, "merchant": e.merchant, "employee": e.employee.display_name,
+            "url": reverse("expense-detail", args=[e.pk]), "cost_center": e.cost_center.code,
+            "submitted": dateformat.format(timezone.localtime(e.submitted_at), "Y-m-d H:i") if e.submitted_at else "",
+            "amount": amount, "conversion": e.conversion_text if e.currency != e.org_currency else "",
+            "budget": format_amount(e.remaining_budget, currency, locale),
+            "budget_short": e.remaining_budget < e.org_amount,
+            "state": e.state, "state_label": e.state_label, "awaiting_finance": e.awaiting == "finance",
+            "flags": e.flags, "sampled": e.policy_outcome == "sampled",
+        })
+    return rows
 
 
 @approver_required
