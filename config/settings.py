@@ -121,6 +121,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's form renderer, with its plain inputs and selects written in Python (core/widgets.py)
+FORM_RENDERER = "core.widgets.WidgetRenderer"
+
 # --- Database -------------------------------------------------------------------------------
 # `python -m config.embedded` sets DATABASE_URL when it starts the embedded server.
 # DATABASE_POOL=1 (the web process: config/asgi.py turns it on) keeps a psycopg pool of open
