@@ -9,7 +9,7 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
@@ -63,7 +63,7 @@ def queue_rows(expenses, organization) -> list[dict]:
         rows.append({
             "pk": e.pk, "merchant": e.merchant, "employee": e.employee.display_name,
             "url": reverse("expense-detail", args=[e.pk]), "cost_center": e.cost_center.code,
-            "submitted": dateformat.format(timezone.localtime(e.submitted_at), "Y-m-d H:i") if e.submitted_at else "",
+            "submitted": timezone.localtime(e.submitted_at).strftime("%Y-%m-%d %H:%M") if e.submitted_at else "",
             "amount": amount, "conversion": e.conversion_text if e.currency != e.org_currency else "",
             "budget": format_amount(e.remaining_budget, currency, locale),
             "budget_short": e.remaining_budget < e.org_amount,
