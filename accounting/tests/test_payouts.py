@@ -110,3 +110,19 @@ def test_books_balance_and_payable_equals_unpaid_approvals(plan, amounts):
         assert Reimbursement.objects.filter(organization=team.org).count() == Event.objects.filter(
             type="expense.approved", organization_id=team.org.pk).count()
         transaction.set_rollback(True)
+
+
+def test_one_expenses_reimbursement_state_is_what_the_states_read_answers():
+    """The expense page's one-row read (a prepared statement) against the list's: the state once
+    queued and once in a batch, "" before, and nothing across organisations."""
+    team = make_team()
+    expense, _ = approve(team, "12.50")
+    waiting = team.expense(amount="3.00", submit=True)
+    assert queries.reimbursement_state(team.org.pk, expense.pk) == ""
+    run_deliveries(prefix="accounting.")
+    for wanted in ("queued", "in_batch"):
+        assert queries.reimbursement_state(team.org.pk, expense.pk) == wanted == \
+            queries.reimbursement_states(team.org.pk, [expense.pk])[expense.pk]
+        services.payout_run(organization=team.org)
+    assert queries.reimbursement_state(team.org.pk, waiting.pk) == ""
+    assert queries.reimbursement_state(make_team().org.pk, expense.pk) == ""

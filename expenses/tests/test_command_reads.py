@@ -196,3 +196,28 @@ def test_the_approvals_and_the_spend_in_one_statement_answer_what_the_two_reads_
             assert spent == approved_spend_total(team.cost_center.pk, *month_bounds(wanted))
     assert len(approvals_and_spend(two.pk, team.cost_center.pk, *month_bounds(month))[0]) == 2
     assert approvals_and_spend(fresh.pk, team.cost_center.pk, *month_bounds(month)) == ([], Decimal("500.00"))
+
+
+def test_the_comment_thread_is_the_orms_field_for_field_in_one_statement(django_assert_num_queries):
+    """``comment_thread`` (the expense page's thread, one statement built once) gives what
+    ``expense.comments.select_related("author__user")`` gives, in its order, with each
+    author's user loaded, and only that expense's comments."""
+    from expenses import comments
+    from expenses.queries import comment_thread
+
+    team = make_team()
+    expense = team.expense(amount="12.00", submit=True)
+    other = team.expense(amount="13.00", submit=True)
+    for actor, body in ((team.manager, "Which client?"), (team.employee, "Acme"), (team.manager, "Thanks")):
+        comments.comment_add(actor=actor, expense_id=expense.pk, body=body)
+    comments.comment_add(actor=team.manager, expense_id=other.pk, body="Another expense's")
+    with django_assert_num_queries(1):
+        thread = comment_thread(expense)
+        authors = [(c.author, c.author.user) for c in thread]
+    orm = list(expense.comments.select_related("author__user"))
+    assert [c.body for c in thread] == ["Which client?", "Acme", "Thanks"]
+    assert [_all_fields(c) for c in thread] == [_all_fields(c) for c in orm]
+    assert [(_all_fields(a), _all_fields(u)) for a, u in authors] == \
+        [(_all_fields(c.author), _all_fields(c.author.user)) for c in orm]
+    assert all(c.expense is expense for c in thread)
+    assert comment_thread(team.expense(amount="14.00")) == []

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounting.models import ReimbursementState
-from accounting.queries import reimbursement_states
+from accounting.queries import reimbursement_state, reimbursement_states
 from core.errors import DomainError, NotFound
 from events.models import DeliveryStatus
 from events.queries import timeline
@@ -166,13 +166,13 @@ def _can_decide(membership, expense) -> bool:
 def expense_detail(request, membership, expense_id):
     expense = _detail(membership, expense_id)
     entries = _timeline(expense)
-    states = reimbursement_states(membership.organization_id, [expense.pk])
+    reimbursement = reimbursement_state(membership.organization_id, expense.pk)
     context = status_context(membership, expense, entries=entries)
     technical = sees_technical_timeline(membership)
-    thread = list(expense.comments.select_related("author__user"))
+    thread = queries.comment_thread(expense)
     context.update({
-        "reimbursement_state": states.get(expense.pk, ""),
-        "reimbursement_label": reimbursement_label(states.get(expense.pk, "")),
+        "reimbursement_state": reimbursement,
+        "reimbursement_label": reimbursement_label(reimbursement),
         "timeline": entries if technical else [],
         "technical": technical,
         "progress": [] if technical else progress(entries),
