@@ -58,7 +58,7 @@ def timeline(*, organization_id: int, aggregate_type: str, aggregate_id: str,
     The events and their deliveries are two fixed statements, prepared (``core.rows.JoinedRead``,
     ``core.prepared``): the ORM's read with its prefetch cost 0.7-1.0 ms of the expense page and of
     the status box, polled every 1.5 s, before either ran (scratch timing in process);
-    ``events/tests/test_timeline_read.py`` proves the entries are the ORM's."""
+    ``tests/test_timeline_read.py`` proves the entries are the ORM's."""
     events = _EVENTS.all(organization_id, aggregate_type, str(aggregate_id))
     if not events:
         return []
