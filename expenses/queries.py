@@ -284,15 +284,17 @@ def approvals_with_names() -> Prefetch:
                     .order_by("decided_at", "pk"))
 
 
-def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_names: bool = True) -> Expense:
+def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_names: bool = True,
+                   budget: bool = False) -> Expense:
     """One expense with its approvals (``expense.approvals.all()`` reads nothing more); NotFound
     for another organisation's or an invisible one. The approvals are one plain statement
     (``approvals_given``) and their approvers' and delegators' names one more, only if there is
     an approval and ``approver_names``: a submitted expense, what a manager opens to decide,
     costs no join (Django's prefetch with the names' joins cost more than the expense's own read,
     ``bench/profile_reads.py``). ``approver_names=False``: who decided which step, by id only
-    (the status fragment, polled every 1.5 s while processing)."""
-    expense = _visible_one(membership, expense_id)
+    (the status fragment, polled every 1.5 s while processing). ``budget``: ``remaining_budget``
+    set too, read in the same statement (the expense page)."""
+    expense = _visible_one(membership, expense_id, budget=budget)
     approvals = approvals_given(expense.pk)
     people = set()
     if approver_names:
@@ -328,11 +330,26 @@ def _line_sql() -> str:
     return f"t0.{connection.ops.quote_name(Expense._meta.get_field('employee').column)} IN ({line.sql})"
 
 
+def _budget_sql() -> str:
+    """The remaining budget of the expense's cost centre (``t4`` in ``_BASE``'s joins) for the
+    expense's month: ``services.remaining_budget(expense.cost_center, expense.month)`` as a column."""
+    incurred = f"t0.{_column(Expense, 'incurred_on')}"
+    spent = _spend_total_sql(f"t0.{_column(Expense, 'cost_center')}", f"'{ExpenseState.APPROVED.value}'",
+                             f"date_trunc('month', {incurred})::date",
+                             f"(date_trunc('month', {incurred}) + interval '1 month')::date")
+    return f"t4.{_column(CostCenter, 'monthly_budget')} - ({spent})"
+
+
 _ONE = JoinedRead(Expense, _BASE, where=("pk", "organization"))
 _ONE_IN_LINE = JoinedRead(Expense, _BASE, where=("pk", "organization"), extra=(("in_viewers_line", _line_sql()),))
+# The expense page shows the cost centre's budget left: read with the expense, one statement fewer.
+_ONE_WITH_BUDGET = JoinedRead(Expense, _BASE, where=("pk", "organization"),
+                              extra=(("remaining_budget", _budget_sql()),))
+_ONE_IN_LINE_WITH_BUDGET = JoinedRead(Expense, _BASE, where=("pk", "organization"),
+                                      extra=(("in_viewers_line", _line_sql()), ("remaining_budget", _budget_sql())))
 
 
-def _visible_one(membership: Membership, expense_id: UUID | str) -> Expense:
+def _visible_one(membership: Membership, expense_id: UUID | str, *, budget: bool = False) -> Expense:
     """``visible_expenses(membership).get(pk=expense_id)``, its rule asked of the one row: the
     expense read by id in the caller's organisation (one statement built once; for a manager
     it also answers whether the employee is in their reporting line), then the rule in order
@@ -346,8 +363,11 @@ def _visible_one(membership: Membership, expense_id: UUID | str) -> Expense:
     except DjangoValidationError:
         raise ExpenseNotFound("No such expense.") from None
     manager = membership.role == Role.MANAGER
-    expense = (_ONE_IN_LINE.get(membership.pk, pk, membership.organization_id) if manager
-               else _ONE.get(pk, membership.organization_id))
+    if manager:
+        read = _ONE_IN_LINE_WITH_BUDGET if budget else _ONE_IN_LINE
+        expense = read.get(membership.pk, pk, membership.organization_id)
+    else:
+        expense = (_ONE_WITH_BUDGET if budget else _ONE).get(pk, membership.organization_id)
     if expense is None or not _may_see(membership, expense):
         raise ExpenseNotFound("No such expense.")
     if manager:

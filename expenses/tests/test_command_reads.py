@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from expenses import services
+from expenses import queries, services
 from expenses.models import Approval, Expense, ExpenseState
 from expenses.queries import approvals_given, approved_spend_in_month, approved_spend_total, month_bounds
 from expenses.tests.factories import ExpenseFactory, make_team
@@ -221,3 +221,26 @@ def test_the_comment_thread_is_the_orms_field_for_field_in_one_statement(django_
         [(_all_fields(c.author), _all_fields(c.author.user)) for c in orm]
     assert all(c.expense is expense for c in thread)
     assert comment_thread(team.expense(amount="14.00")) == []
+
+
+def test_the_expense_pages_read_carries_the_remaining_budget_services_compute():
+    """``expense_detail(..., budget=True)``: the cost centre's budget left in the expense's month,
+    read with the expense, is ``services.remaining_budget`` for expenses on the month's edges and
+    in every state, for a manager (whose read also asks the reporting line), finance and an admin."""
+    team = make_team()
+    rows = [(dt.date(2026, 2, 28), ExpenseState.APPROVED, "1.00"),
+            (dt.date(2026, 3, 1), ExpenseState.APPROVED, "10.00"),
+            (dt.date(2026, 3, 31), ExpenseState.SUBMITTED, "100.25"),
+            (dt.date(2026, 4, 1), ExpenseState.SUBMITTED, "7.00"),
+            (dt.date(2026, 3, 15), ExpenseState.REJECTED, "7.00")]
+    expenses = [ExpenseFactory(organization=team.org, employee=team.employee, cost_center=team.cost_center,
+                               category=team.category, state=state, incurred_on=day, amount=Decimal(amount),
+                               org_amount=Decimal(amount)) for day, state, amount in rows]
+    for viewer in (team.manager, team.finance, team.admin):
+        for expense in expenses:
+            read = queries.expense_detail(viewer, expense.pk, budget=True)
+            month = expense.incurred_on.strftime("%Y-%m")
+            assert read.remaining_budget == services.remaining_budget(team.cost_center, month)
+    march = queries.expense_detail(team.manager, expenses[2].pk, budget=True)
+    assert march.remaining_budget == team.cost_center.monthly_budget - Decimal("10.00")
+    assert not hasattr(queries.expense_detail(team.manager, expenses[2].pk), "remaining_budget")

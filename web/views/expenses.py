@@ -33,9 +33,9 @@ DECISION_EVENTS = (ExpenseApproved.type, ExpenseApprovalRecorded.type, ExpenseRe
 UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)
 
 
-def _detail(membership, expense_id, *, approver_names: bool = True):
+def _detail(membership, expense_id, *, approver_names: bool = True, budget: bool = False):
     try:
-        return queries.expense_detail(membership, expense_id, approver_names=approver_names)
+        return queries.expense_detail(membership, expense_id, approver_names=approver_names, budget=budget)
     except NotFound:
         raise Http404("No such expense.") from None
 
@@ -164,7 +164,7 @@ def _can_decide(membership, expense) -> bool:
 
 @member_required()
 def expense_detail(request, membership, expense_id):
-    expense = _detail(membership, expense_id)
+    expense = _detail(membership, expense_id, budget=True)
     entries = _timeline(expense)
     reimbursement = reimbursement_state(membership.organization_id, expense.pk)
     context = status_context(membership, expense, entries=entries)
@@ -177,7 +177,7 @@ def expense_detail(request, membership, expense_id):
         "technical": technical,
         "progress": [] if technical else progress(entries),
         "is_owner": expense.employee_id == membership.pk,
-        "remaining_budget": services.remaining_budget(expense.cost_center, expense.month),
+        "remaining_budget": expense.remaining_budget,
         "twins": (duplicate_twins(expense) if context_is_duplicate_check(request, expense, membership) else []),
         "flags": _flags(membership, expense),
         "thread": thread,
