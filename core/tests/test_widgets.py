@@ -47,6 +47,21 @@ def test_it_writes_what_django_writes(widget, name, value, attrs):
         widget.render(name, value, attrs, renderer=DjangoTemplates())
 
 
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_label_that_is_a_number_or_a_date_is_written_as_the_locale_writes_it(language):
+    from decimal import Decimal
+
+    from django.utils import translation
+
+    choices = [(1, Decimal("1234.5")), (2, dt.date(2026, 3, 1)), (3, 7), ("g", [(4, 2.5)]),
+               (dt.date(2026, 3, 2), [(5, "in a dated group")]),
+               (6, dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC))]
+    with translation.override(language):
+        ours = forms.Select(choices=choices).render("s", 2, {}, renderer=WidgetRenderer())
+        assert ours == forms.Select(choices=choices).render("s", 2, {}, renderer=DjangoTemplates())
+    assert ("1234,5" if language == "de" else "1234.5") in ours
+
+
 def test_it_writes_the_plain_widgets_itself(monkeypatch):
     """The comparison above would hold trivially if everything fell through to the templates."""
     def no_templates(*args, **kwargs):
