@@ -340,10 +340,15 @@ def test_a_worker_killed_mid_send_resends_with_the_same_webhook_id_accepted_once
     webhooks_env.webhooks = webhooks_env.start_webhooks_worker()
 
     wait_until(lambda: _settled(endpoint, 1), timeout=40, message="sent again by the new worker")
-    assert len(receiver.calls) == 2 and receiver.calls[0].webhook_id == receiver.calls[1].webhook_id
-    assert len(receiver.accepted) == 1 and receiver.duplicates == 1
+    # Usually two calls: the one the killed worker never recorded, and the new worker's. Under the
+    # split suite's load the kill can come after the first call's 1 s timeout, when the old worker
+    # has already recorded it as failed and sent again (seen once: three calls). Either way every
+    # call carries the same webhook-id and the receiver accepts one.
+    calls = receiver.calls
+    assert len(calls) >= 2 and {call.webhook_id for call in calls} == {calls[0].webhook_id}
+    assert len(receiver.accepted) == 1 and receiver.duplicates == len(calls) - 1
     outcomes = list(WebhookDelivery.objects.get(endpoint=endpoint).attempt_log.values_list("outcome", flat=True))
-    assert outcomes in (["lost", "ok"], ["failed", "ok"])
+    assert len(outcomes) >= 2 and outcomes[-1] == "ok" and set(outcomes[:-1]) <= {"lost", "failed"}
 
 
 def test_replay_since_a_time_resends_exactly_that_window(webhooks_env, receivers):
