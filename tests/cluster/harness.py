@@ -16,7 +16,8 @@ and how long recovery took (from healing until the last delivery was done).
     python -m tests.cluster.harness --short              # the short version `make test` runs
     python -m tests.cluster.harness --faults 1,4 --approvals 200 --hold 10 --no-scaling
 
-Needs root (it says so otherwise). Writes tests/cluster/results/<UTC time>.md (and .json) and
+Needs root (it says so otherwise). Writes tests/cluster/results/<UTC time>.md (and .json; the
+short run ``make test`` makes: var/cluster-results/, out of the repository's tree) and
 exits 0 only if every check of every fault held. Every namespace and process is gone when it
 exits, also on failure, Ctrl-C or SIGTERM.
 """
@@ -49,6 +50,7 @@ from config.embedded import VAR, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from tests.cluster.network import Network, available, sweep_leftovers  # noqa: E402
 
 RESULTS = ROOT / "tests" / "cluster" / "results"
+SHORT_RESULTS = ROOT / "var" / "cluster-results"  # make test's short run: not a result to keep
 WEB_PORT, LB_PORT = 8000, 8080
 CLIENT_HOSTS = ["web1", "web2", "worker1", "worker2", "beat1", "beat2"]
 # Fast leases and sweeps, as in the fault suite, so a lost worker costs seconds; the payout run
@@ -446,8 +448,8 @@ def measure_scaling(c: Cluster, approvals: int) -> list[dict]:
 
 
 # --- the run ------------------------------------------------------------------------------------
-def write_report(outcomes: list[Outcome], scaling: list[dict], meta: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_report(outcomes: list[Outcome], scaling: list[dict], meta: dict, folder: Path = RESULTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = [f"# Cluster run {stamp}", "", f"Command: `{meta['command']}`", "",
              f"Machine: {os.cpu_count()} cores, load average at start {meta['load']}. Hosts: "
@@ -470,9 +472,9 @@ def write_report(outcomes: list[Outcome], scaling: list[dict], meta: dict) -> Pa
     total = sum(len(o.checks) for o in outcomes)
     failed = sum(len(o.checks) - sum(o.checks.values()) for o in outcomes)
     lines += [f"{total - failed} passed, {failed} failed", ""]
-    path = RESULTS / f"{stamp}.md"
+    path = folder / f"{stamp}.md"
     path.write_text("\n".join(lines))
-    (RESULTS / f"{stamp}.json").write_text(json.dumps(
+    (folder / f"{stamp}.json").write_text(json.dumps(
         {"meta": meta, "faults": [{"number": o.fault.number, "title": o.fault.title, "figures": o.figures,
                                    "checks": o.checks} for o in outcomes], "scaling": scaling},
         indent=2, default=str))
@@ -526,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cluster.close()
         if outcomes or scaling:
-            path = write_report(outcomes, scaling, meta)
+            path = write_report(outcomes, scaling, meta, SHORT_RESULTS if args.short else RESULTS)
             print(path.read_text())
             print(f"report: {path.relative_to(ROOT)}")
     failed = sum(len(o.checks) - sum(o.checks.values()) for o in outcomes)
