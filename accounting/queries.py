@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -101,12 +100,9 @@ def reimbursement_states(organization_id: int, expense_ids) -> dict:
                 .values_list("expense_id", "state"))
 
 
-def _column(model, name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
-
-
-_ONE_STATE = (f"SELECT {_column(Reimbursement, 'state')} FROM {connection.ops.quote_name(Reimbursement._meta.db_table)}"
-              f" WHERE {_column(Reimbursement, 'organization')} = %s AND {_column(Reimbursement, 'expense_id')} = %s")
+_ONE_STATE = (f"SELECT {prepared.column(Reimbursement, 'state')} FROM {prepared.table(Reimbursement)}"
+              f" WHERE {prepared.column(Reimbursement, 'organization')} = %s"
+              f" AND {prepared.column(Reimbursement, 'expense_id')} = %s")
 
 
 def reimbursement_state(organization_id: int, expense_id) -> str:

@@ -25,6 +25,16 @@ from django.db.backends.utils import CursorWrapper
 from django.utils.asyncio import async_unsafe
 
 
+def column(model, name: str) -> str:
+    """The quoted column of ``model``'s field ``name``, for a fixed statement's text."""
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def table(model) -> str:
+    """``model``'s quoted table name, for a fixed statement's text."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 @async_unsafe
 def cursor():
     """``connection.cursor()`` (the same wrapper: query logging, error translation, thread

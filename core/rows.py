@@ -178,7 +178,9 @@ def _plain_init(model: type[Model]) -> bool:
     """``Model.from_db`` for ``model`` only stores each column under its attname and marks the
     instance as loaded: no ``__init__`` or ``from_db`` of its own, no receiver of ``pre_init`` or
     ``post_init`` (an image field's dimensions, a generic relation), and every field's attribute
-    one that stores what it is given (``_STORED``, exactly: an image's descriptor also measures)."""
+    one that stores what it is given (``_STORED``, exactly: an image's descriptor also measures).
+    Asked once, when the statement is built: a receiver connected later (apps connect theirs when
+    they are ready, before any request) would not be seen."""
     if model.__init__ is not Model.__init__ or model.from_db.__func__ is not Model.from_db.__func__:
         return False
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
@@ -42,9 +41,9 @@ class TimelineEntry:
 
 
 _EVENTS = JoinedRead(Event, (), where=("organization_id", "aggregate_type", "aggregate_id"), order_by="t0.sequence")
-_DELIVERY = {name: connection.ops.quote_name(Delivery._meta.get_field(name).column)
+_DELIVERY = {name: prepared.column(Delivery, name)
              for name in ("event", "id", "subscriber", "status", "attempts", "last_error", "done_at")}
-_DELIVERIES = (f"SELECT {', '.join(_DELIVERY.values())} FROM {connection.ops.quote_name(Delivery._meta.db_table)}"
+_DELIVERIES = (f"SELECT {', '.join(_DELIVERY.values())} FROM {prepared.table(Delivery)}"
                f" WHERE {_DELIVERY['event']} = ANY(%s) ORDER BY {_DELIVERY['subscriber']}")
 
 

@@ -237,8 +237,7 @@ def approval_queue(membership: Membership, *, delegators: list[Membership] | Non
     return rows
 
 
-def _column(model, name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
+_column = prepared.column
 
 
 def _approval_exists(condition: str) -> str:
@@ -258,17 +257,22 @@ _NEXT_STEP_SQL = {
 }
 
 
+def _spent_in_row_month_sql() -> str:
+    """``_approved_in_expense_month`` as SQL: the approved spend of the row ``t0``'s cost centre in
+    the row's month (the queue's and the expense page's budget left)."""
+    incurred = f"t0.{_column(Expense, 'incurred_on')}"
+    return _spend_total_sql(f"t0.{_column(Expense, 'cost_center')}", f"'{ExpenseState.APPROVED.value}'",
+                            f"date_trunc('month', {incurred})::date",
+                            f"(date_trunc('month', {incurred}) + interval '1 month')::date")
+
+
 @functools.cache
 def _queue_read(shape: tuple[tuple[str, bool], ...]) -> JoinedRead:
     """The queue's statement for ``shape``: (role, is a delegator) of the caller, then of each delegator."""
     employee = f"t0.{_column(Expense, 'employee')}"
     conditions = [f"({_NEXT_STEP_SQL[role]}){f' AND {employee} <> %s' if delegator else ''}"
                   for role, delegator in shape]
-    incurred = f"t0.{_column(Expense, 'incurred_on')}"
-    # ``_approved_in_expense_month``: the approved spend of the row's cost centre in its month
-    spent = _spend_total_sql(f"t0.{_column(Expense, 'cost_center')}", f"'{ExpenseState.APPROVED.value}'",
-                             f"date_trunc('month', {incurred})::date",
-                             f"(date_trunc('month', {incurred}) + interval '1 month')::date")
+    spent = _spent_in_row_month_sql()
     return JoinedRead(
         Expense, ("cost_center", "employee__user", "category"), where=("organization", "state"),
         condition=f"{employee} <> %s AND ({' OR '.join(conditions)})",
@@ -311,7 +315,7 @@ def expense_detail(membership: Membership, expense_id: UUID | str, *, approver_n
 
 
 _THREAD = JoinedRead(Comment, ("author__user",), where=("expense",),
-                     order_by=f"t0.{connection.ops.quote_name(Comment._meta.get_field('created_at').column)}, t0.id")
+                     order_by=f"t0.{_column(Comment, 'created_at')}, t0.{_column(Comment, 'id')}")
 
 
 def comment_thread(expense: Expense) -> list[Comment]:
@@ -333,11 +337,7 @@ def _line_sql() -> str:
 def _budget_sql() -> str:
     """The remaining budget of the expense's cost centre (``t4`` in ``_BASE``'s joins) for the
     expense's month: ``services.remaining_budget(expense.cost_center, expense.month)`` as a column."""
-    incurred = f"t0.{_column(Expense, 'incurred_on')}"
-    spent = _spend_total_sql(f"t0.{_column(Expense, 'cost_center')}", f"'{ExpenseState.APPROVED.value}'",
-                             f"date_trunc('month', {incurred})::date",
-                             f"(date_trunc('month', {incurred}) + interval '1 month')::date")
-    return f"t4.{_column(CostCenter, 'monthly_budget')} - ({spent})"
+    return f"t4.{_column(CostCenter, 'monthly_budget')} - ({_spent_in_row_month_sql()})"
 
 
 _ONE = JoinedRead(Expense, _BASE, where=("pk", "organization"))

@@ -1,19 +1,13 @@
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from core import prepared
 
 from .models import Kind, Notification, NotificationPreference
 
-
-def _column(name: str) -> str:
-    return connection.ops.quote_name(Notification._meta.get_field(name).column)
-
-
-_UNREAD = (f"SELECT COUNT(*) FROM {connection.ops.quote_name(Notification._meta.db_table)}"
-           f" WHERE {_column('recipient')} = %s AND {_column('read_at')} IS NULL")
+_UNREAD = (f"SELECT COUNT(*) FROM {prepared.table(Notification)} WHERE {prepared.column(Notification, 'recipient')}"
+           f" = %s AND {prepared.column(Notification, 'read_at')} IS NULL")
 
 
 def unread_count(user) -> int:

@@ -60,4 +60,3 @@ def test_the_query_log_shows_the_statement_with_its_values():
         cursor.execute("SELECT %s::text, %s::int", ["approved", 7])
         assert cursor.fetchone() == ("approved", 7)
     assert log.captured_queries[-1]["sql"] == "SELECT 'approved'::text, 7::int"
-

@@ -16,7 +16,7 @@ from core.errors import DomainError
 from expenses import bulk, queries
 from expenses.delegation import active_delegators, may_approve
 from expenses.filters import SORTS
-from expenses.models import Expense
+from expenses.models import ApprovalStep, Expense
 from organizations.formats import format_amount
 from web.templatetags.formats import DEFAULT_LOCALE
 
@@ -67,7 +67,7 @@ def queue_rows(expenses, organization) -> list[dict]:
             "amount": amount, "conversion": e.conversion_text if e.currency != e.org_currency else "",
             "budget": format_amount(e.remaining_budget, currency, locale),
             "budget_short": e.remaining_budget < e.org_amount,
-            "state": e.state, "state_label": e.state_label, "awaiting_finance": e.awaiting == "finance",
+            "state": e.state, "state_label": e.state_label, "awaiting_finance": e.awaiting == ApprovalStep.FINANCE,
             "flags": e.flags, "sampled": e.policy_outcome == "sampled",
         })
     return rows
