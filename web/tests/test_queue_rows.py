@@ -52,3 +52,23 @@ def test_the_budget_left_is_flagged_where_it_does_not_cover_the_expense(client):
     client.force_login(team.manager.user)
     row = _row(client.get("/approvals/").content.decode(), over.pk)
     assert 'class="num warn">100.00 EUR</td>' in row
+
+
+@pytest.mark.parametrize("query", ["", "?q=o"])
+def test_a_converted_amount_a_random_check_and_the_finance_step_are_shown(client, query):
+    import datetime as dt
+    from decimal import Decimal
+
+    from expenses import services
+
+    team = make_team(budget="9000.00", threshold="100.00")
+    foreign = team.expense(merchant="Hotel Boston", amount="120.00", submit=True)
+    Expense.objects.filter(pk=foreign.pk).update(
+        currency="USD", org_amount=Decimal("110.43"), exchange_rate=Decimal("0.9202500000"),
+        rate_date=team.org.today() - dt.timedelta(days=1), policy_outcome="sampled")
+    services.expense_approve(actor=team.manager, expense_id=foreign.pk)  # above 100: finance is next
+    client.force_login(team.finance.user)
+    row = _row(client.get(f"/approvals/{query}").content.decode(), foreign.pk)
+    assert '<br><small class="conversion">120.00 USD → 110.43 EUR' in row
+    assert '<span class="pill sampled" title="Picked for a random check">Random check</span>' in row
+    assert '<span class="pill submitted awaiting-finance">Waiting for finance</span>' in row

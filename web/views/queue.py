@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
@@ -52,25 +54,45 @@ def _queue_page(request, membership, *, outcome=None, error=None, status=200):
         "reason": request.POST.get("reason", "") if error else ""}, status=status)
 
 
-def queue_rows(expenses, organization) -> list[dict]:
-    """The queue's rows as the table shows them, every value already written out: the template
-    then only reads dictionaries, where each model attribute it followed cost it a failed item
-    lookup first (the 20-row table rendered in 9 ms; bench/profile_reads.py)."""
+def queue_rows(expenses, organization) -> list[SafeString]:
+    """The queue's table rows as HTML, every value written out and escaped here (``format_html``):
+    the 20-row body cost 1.7 ms through the template's loop, each of its 17 values a variable
+    node, and 0.7 ms this way (bench/profile_reads.py). The cells are ``_ROW``'s; the table
+    around them is ``expenses/queue.html``'s, and ``web/tests/test_queue_rows.py`` pins both."""
     locale, currency = organization.locale or DEFAULT_LOCALE, organization.currency
+    link = reverse("expense-detail", args=[_ANY_ID])  # reversed once: the pattern takes any UUID
     rows = []
     for e in expenses:
         amount = format_amount(e.amount, e.currency, locale)
-        rows.append({
-            "pk": e.pk, "merchant": e.merchant, "employee": e.employee.display_name,
-            "url": reverse("expense-detail", args=[e.pk]), "cost_center": e.cost_center.code,
-            "submitted": timezone.localtime(e.submitted_at).strftime("%Y-%m-%d %H:%M") if e.submitted_at else "",
-            "amount": amount, "conversion": e.conversion_text if e.currency != e.org_currency else "",
-            "budget": format_amount(e.remaining_budget, currency, locale),
-            "budget_short": e.remaining_budget < e.org_amount,
-            "state": e.state, "state_label": e.state_label, "awaiting_finance": e.awaiting == ApprovalStep.FINANCE,
-            "flags": e.flags, "sampled": e.policy_outcome == "sampled",
-        })
+        conversion = (format_html('<br><small class="conversion">{}</small>', e.conversion_text)
+                      if e.currency != e.org_currency else "")
+        policy = format_html_join("", '<span class="pill flag" title="{}">{}</span> ',
+                                  ((flag["message"], flag["label"]) for flag in e.flags or ()))
+        if e.policy_outcome == "sampled":
+            policy += _SAMPLED
+        rows.append(format_html(
+            _ROW, pk=e.pk, merchant=e.merchant, employee=e.employee.display_name, url=link.replace(_ANY_ID, str(e.pk)),
+            cost_center=e.cost_center.code, amount=amount, conversion=conversion,
+            submitted=timezone.localtime(e.submitted_at).strftime("%Y-%m-%d %H:%M") if e.submitted_at else "",
+            budget=format_amount(e.remaining_budget, currency, locale),
+            warn=" warn" if e.remaining_budget < e.org_amount else "", state=e.state,
+            finance=" awaiting-finance" if e.awaiting == ApprovalStep.FINANCE else "",
+            state_label=e.state_label, policy=policy))
     return rows
+
+
+_ROW = """<tr data-expense="{pk}">
+    <td class="select-cell"><input type="checkbox" name="ids" value="{pk}" id="pick-{pk}" aria-label="Select {merchant}, {employee}, {amount}"></td>
+    <td data-label="Submitted">{submitted}</td><td data-label="Employee">{employee}</td>
+    <td data-label="Merchant" class="title"><a href="{url}">{merchant}</a></td><td data-label="Cost centre">{cost_center}</td>
+    <td data-label="Amount" class="num amount-cell">{amount}{conversion}</td>
+    <td data-label="Budget left" class="num{warn}">{budget}</td>
+    <td data-label="State" class="state-cell"><span class="pill {state}{finance}">{state_label}</span></td>
+    <td data-label="Policy">{policy}</td>
+  </tr>
+"""  # noqa: E501 (the table's row as the template had it)
+_ANY_ID = "00000000-0000-0000-0000-000000000000"
+_SAMPLED = mark_safe('<span class="pill sampled" title="Picked for a random check">Random check</span>')
 
 
 @approver_required
