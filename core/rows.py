@@ -16,7 +16,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FileDescriptor
@@ -128,7 +128,7 @@ class JoinedRead:
         with prepared.cursor() as cursor:
             cursor.execute(sql, values)
             row = cursor.fetchone()
-        return None if row is None else self._instances(parts, row)
+        return None if row is None else self._instances(parts, row, connections[DEFAULT_DB_ALIAS])
 
     def all(self, *values: Any) -> list[Model]:
         """Every matching row as ``get`` gives one, in ``order_by``'s order."""
@@ -136,14 +136,17 @@ class JoinedRead:
         with prepared.cursor() as cursor:
             cursor.execute(sql, values)
             rows = cursor.fetchall()
-        return [self._instances(parts, row) for row in rows]
+        # the connection looked up once: each ``connection.x`` goes through the proxy's lookup of
+        # the thread's connection, and a queue of 20 rows made a hundred instances
+        db = connections[DEFAULT_DB_ALIAS]
+        return [self._instances(parts, row, db) for row in rows]
 
     def _statement(self) -> tuple[str, tuple[_Part, ...]]:
         if self._built is None:
             self._built = self._build()
         return self._built
 
-    def _instances(self, parts: tuple[_Part, ...], row: tuple) -> Model:
+    def _instances(self, parts: tuple[_Part, ...], row: tuple, db) -> Model:
         instances: list[Model | None] = []
         for part in parts:
             parent = instances[part.parent] if part.parent is not None else None
@@ -153,9 +156,9 @@ class JoinedRead:
             else:
                 for i, (column, converters) in part.converters:
                     for converter in converters:
-                        values_of[i] = converter(values_of[i], column, connection)
-                instance = (_made(part.model, part.names, values_of) if part.plain
-                            else part.model.from_db(connection.alias, part.names, values_of))
+                        values_of[i] = converter(values_of[i], column, db)
+                instance = (_made(part.model, part.names, values_of, db.alias) if part.plain
+                            else part.model.from_db(db.alias, part.names, values_of))
             if part.field is not None and parent is not None:
                 part.field.set_cached_value(parent, instance)  # what select_related caches, None too
                 if instance is not None and part.field.one_to_one:  # and the other side of a one-to-one
@@ -188,7 +191,7 @@ def _plain_init(model: type[Model]) -> bool:
     return all(type(inspect.getattr_static(model, f.attname, None)) in _STORED for f in model._meta.concrete_fields)
 
 
-def _made(model: type[Model], names: tuple[str, ...], values: list) -> Model:
+def _made(model: type[Model], names: tuple[str, ...], values: list, alias: str = DEFAULT_DB_ALIAS) -> Model:
     """What ``model.from_db(connection.alias, names, values)`` makes for a ``_plain_init`` model,
     without ``Model.__init__``'s per-field work: 6.2 against 1.4 us for an expense (timeit), and
     the approval queue makes a hundred instances a read. ``tests/test_joined_rows.py`` proves the
@@ -196,6 +199,6 @@ def _made(model: type[Model], names: tuple[str, ...], values: list) -> Model:
     instance = model.__new__(model)
     instance.__dict__.update(zip(names, values, strict=True))
     state = ModelState()
-    state.adding, state.db = False, connection.alias
+    state.adding, state.db = False, alias
     instance._state = state
     return instance

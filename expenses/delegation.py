@@ -32,7 +32,7 @@ def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[
     read (three joins) only if it finds one (the joined read cost a manager's queue a millisecond)."""
     on = on or delegate.organization.today()
     with prepared.cursor() as cursor:  # the probe: a fixed statement, prepared once
-        cursor.execute(_running_probe(), [delegate.pk, on, on])
+        cursor.execute(running_probe(), [delegate.pk, on, on])
         if cursor.fetchone() is None:
             return []
     running = Delegation.objects.filter(delegate=delegate, ended_at__isnull=True, starts_on__lte=on, ends_on__gte=on)
@@ -40,7 +40,7 @@ def active_delegations(delegate: Membership, on: dt.date | None = None) -> list[
 
 
 @functools.cache
-def _running_probe() -> str:
+def running_probe() -> str:
     """Whether a delegation of the delegate (``%s``) runs on a day (``%s``, twice)."""
     q, meta = connection.ops.quote_name, Delegation._meta
     column = {name: q(meta.get_field(name).column) for name in ("delegate", "ended_at", "starts_on", "ends_on")}

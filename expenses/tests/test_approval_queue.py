@@ -137,3 +137,36 @@ def test_the_queue_page_lists_the_queue_oldest_first_as_its_filtered_form_would(
     assert listed == list(reversed(re.findall(r'<tr data-expense="([0-9a-f-]+)"', resorted.content.decode())))
     assert listed == [str(e.pk) for e in awaiting_my_approval(team.admin)]
     assert "Waiting for finance" in page.content.decode()
+
+
+def test_the_queue_asks_for_delegations_in_its_own_statement():
+    """``queue_and_delegators``: no delegation, one statement; one running today, the delegator's
+    team too; an empty own queue cannot answer the probe, so it is asked on its own."""
+    from expenses.queries import queue_and_delegators
+
+    team = make_team()
+    mine = team.expense(submit=True)
+    with CaptureQueriesContext(connection) as read:
+        rows, delegators = queue_and_delegators(team.manager)
+    assert [e.pk for e in rows] == [mine.pk] and delegators == [] and len(read) == 1
+
+    away = MembershipFactory(organization=team.org, role=Role.MANAGER)
+    theirs = team.expense(employee=MembershipFactory(organization=team.org, reports_to=away), submit=True)
+    today = team.org.today()
+    Delegation.objects.create(organization=team.org, delegator=away, delegate=team.manager, starts_on=today,
+                              ends_on=today)
+    rows, delegators = queue_and_delegators(team.manager)
+    assert {e.pk for e in rows} == {mine.pk, theirs.pk} and delegators == [away]
+
+    lone = MembershipFactory(organization=team.org, role=Role.MANAGER)  # nobody reports to them
+    also_away = MembershipFactory(organization=team.org, role=Role.MANAGER)
+    far = team.expense(employee=MembershipFactory(organization=team.org, reports_to=also_away), submit=True)
+    Delegation.objects.create(organization=team.org, delegator=also_away, delegate=lone, starts_on=today,
+                              ends_on=today)
+    rows, delegators = queue_and_delegators(lone)
+    assert [e.pk for e in rows] == [far.pk] and delegators == [also_away]
+
+    Delegation.objects.filter(delegate=team.manager).update(starts_on=today + dt.timedelta(days=1),
+                                                            ends_on=today + dt.timedelta(days=2))
+    rows, delegators = queue_and_delegators(team.manager)  # not running today: only their own
+    assert [e.pk for e in rows] == [mine.pk] and delegators == []

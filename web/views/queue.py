@@ -38,13 +38,14 @@ def approver_required(view):
 
 
 def _queue_page(request, membership, *, outcome=None, error=None, status=200):
-    delegators = active_delegators(membership)
     if as_it_opens(request, sorts=SORTS, default_sort="submitted"):
-        # as a manager opens it, unfiltered and oldest first: one statement (queries.approval_queue),
-        # and the filter set only draws the form (building the queryset it would filter cost 2 ms)
+        # as a manager opens it, unfiltered and oldest first: one statement that also probes for a
+        # delegation (queries.queue_and_delegators), and the filter set only draws the form
+        # (building the queryset it would filter cost 2 ms)
         context = filter_expenses(request, membership, Expense.objects.none(), default_sort="submitted", people=True)
-        expenses = queries.approval_queue(membership, delegators=delegators)
+        expenses, delegators = queries.queue_and_delegators(membership)
     else:
+        delegators = active_delegators(membership)
         waiting = queries.awaiting_my_approval(membership, delegators=delegators).prefetch_related("approvals")
         context = filter_expenses(request, membership, waiting, default_sort="submitted", people=True)
         expenses = context["items"]
