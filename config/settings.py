@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "access",
     "observability",
     "webhooks",
+    "web",  # the pages: its ready() registers what they read with the session's user (web/apps.py)
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from core import prepared
@@ -8,6 +9,14 @@ from .models import Kind, Notification, NotificationPreference
 
 _UNREAD = (f"SELECT COUNT(*) FROM {prepared.table(Notification)} WHERE {prepared.column(Notification, 'recipient')}"
            f" = %s AND {prepared.column(Notification, 'read_at')} IS NULL")
+
+
+def unread_of_the_user_sql() -> str:
+    """``unread_count`` as SQL on the user ``t0``: read with the session's user on every page
+    (``organizations.authentication.read_with_the_session_user``), not in a statement of its own."""
+    user = get_user_model()
+    return (f"SELECT COUNT(*) FROM {prepared.table(Notification)} WHERE {prepared.column(Notification, 'recipient')}"
+            f" = t0.{prepared.column(user, user._meta.pk.name)} AND {prepared.column(Notification, 'read_at')} IS NULL")
 
 
 def unread_count(user) -> int:

@@ -8,6 +8,8 @@ fewer on every API request). Refusals are DRF's own (401 with ``WWW-Authenticate
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.utils.translation import gettext_lazy as _
@@ -34,16 +36,33 @@ class MemberTokenAuthentication(TokenAuthentication):
         return token.user, token
 
 
-_USER_WITH_MEMBERSHIP = JoinedRead(get_user_model(), ("membership__organization",), where=("pk",))
+# attribute -> SQL expression on the user (``t0``): what other apps read with the session's user
+_session_user_columns: dict[str, str] = {}
+
+
+def read_with_the_session_user(attribute: str, expression: str) -> None:
+    """Have ``get_user``'s statement also read ``expression`` (SQL on the user, ``t0``, without
+    parameters) and set it on the user as ``attribute``: a value every page shows, read without
+    a statement of its own. For an app above this one (the pages register the unread
+    notifications' count, ``web/apps.py``), from its ``AppConfig.ready``, before any request."""
+    _session_user_columns[attribute] = expression
+    _user_with_membership.cache_clear()
+
+
+@functools.cache
+def _user_with_membership() -> JoinedRead:
+    return JoinedRead(get_user_model(), ("membership__organization",), where=("pk",),
+                      extra=tuple(_session_user_columns.items()))
 
 
 class MemberModelBackend(ModelBackend):
     """Django's ModelBackend, whose per-request ``get_user`` (every page: the session's user) also
-    reads the membership and organisation every page then needs: one statement instead of three,
-    built once (``core.rows.JoinedRead``; the ORM's building of this select_related read cost
-    more than running it, ``bench/profile_reads.py``). A user without a membership (a superuser
-    of the admin site) reads as ``select_related`` leaves them: ``user.membership`` raises."""
+    reads the membership and organisation every page then needs, and what other apps registered
+    (``read_with_the_session_user``): one statement instead of three or more, built once
+    (``core.rows.JoinedRead``; the ORM's building of this select_related read cost more than
+    running it, ``bench/profile_reads.py``). A user without a membership (a superuser of the
+    admin site) reads as ``select_related`` leaves them: ``user.membership`` raises."""
 
     def get_user(self, user_id):
-        user = _USER_WITH_MEMBERSHIP.get(user_id)
+        user = _user_with_membership().get(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -14,6 +14,9 @@ def unread_notifications(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    counted = getattr(user, "unread_count", None)  # read with the session's user (web/apps.py)
+    if counted is not None:
+        return {"unread_count": counted}
     return {"unread_count": SimpleLazyObject(lambda: unread_count(user))}
 
 
