@@ -26,16 +26,19 @@ def test_each_row_shows_the_expense_as_the_organisation_writes_it(client, query)
     team = make_team(budget="1500.00", threshold="100000.00")
     team.org.locale = "de_DE"
     team.org.save(update_fields=["locale"])
+    team.employee.user.first_name, team.employee.user.last_name = "Ève", "<i>O'Neil</i>"
+    team.employee.user.save(update_fields=["first_name", "last_name"])
     big = team.expense(merchant='Hotel <b>"Adlon"</b>', amount="1234.50", submit=True)
     small = team.expense(merchant="Taxi & more", amount="12.00", submit=True)
-    Expense.objects.filter(pk=small.pk).update(flags=[{"code": "category_too_old", "label": "Too old",
+    Expense.objects.filter(pk=small.pk).update(flags=[{"code": "category_too_old", "label": 'Too "old"',
                                                       "message": "Older than <30> days"}])
     client.force_login(team.manager.user)
     html = client.get(f"/approvals/{query}").content.decode()
 
     row = _row(html, big.pk)
     assert 'aria-label="Select Hotel &lt;b&gt;&quot;Adlon&quot;&lt;/b&gt;, ' in row
-    assert "1.234,50 EUR" in row and "<b>" not in row
+    assert "1.234,50 EUR" in row and "<b>" not in row and "<i>" not in row
+    assert 'data-label="Employee">Ève &lt;i&gt;O&#x27;Neil&lt;/i&gt;</td>' in row
     assert f'<a href="/expenses/{big.pk}/">' in row
     assert 'class="num">1.500,00 EUR</td>' in row  # the month's budget, 1,500, covers it
     assert re.search(r'data-label="Submitted">\d{4}-\d\d-\d\d \d\d:\d\d<', row)
@@ -43,7 +46,7 @@ def test_each_row_shows_the_expense_as_the_organisation_writes_it(client, query)
 
     row = _row(html, small.pk)
     assert "Taxi &amp; more" in row and ", 12,00 EUR" in row
-    assert '<span class="pill flag" title="Older than &lt;30&gt; days">Too old</span>' in row
+    assert '<span class="pill flag" title="Older than &lt;30&gt; days">Too &quot;old&quot;</span>' in row
 
 
 def test_the_budget_left_is_flagged_where_it_does_not_cover_the_expense(client):
