@@ -83,7 +83,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "organizations.middleware.AuthenticationMiddleware",  # Django's, with the user read with the session
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -326,7 +326,7 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 # password is checked, for every caller of authenticate(): web log-in, admin log-in, API token.
 # MemberModelBackend is ModelBackend whose get_user also reads the membership (one statement a
 # page instead of three). Sessions made under ModelBackend's name log in again once.
-SESSION_ENGINE = "core.sessions"  # database sessions, read with one plain statement on every page
+SESSION_ENGINE = "organizations.sessions"  # database sessions, read with their user in one statement a page
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "organizations.authentication.MemberModelBackend",

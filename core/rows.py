@@ -141,6 +141,19 @@ class JoinedRead:
         db = connections[DEFAULT_DB_ALIAS]
         return [self._instances(parts, row, db) for row in rows]
 
+    def sql(self) -> str:
+        """The statement, to run inside another (``from_row`` then reads its columns)."""
+        return self._statement()[0]
+
+    def from_row(self, row: tuple) -> Model | None:
+        """``get``'s instance from ``row``, this statement's columns (read as part of another
+        statement), or None where the row was absent (an outer join that found none: its
+        primary key is null)."""
+        parts = self._statement()[1]
+        if row[parts[0].start + parts[0].pk_index] is None:
+            return None
+        return self._instances(parts, row, connections[DEFAULT_DB_ALIAS])
+
     def _statement(self) -> tuple[str, tuple[_Part, ...]]:
         if self._built is None:
             self._built = self._build()

@@ -8,7 +8,9 @@ fewer on every API request). Refusals are DRF's own (401 with ``WWW-Authenticate
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -64,5 +66,29 @@ class MemberModelBackend(ModelBackend):
     admin site) reads as ``select_related`` leaves them: ``user.membership`` raises."""
 
     def get_user(self, user_id):
-        user = _user_with_membership().get(user_id)
+        held = getattr(_session_user, "value", None)
+        # the user read with the session a moment ago (organizations.sessions), or read now
+        user = held[1] if held is not None and held[0] == str(user_id) else _user_with_membership().get(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def session_user_read() -> JoinedRead:
+    """``get_user``'s statement, for the session's read to run inside its own."""
+    return _user_with_membership()
+
+
+@contextlib.contextmanager
+def holding(session_user: tuple[str, object] | None):
+    """While Django's ``get_user`` runs for a request (``organizations.middleware``), the user
+    ``organizations.sessions`` read with that request's session, as (id, user): ``get_user``
+    takes it instead of reading it again, for that id only, and only within this block (a
+    session read anywhere else, a websocket's, is never handed on)."""
+    _session_user.value = session_user
+    try:
+        yield
+    finally:
+        _session_user.value = None
+
+
+# Per thread: Django's get_user runs on the request's thread, inside ``holding``.
+_session_user = threading.local()

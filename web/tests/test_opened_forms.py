@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
+from core.memo import LeastRecentlyUsed
 from expenses.models import Expense
 from expenses.tests.factories import make_team
 from organizations.tests.factories import CostCenterFactory, MembershipFactory
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _empty_cache(monkeypatch):
-    monkeypatch.setattr(filtering, "_opened_forms", filtering._LeastRecentlyUsed(512))
+    monkeypatch.setattr(filtering, "_opened_forms", LeastRecentlyUsed(512))
 
 
 def _fresh(membership, *, people: bool) -> str:
@@ -65,7 +66,7 @@ def test_a_new_choice_or_another_organisation_is_another_form():
 
 
 def test_the_cache_is_bounded_and_drops_the_least_recently_used():
-    kept = filtering._LeastRecentlyUsed(2)
+    kept = LeastRecentlyUsed(2)
     kept.put("a", "A")
     kept.put("b", "B")
     assert kept.get("a") == "A"  # "b" is now the least recently used

@@ -4,14 +4,12 @@ their amounts are read in the organisation's locale ("1,50" in Berlin)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
-
 from django.template.loader import render_to_string
 from django.utils.translation import get_language
 
 from accounting import filters as finance_filters
 from accounting import queries as accounting_queries
+from core.memo import LeastRecentlyUsed
 from expenses import filters as expense_filters
 from organizations.queries import filter_choices
 
@@ -52,31 +50,8 @@ def _render_form(filterset, sort_labels: dict, sort: str, people: bool, *, filte
                                               "people": people, "filtered": filtered})
 
 
-class _LeastRecentlyUsed:
-    """At most ``size`` rendered forms, the least recently used dropped first; thread-safe (the
-    web process serves requests on several threads)."""
-
-    def __init__(self, size: int):
-        self.size, self._items, self._lock = size, OrderedDict(), Lock()
-
-    def get(self, key):
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key, value):
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-
 # A form is a few kilobytes: 512 of them (an organisation's lists, its people's queues) stay small.
-_opened_forms = _LeastRecentlyUsed(512)
+_opened_forms = LeastRecentlyUsed(512)
 
 
 def is_filtered(request) -> bool:
