@@ -42,7 +42,7 @@ class SessionStore(CoreSessionStore):
             data = super().load()
         else:
             with prepared.cursor() as cursor:
-                cursor.execute(_with_user_sql(self.model), [known, key, timezone.now()])
+                cursor.execute(_with_user_sql(self.model, session_user_read().sql()), [known, key, timezone.now()])
                 row = cursor.fetchone()
             if row is None:  # unknown or expired: as Django's, a new key will be made on save
                 self._session_key = None
@@ -56,10 +56,11 @@ class SessionStore(CoreSessionStore):
 
 
 @functools.cache
-def _with_user_sql(model) -> str:
-    """The session's read (``core.sessions``'s) with the user's beside it (``get_user``'s
-    statement, its one ``%s`` the user id): the session's data, then the user's columns."""
+def _with_user_sql(model, user_sql: str) -> str:
+    """The session's read (``core.sessions``'s) with the user's beside it (``user_sql``,
+    ``get_user``'s statement as it is now, its one ``%s`` the user id; a column registered later
+    is a new statement, so ``from_row`` always reads the columns it was built with)."""
     column = functools.partial(prepared.column, model)
     return (f"SELECT s.{column('session_data')}, u.* FROM {prepared.table(model)} s"
-            f" LEFT JOIN LATERAL ({session_user_read().sql()}) u ON TRUE"
+            f" LEFT JOIN LATERAL ({user_sql}) u ON TRUE"
             f" WHERE s.{column('session_key')} = %s AND s.{column('expire_date')} > %s")

@@ -105,3 +105,24 @@ def test_a_session_read_outside_a_request_hands_nobody_on(client):
     assert store.session_user is not None and store.session_user[0] == str(team.manager.user.pk)
     get_user_model().objects.filter(pk=team.manager.user.pk).update(is_active=False)
     assert MemberModelBackend().get_user(team.manager.user.pk) is None  # read now: deactivated
+
+
+def test_a_column_registered_after_a_session_was_read_lands_on_its_own_attribute(client):
+    """The joined statement is built from get_user's as it is now: a column registered later is
+    a new statement, never the old one's columns read under new names."""
+    from organizations import authentication
+
+    team = make_team()
+    _log_in(client, team.manager)
+    client.get("/approvals/")
+    client.get("/approvals/")  # the joined read, built
+    saved = dict(authentication._session_user_columns)
+    try:
+        authentication.read_with_the_session_user("answer", "SELECT 42")
+        client.get("/approvals/")
+        user = client.get("/approvals/").wsgi_request.user
+        assert user.answer == 42 and isinstance(user.unread_count, int)
+    finally:
+        authentication._session_user_columns.clear()
+        authentication._session_user_columns.update(saved)
+        authentication._user_with_membership.cache_clear()

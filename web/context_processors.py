@@ -1,7 +1,10 @@
 """What every page's frame (base.html: the navigation) shows, read only if the template shows it.
 
 Each value is lazy: a fragment that htmx swaps in (the status box polled every 1.5 s, a decision
-panel) renders no navigation, and so costs none of these queries."""
+panel) renders no navigation, and so costs none of these queries. The unread count is the
+exception: it is read with the session's user, as the request starts (``web/apps.py``), a
+subquery of that statement rather than a statement of its own, so every request pays its index
+lookup and no page a round trip."""
 
 from django.utils.functional import SimpleLazyObject
 

@@ -75,3 +75,13 @@ def test_a_converted_amount_a_random_check_and_the_finance_step_are_shown(client
     assert '<br><small class="conversion">120.00 USD → 110.43 EUR' in row
     assert '<span class="pill sampled" title="Picked for a random check">Random check</span>' in row
     assert '<span class="pill submitted awaiting-finance">Waiting for finance</span>' in row
+
+
+def test_a_flag_without_its_texts_shows_empty_and_never_a_500(client):
+    team = make_team()
+    old = team.expense(merchant="Old row", submit=True)
+    Expense.objects.filter(pk=old.pk).update(flags=[{"code": "legacy", "label": None}])
+    client.force_login(team.manager.user)
+    response = client.get("/approvals/")
+    assert response.status_code == 200
+    assert '<span class="pill flag" title=""></span>' in _row(response.content.decode(), old.pk)

@@ -4,6 +4,8 @@ their amounts are read in the organisation's locale ("1,50" in Berlin)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.template.loader import render_to_string
 from django.utils.translation import get_language
 
@@ -24,10 +26,13 @@ def filter_list(request, membership, filterset_class, queryset, *, sorts: dict, 
     renders the form (2.8 ms of the approval queue's page, bench/profile_reads.py)."""
     organization = membership.organization
     if not request.GET:
-        # Everything the unbound form's HTML is made of; the choices are read on every request,
-        # so a new cost centre, category or member is a new key, never a stale form.
-        key = (filterset_class, organization.currency, organization.locale, get_language(), people, default_sort,
-               tuple(sort_labels.items()), tuple((name, tuple(value)) for name, value in sorted(options.items())))
+        # A digest of everything the unbound form's HTML is made of (the key holds no choice
+        # list of its own); the choices are read on every request, so a new cost centre,
+        # category or member is a new key, never a stale form.
+        key = hashlib.blake2b(repr((
+            filterset_class.__module__, filterset_class.__qualname__, organization.currency, organization.locale,
+            get_language(), people, default_sort, tuple(sort_labels.items()),
+            tuple((name, tuple(value)) for name, value in sorted(options.items())))).encode(), digest_size=20).digest()
         html = _opened_forms.get(key)
         if html is None:
             filterset = filterset_class(None, queryset=queryset, organization=organization, typed_in_locale=True,
@@ -50,8 +55,9 @@ def _render_form(filterset, sort_labels: dict, sort: str, people: bool, *, filte
                                               "people": people, "filtered": filtered})
 
 
-# A form is a few kilobytes: 512 of them (an organisation's lists, its people's queues) stay small.
-_opened_forms = LeastRecentlyUsed(512)
+# A form is a few kilobytes, more with hundreds of people to pick from: 256 of them (an
+# organisation's lists, its people's queues) stay a few megabytes.
+_opened_forms = LeastRecentlyUsed(256)
 
 
 def is_filtered(request) -> bool:

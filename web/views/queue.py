@@ -68,8 +68,8 @@ def queue_rows(expenses, organization) -> list[SafeString]:
     for e in expenses:
         conversion = (f'<br><small class="conversion">{escape(e.conversion_text)}</small>'
                       if e.currency != e.org_currency else "")
-        policy = "".join(f'<span class="pill flag" title="{escape(flag["message"])}">{escape(flag["label"])}</span> '
-                         for flag in e.flags or ())
+        policy = "".join(f'<span class="pill flag" title="{_text(flag.get("message"))}">'
+                         f'{_text(flag.get("label"))}</span> ' for flag in e.flags or ())
         if e.policy_outcome == "sampled":
             policy += _SAMPLED
         pk = str(e.pk)
@@ -83,6 +83,11 @@ def queue_rows(expenses, organization) -> list[SafeString]:
             finance=" awaiting-finance" if e.awaiting == ApprovalStep.FINANCE else "",
             state_label=escape(str(e.state_label)), policy=policy)))
     return rows
+
+
+def _text(value) -> str:
+    """A flag's text escaped; a missing one (an old or hand-edited row) is empty, never a 500."""
+    return "" if value is None else escape(str(value))
 
 
 _ROW = """<tr data-expense="{pk}">
