@@ -70,7 +70,9 @@ def main() -> None:
         sides[label] = subprocess.Popen(
             [python, "-m", "config.embedded", "--ephemeral", "--", python, str(HERE / "bench" / "ab_reads.py"),
              "--serve"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-    names = _option("--reads", "").split(",") if "--reads" in sys.argv else list(_read_set().NAMES)
+    # names are separated by commas, and a name may hold one ("status fragment, processing (page)")
+    names = ([n for n in _read_set().NAMES if n in _option("--reads", "")] if "--reads" in sys.argv
+             else list(_read_set().NAMES))
     times: dict[str, dict[str, list[float]]] = {name: {"base": [], "head": []} for name in names}
     try:
         for label, proc in sides.items():

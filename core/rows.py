@@ -51,14 +51,15 @@ class JoinedRead:
     ``extra``: ``(attribute, SQL expression)`` pairs, each set on the base instance as an
     ``annotate`` would (``t0`` names the base table; their ``%s`` come first in ``get``);
     ``condition``: more SQL ANDed to the equalities (its ``%s`` come after theirs); ``order_by``:
-    the SQL of an ORDER BY, for ``all``. Each part's alias is ``t<n>`` in ``paths`` order (``t0``
+    the SQL of an ORDER BY, for ``all`` (its ``%s`` come last); ``limit``: at most that many rows
+    (after the order). Each part's alias is ``t<n>`` in ``paths`` order (``t0``
     the base, then each path's rows as they are first named)."""
 
     def __init__(self, model: type[Model], paths: tuple[str, ...], *, where: tuple[str, ...],
                  lock_of: tuple[str, ...] = (), extra: tuple[tuple[str, str], ...] = (),
-                 condition: str = "", order_by: str = "") -> None:
+                 condition: str = "", order_by: str = "", limit: int | None = None) -> None:
         self.model, self.paths, self.where, self.lock_of, self.extra = model, paths, where, lock_of, extra
-        self.condition, self.order_by = condition, order_by
+        self.condition, self.order_by, self.limit = condition, order_by, limit
         self._built: tuple[str, tuple[_Part, ...]] | None = None
 
     def _build(self) -> tuple[str, tuple[_Part, ...]]:
@@ -115,6 +116,8 @@ class JoinedRead:
         sql = f"SELECT {columns} FROM {q(self.model._meta.db_table)} t0 {' '.join(joins)} WHERE {where}"
         if self.order_by:
             sql += f" ORDER BY {self.order_by}"
+        if self.limit is not None:
+            sql += f" LIMIT {int(self.limit)}"
         if self.lock_of:
             sql += " FOR UPDATE OF " + ", ".join(parts[by_path[path]].alias for path in self.lock_of)
         return sql, tuple(parts)

@@ -4,7 +4,6 @@ and the approval queue (the dashboard is in dashboard.py)."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Case, Value, When
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -131,12 +130,7 @@ def next_in_queue(membership, expense):
     first: the next submitted after this one, else the oldest left); None when nothing waits."""
     if not may_approve(membership):
         return None
-    waiting = queries.awaiting_my_approval(membership, with_budget=False).exclude(pk=expense.pk)
-    if expense.submitted_at is None:
-        return waiting.first()
-    # one statement: the first submitted after this one, else the oldest (polled with the box)
-    later_first = Case(When(submitted_at__gt=expense.submitted_at, then=Value(0)), default=Value(1))
-    return waiting.alias(wrapped=later_first).order_by("wrapped", "submitted_at").first()
+    return queries.next_waiting(membership, expense)  # one fixed statement, prepared (polled with the box)
 
 
 def _effect_label(name: str) -> str:
