@@ -1,11 +1,11 @@
 """Django's database sessions, whose read on every page is one plain statement.
 
 The base of the pages' ``SESSION_ENGINE`` (``organizations.sessions``, which also reads the
-session's user in the same statement once it knows whose key it is). The same table, rows, expiry and encoding as
-``django.contrib.sessions.backends.db`` (writes, key cycling and clearing are Django's own);
-only ``load``, run once on every page, skips the ORM: building the query cost more than running
-it (``bench/profile_reads.py``). Sessions stay in PostgreSQL, so a Redis outage logs nobody out
-and a logout is never undone by a cache that missed it."""
+session's user in the same statement once it knows whose key it is). The same table, rows,
+expiry and encoding as ``django.contrib.sessions.backends.db`` (writes, key cycling and
+clearing are Django's own); only ``load``, run once on every page, skips the ORM: building the
+query cost more than running it (``bench/profile_reads.py``). Sessions stay in PostgreSQL, so a
+Redis outage logs nobody out and a logout is never undone by a cache that missed it."""
 
 from __future__ import annotations
 

@@ -122,15 +122,9 @@ def status_context(membership, expense, error=None, entries=None) -> dict:
     can_decide = _can_decide(membership, expense)
     return {"expense": expense, "processing": in_progress, "display_state": "processing" if deciding else expense.state,
             "effects": effects, "error": error, "can_decide": can_decide,
-            "next_in_queue": None if can_decide else next_in_queue(membership, expense)}
-
-
-def next_in_queue(membership, expense):
-    """The approver's next expense after this one, so they keep their place in the queue (oldest
-    first: the next submitted after this one, else the oldest left); None when nothing waits."""
-    if not may_approve(membership):
-        return None
-    return queries.next_waiting(membership, expense)  # one fixed statement, prepared (polled with the box)
+            # the approver's next expense, so they keep their place in the queue: None for one who
+            # approves nothing today (next_waiting's own delegation probe says so)
+            "next_in_queue": None if can_decide else queries.next_waiting(membership, expense)}
 
 
 def _effect_label(name: str) -> str:
